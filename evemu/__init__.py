@@ -1,0 +1,1 @@
+"""EVEmu: an EVE Online (Crucible) server emulator on stackless tasklets."""

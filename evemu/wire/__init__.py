@@ -1,0 +1,1 @@
+"""Wire layer: framing and the marshal codec."""

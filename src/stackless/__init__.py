@@ -1,0 +1,1 @@
+"""The stackless package (C core in _stackless)."""

@@ -305,23 +305,29 @@ static PyObject *
 decode_packedrow(Decoder *d)
 {
     Py_ssize_t at = OFFSET(d);
-    PyObject *desc = decode_object(d);
-    if (desc == NULL)
+    PyObject *desc;
+    /* Fast path: rows of a rowset all reference (0x1B) one saved descriptor. */
+    if (d->end - d->pos >= 2 && d->pos[0] == OP_REF && d->pos[1] >= 1 && d->pos[1] < 0xFF &&
+        d->pos[1] <= d->map_count && d->slots[d->pos[1] - 1] != NULL) {
+        desc = Py_NewRef(d->slots[d->pos[1] - 1]);
+        d->pos += 2;
+    }
+    else if ((desc = decode_object(d)) == NULL)
         return NULL;
     if (!Py_IS_TYPE(desc, d->st->DescriptorType)) {
         Py_DECREF(desc);
         return evm_error(d->st, at, "PackedRow header is not a blue.DBRowDescriptor");
     }
     DescriptorObject *ds = (DescriptorObject *)desc;
-    PyObject *data = NULL, *objs = NULL, *res = NULL;
+    PackedRowObject *row = NULL;
+    PyObject *objs = NULL, *res = NULL;
     Py_ssize_t n;
     if (read_size(d, &n) < 0 || need(d, n) < 0)
         goto done;
-    data = PyBytes_FromStringAndSize(NULL, ds->row_len);
-    if (data == NULL)
+    row = (PackedRowObject *)evm_packedrow_alloc(d->st, ds);   /* data zero-filled */
+    if (row == NULL)
         goto done;
-    memset(PyBytes_AS_STRING(data), 0, ds->row_len);
-    if (evm_rle_unpack(d->pos, n, (unsigned char *)PyBytes_AS_STRING(data), ds->row_len) < 0) {
+    if (evm_rle_unpack(d->pos, n, row->data, ds->row_len) < 0) {
         evm_error(d->st, OFFSET(d), "PackedRow data longer than the %zd-byte row", ds->row_len);
         goto done;
     }
@@ -333,10 +339,13 @@ decode_packedrow(Decoder *d)
     objs = decode_tuple_n(d, ds->nobjs);
     if (objs == NULL)
         goto done;
-    res = evm_packedrow_new(d->st, ds, data, objs);
+    evm_packedrow_set_objs(d->st, row, objs);
+    objs = NULL;
+    res = (PyObject *)row;
+    row = NULL;
 done:
     Py_DECREF(desc);
-    Py_XDECREF(data);
+    Py_XDECREF(row);
     Py_XDECREF(objs);
     return res;
 }

@@ -387,7 +387,7 @@ static int
 encode_packedrow(Encoder *e, PackedRowObject *r)
 {
     unsigned char stackbuf[512];
-    Py_ssize_t n = PyBytes_GET_SIZE(r->data);
+    Py_ssize_t n = r->desc->row_len;
     unsigned char *tmp = stackbuf;
     if (evm_rle_bound(n) > (Py_ssize_t)sizeof(stackbuf)) {
         tmp = PyMem_Malloc((size_t)evm_rle_bound(n));
@@ -396,7 +396,7 @@ encode_packedrow(Encoder *e, PackedRowObject *r)
             return -1;
         }
     }
-    Py_ssize_t m = evm_rle_pack((const unsigned char *)PyBytes_AS_STRING(r->data), n, tmp);
+    Py_ssize_t m = evm_rle_pack(r->data, n, tmp);
     int rc = -1;
     if (put_byte(e, OP_PACKEDROW) == 0 && encode_descriptor(e, r->desc) == 0 &&
         put_size(e, m) == 0 && put_raw(e, tmp, m) == 0)

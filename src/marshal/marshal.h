@@ -18,6 +18,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <stddef.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Opcodes (low 6 bits of the header byte)                                                     */
@@ -102,12 +103,27 @@ typedef struct {
     EvmColumn *cols;        /* ncols entries, PyMem-allocated, owned */
 } DescriptorObject;
 
+/* A row owns its unpacked bytes inline (one allocation per row).  It is a GC type because an
+ * object column may hold any value (EVEmu sends util.KeyVal instances in BYTES columns), but a
+ * row whose object columns hold only atoms (None, bool, int, float, exact bytes/str, Buffer)
+ * cannot be part of a cycle and is untracked at creation, as CPython does for such tuples. */
 typedef struct {
-    PyObject_HEAD
+    PyObject_VAR_HEAD       /* ob_size == desc->row_len */
     DescriptorObject *desc; /* strong */
-    PyObject *data;         /* bytes, exactly desc->row_len long: the unpacked row */
-    PyObject *objs;         /* tuple of desc->nobjs objects (the string columns) */
+    PyObject *objs;         /* tuple of desc->nobjs atoms (the string columns); NULL while built */
+    unsigned char data[1];  /* the unpacked row: fixed columns, then the BOOL and NULL bits */
 } PackedRowObject;
+
+#define EVM_ROW_DATA_OFFSET offsetof(PackedRowObject, data)
+
+/* New row of desc with zeroed data and objs NULL; the caller fills data and sets objs. */
+PyObject *evm_packedrow_alloc(MarshalState *st, DescriptorObject *desc);
+
+/* 1 if o is an atom (see above), else 0. */
+int evm_row_atom(MarshalState *st, PyObject *o);
+
+/* Set row->objs (stolen) and untrack the row when every object column is an atom. */
+void evm_packedrow_set_objs(MarshalState *st, PackedRowObject *row, PyObject *objs);
 
 int evm_packedrow_init_types(PyObject *module, MarshalState *st);
 
@@ -116,9 +132,6 @@ int evm_packedrow_init_types(PyObject *module, MarshalState *st);
  * Python error (MemoryError). */
 int evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **out);
 
-/* New PackedRow from a descriptor and an unpacked row (steals nothing). */
-PyObject *evm_packedrow_new(MarshalState *st, DescriptorObject *desc, PyObject *data,
-                            PyObject *objs);
 
 /* Zero-nibble RLE.  unpack: fills out[0..out_len) (out must be zeroed) from in[0..in_len);
  * returns 0, or -1 if non-zero data would fall past out_len (the caller raises).

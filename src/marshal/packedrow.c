@@ -460,16 +460,39 @@ static PyType_Spec descriptor_spec = {
 /* ---------------------------------------------------------------------------------------- */
 
 PyObject *
-evm_packedrow_new(MarshalState *st, DescriptorObject *desc, PyObject *data, PyObject *objs)
+evm_packedrow_alloc(MarshalState *st, DescriptorObject *desc)
 {
-    PyTypeObject *tp = st->PackedRowType;
-    PackedRowObject *self = (PackedRowObject *)tp->tp_alloc(tp, 0);
+    /* Not tp_alloc: PyType_GenericAlloc would zero the whole object and track it at once.  The
+     * row is tracked (or not) by evm_packedrow_set_objs() once its columns are known. */
+    PackedRowObject *self = PyObject_GC_NewVar(PackedRowObject, st->PackedRowType,
+                                               desc->row_len);
     if (self == NULL)
         return NULL;
     self->desc = (DescriptorObject *)Py_NewRef(desc);
-    self->data = Py_NewRef(data);
-    self->objs = Py_NewRef(objs);
+    self->objs = NULL;
+    memset(self->data, 0, (size_t)desc->row_len);
     return (PyObject *)self;
+}
+
+void
+evm_packedrow_set_objs(MarshalState *st, PackedRowObject *row, PyObject *objs)
+{
+    row->objs = objs;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(objs); i++) {
+        if (!evm_row_atom(st, PyTuple_GET_ITEM(objs, i))) {
+            PyObject_GC_Track(row);
+            return;
+        }
+    }
+}
+
+int
+evm_row_atom(MarshalState *st, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    return o == Py_None || tp == &PyBytes_Type || tp == &PyUnicode_Type ||
+           tp == &PyLong_Type || tp == &PyBool_Type || tp == &PyFloat_Type ||
+           (PyObject *)tp == st->Buffer;
 }
 
 /* The value of column i (0 <= i < ncols): a new reference. */
@@ -477,7 +500,7 @@ static PyObject *
 row_value(PackedRowObject *self, Py_ssize_t i)
 {
     DescriptorObject *d = self->desc;
-    const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(self->data);
+    const unsigned char *data = self->data;
     const unsigned char *bits = data + d->fixed_len;
     const EvmColumn *c = &d->cols[i];
     Py_ssize_t nb = d->nbools + i;
@@ -660,7 +683,7 @@ static PyObject *
 packedrow_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"descriptor", "values", NULL};
-    PyObject *desc, *values, *data = NULL, *objs = NULL, *res = NULL, *seq = NULL;
+    PyObject *desc, *values, *objs = NULL, *res = NULL, *seq = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:PackedRow", kwlist, &desc, &values))
         return NULL;
     MarshalState *st = evm_state_from_type(tp);
@@ -672,12 +695,11 @@ packedrow_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         return NULL;
     }
     DescriptorObject *d = (DescriptorObject *)desc;
-    data = PyBytes_FromStringAndSize(NULL, d->row_len);
+    PackedRowObject *row = (PackedRowObject *)evm_packedrow_alloc(st, d);
     objs = PyTuple_New(d->nobjs);
-    if (data == NULL || objs == NULL)
+    if (row == NULL || objs == NULL)
         goto done;
-    unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(data);
-    memset(buf, 0, d->row_len);
+    unsigned char *buf = row->data;
     for (Py_ssize_t k = 0; k < d->nobjs; k++)
         PyTuple_SET_ITEM(objs, k, Py_NewRef(Py_None));
     int is_map = PyDict_Check(values) ||
@@ -707,9 +729,9 @@ packedrow_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
         else {
             v = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
         }
-        /* objs items are replaced: drop the placeholder None first */
         const EvmColumn *c = &d->cols[i];
         if (c->size == 0 && c->type != DBTYPE_BOOL) {
+            /* objs items are replaced: drop the placeholder None first */
             PyObject *old = PyTuple_GET_ITEM(objs, c->pos);
             PyTuple_SET_ITEM(objs, c->pos, NULL);
             Py_DECREF(old);
@@ -722,10 +744,13 @@ packedrow_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
             goto done;
         }
     }
-    res = evm_packedrow_new(st, d, data, objs);
+    evm_packedrow_set_objs(st, row, objs);
+    objs = NULL;
+    res = (PyObject *)row;
+    row = NULL;
 done:
     Py_XDECREF(seq);
-    Py_XDECREF(data);
+    Py_XDECREF(row);
     Py_XDECREF(objs);
     return res;
 }
@@ -735,7 +760,6 @@ packedrow_traverse(PackedRowObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->desc);
-    Py_VISIT(self->data);
     Py_VISIT(self->objs);
     return 0;
 }
@@ -744,7 +768,6 @@ static int
 packedrow_clear(PackedRowObject *self)
 {
     Py_CLEAR(self->desc);
-    Py_CLEAR(self->data);
     Py_CLEAR(self->objs);
     return 0;
 }
@@ -753,7 +776,8 @@ static void
 packedrow_dealloc(PackedRowObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
+    if (PyObject_GC_IsTracked((PyObject *)self))
+        PyObject_GC_UnTrack(self);
     packedrow_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -846,9 +870,7 @@ packedrow_richcompare(PyObject *a, PyObject *b, int op)
     if (eq > 0) {
         /* Fast path: same bytes and same object columns.  Rows differing only in the bytes
          * behind a NULL bit are still equal: fall back to comparing values. */
-        if (PyBytes_GET_SIZE(x->data) == PyBytes_GET_SIZE(y->data) &&
-            memcmp(PyBytes_AS_STRING(x->data), PyBytes_AS_STRING(y->data),
-                   PyBytes_GET_SIZE(x->data)) == 0) {
+        if (memcmp(x->data, y->data, (size_t)x->desc->row_len) == 0) {
             eq = PyObject_RichCompareBool(x->objs, y->objs, Py_EQ);
         }
         else {
@@ -956,7 +978,7 @@ packedrow_get_descriptor(PackedRowObject *self, void *Py_UNUSED(c))
 static PyObject *
 packedrow_get_data(PackedRowObject *self, void *Py_UNUSED(c))
 {
-    return Py_NewRef(self->data);
+    return PyBytes_FromStringAndSize((const char *)self->data, Py_SIZE(self));
 }
 
 static PyGetSetDef packedrow_getset[] = {
@@ -1001,7 +1023,8 @@ static PyType_Slot packedrow_slots[] = {
 
 static PyType_Spec packedrow_spec = {
     .name = "evemu.wire.marshal.PackedRow",
-    .basicsize = sizeof(PackedRowObject),
+    .basicsize = EVM_ROW_DATA_OFFSET,
+    .itemsize = 1,
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = packedrow_slots,
 };

@@ -82,10 +82,15 @@ __all__ = [
 
 
 def _name(value, what):
+    """A class or global name: str, sent as a latin-1 byte string (bytes are accepted)."""
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, str):
-        return value
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} must be latin-1 text: {value!r}") from None
+        return str(value)
     raise TypeError(f"{what} must be str, not {type(value).__name__}")
 
 

@@ -816,11 +816,13 @@ packedrow_getattro(PackedRowObject *self, PyObject *name)
     PyObject *res = PyObject_GenericGetAttr((PyObject *)self, name);
     if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
         return res;
-    PyObject *idx = PyDict_GetItemWithError(self->desc->index, name);
-    if (idx == NULL)
-        return PyErr_Occurred() ? NULL : (PyErr_Clear(), PyErr_Format(
-            PyExc_AttributeError, "PackedRow has no column or attribute %R", name));
     PyErr_Clear();
+    PyObject *idx = PyDict_GetItemWithError(self->desc->index, name);
+    if (idx == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_AttributeError, "PackedRow has no column or attribute %R", name);
+        return NULL;
+    }
     return row_value(self, PyLong_AsSsize_t(idx));
 }
 

@@ -220,9 +220,10 @@ decode_instance(Decoder *d)
     else if (PyUnicode_Check(name))
         sname = Py_NewRef(name);
     else {
-        Py_DECREF(name);
-        return evm_error(d->st, at, "instance class name is a %.100s, not a string",
-                         Py_TYPE(name)->tp_name);
+        evm_error(d->st, at, "instance class name is a %.100s, not a string",
+                  Py_TYPE(name)->tp_name);
+        Py_DECREF(name);      /* after using its type's name */
+        return NULL;
     }
     Py_DECREF(name);
     if (sname == NULL)

@@ -424,12 +424,12 @@ static PyGetSetDef descriptor_getset[] = {
     {"names", (getter)descriptor_get_names, NULL, "Tuple of the column names as str.", NULL},
     {"row_len", (getter)descriptor_get_row_len, NULL,
      "Length in bytes of an unpacked row (fixed columns + bit area).", NULL},
-    {NULL},
+    {0},
 };
 
 static PyMethodDef descriptor_methods[] = {
     {"__reduce__", (PyCFunction)descriptor_reduce, METH_NOARGS, NULL},
-    {NULL},
+    {0},
 };
 
 static PyType_Slot descriptor_slots[] = {
@@ -808,22 +808,40 @@ packedrow_subscript(PackedRowObject *self, PyObject *key)
     return row_value(self, i);
 }
 
-/* Attribute access falls back to column names (row.price), as blue.DBRow does; real attributes
- * and methods win over a column of the same name (use row['name'] then). */
+/* Attribute access reads columns (row.price), as blue.DBRow does.  Names starting with '_' and
+ * the names of PackedRow's own methods and properties are never columns (use row['keys'] for a
+ * column called "keys"); everything else looks in the column index first, so a column read
+ * costs one dict lookup and never raises and discards an AttributeError. */
+static int
+packedrow_reserved_name(PyObject *name)
+{
+    static const char *const reserved[] = {"keys", "values", "items", "asdict", "get",
+                                           "descriptor", "data", NULL};
+    if (!PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) == 0 ||
+        PyUnicode_READ_CHAR(name, 0) == '_')
+        return 1;
+    for (int i = 0; reserved[i] != NULL; i++)
+        if (PyUnicode_CompareWithASCIIString(name, reserved[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static PyObject *
 packedrow_getattro(PackedRowObject *self, PyObject *name)
 {
-    PyObject *res = PyObject_GenericGetAttr((PyObject *)self, name);
-    if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
-        return res;
-    PyErr_Clear();
-    PyObject *idx = PyDict_GetItemWithError(self->desc->index, name);
-    if (idx == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_AttributeError, "PackedRow has no column or attribute %R", name);
-        return NULL;
+    if (!packedrow_reserved_name(name)) {
+        PyObject *idx = PyDict_GetItemWithError(self->desc->index, name);
+        if (idx != NULL)
+            return row_value(self, PyLong_AsSsize_t(idx));
+        if (PyErr_Occurred())
+            return NULL;
     }
-    return row_value(self, PyLong_AsSsize_t(idx));
+    PyObject *res = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (res == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_AttributeError, "PackedRow has no column or attribute %R", name);
+    }
+    return res;
 }
 
 static PyObject *
@@ -987,7 +1005,7 @@ static PyGetSetDef packedrow_getset[] = {
     {"descriptor", (getter)packedrow_get_descriptor, NULL, "The row's DBRowDescriptor.", NULL},
     {"data", (getter)packedrow_get_data, NULL,
      "The unpacked row bytes (fixed columns, then the BOOL and NULL bits).", NULL},
-    {NULL},
+    {0},
 };
 
 static PyMethodDef packedrow_methods[] = {
@@ -998,13 +1016,14 @@ static PyMethodDef packedrow_methods[] = {
     {"get", (PyCFunction)(void (*)(void))packedrow_get, METH_FASTCALL,
      "get(key, default=None) -> value of a column by number or name"},
     {"__reduce__", (PyCFunction)packedrow_reduce, METH_NOARGS, NULL},
-    {NULL},
+    {0},
 };
 
 static PyType_Slot packedrow_slots[] = {
     {Py_tp_doc, "PackedRow(descriptor, values)\n--\n\n"
                 "One blue.DBRow (opcode 0x2A).  Columns are decoded when read: row[i],\n"
                 "row['name'], row.name, iteration, keys()/values()/items()/asdict().\n"
+                "(A column named like a method or starting with '_' is read as row['name'].)\n"
                 "CY columns read as int64 / 10000 (float), FILETIME as int, NULL as None."},
     {Py_tp_new, packedrow_new},
     {Py_tp_dealloc, packedrow_dealloc},

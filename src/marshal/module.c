@@ -254,10 +254,14 @@ marshal_rle_pack(PyObject *Py_UNUSED(module), PyObject *arg)
     Py_buffer v;
     if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, evm_rle_bound(v.len));
-    if (out != NULL) {
-        Py_ssize_t n = evm_rle_pack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out));
-        _PyBytes_Resize(&out, n);
+    PyObject *out = NULL;
+    unsigned char *tmp = PyMem_Malloc((size_t)evm_rle_bound(v.len));
+    if (tmp == NULL)
+        PyErr_NoMemory();
+    else {
+        Py_ssize_t n = evm_rle_pack(v.buf, v.len, tmp);
+        out = PyBytes_FromStringAndSize((const char *)tmp, n);
+        PyMem_Free(tmp);
     }
     PyBuffer_Release(&v);
     return out;

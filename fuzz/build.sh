@@ -3,7 +3,7 @@
 #   fuzz/build.sh            -> build/fuzz_marshal (build/ is git-ignored)
 # Run (corpus = the test vectors; see fuzz/README.md):
 #   PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0 build/fuzz_marshal -max_total_time=60 \
-#       fuzz/corpus tests/vectors
+#       /tmp/fz/corpus tests/vectors/*/
 set -eu
 mkdir -p "$(dirname "$0")/../build"
 here=$(cd "$(dirname "$0")" && pwd)

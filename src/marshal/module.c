@@ -160,7 +160,8 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
         if (inflated == NULL)
             goto done;
         res = evm_decode(st, (const unsigned char *)PyBytes_AS_STRING(inflated),
-                         PyBytes_GET_SIZE(inflated), max_depth, allow_trailing);
+                         PyBytes_GET_SIZE(inflated), max_depth, max_size,
+                         allow_trailing);
         Py_DECREF(inflated);
     }
     else {
@@ -169,7 +170,7 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
                       max_size);
             goto done;
         }
-        res = evm_decode(st, buf, view.len, max_depth, allow_trailing);
+        res = evm_decode(st, buf, view.len, max_depth, max_size, allow_trailing);
     }
 done:
     PyBuffer_Release(&view);

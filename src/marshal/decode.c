@@ -9,7 +9,10 @@
  *   - nothing is allocated from a declared length before checking that the bytes exist: a
  *     container of n items needs at least n bytes (every item is at least one byte), a dict of n
  *     pairs 2n bytes;
- *   - recursion is bounded by max_depth;
+ *   - recursion is bounded by max_depth; the unpacked rows of a stream by max_size (a row of
+ *     four bytes can reference a descriptor thousands of bytes wide); and a 0x1B reference
+ *     counts as the objects it stands for, capped at 64 per stream byte, so that walking the
+ *     decoded value stays linear in the input however the references nest;
  *   - a saved object is stored in its slot only after it is completely decoded, so a 0x1B
  *     reference can only point backwards to a finished object: reference cycles cannot be built
  *     and are reported as errors;

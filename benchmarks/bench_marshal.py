@@ -2,8 +2,8 @@
 
     python benchmarks/bench_marshal.py [--repeat N] [--quick]
 
-Reads ../shared/vectors/ccp-cache (beside the repository) or, without it, the copies in
-tests/vectors/.  The headline figure is the 137,762-byte dbutil.RowDict payload (6007 packed
+Reads ../shared/vectors/ccp-cache (beside the repository): CCP's own files, which the project
+does not redistribute.  The headline figure is the 137,762-byte dbutil.RowDict payload (6007 packed
 rows) inside market.GetRegionBest.10000033.cache.  MB = 10**6 bytes of marshal stream (the
 uncompressed size, also for the zlib-framed files, so figures compare).  Each sample times one
 call; the result stays alive while timed (freeing it is not decoding).  Reference figures on the
@@ -24,12 +24,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def find_files():
     for root in (REPO.parent / "shared" / "vectors" / "ccp-cache",
-                 REPO.parent.parent / "shared" / "vectors" / "ccp-cache",
-                 REPO / "tests" / "vectors" / "ccp-cache"):
+                 REPO.parent.parent / "shared" / "vectors" / "ccp-cache"):
         files = sorted(root.glob("*.cache"))
         if files:
             return root, files
-    sys.exit("no .cache files found")
+    sys.exit("no .cache files found: this benchmark needs ../shared/vectors/ccp-cache beside the repository")
 
 
 def samples(fn, arg, repeat, min_time):

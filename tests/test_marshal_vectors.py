@@ -80,11 +80,13 @@ def test_shared_vector(path):
     check_vector(path)
 
 
+# The real CCP files are CCP's data: the project does not redistribute them, so these tests read
+# them from ../shared only and skip (with the reason) when it is absent.
 def _cache_files():
-    root = VECTORS / "ccp-cache" if not SHARED_MISSING else LOCAL_VECTORS / "ccp-cache"
-    return sorted(root.glob("*.cache"))
+    return sorted((VECTORS / "ccp-cache").glob("*.cache"))
 
 
+@needs_shared
 @pytest.mark.parametrize("path", _cache_files(), ids=_id)
 def test_ccp_cache_byte_complete(path):
     """Real CCP files: strict decoding (which raises on trailing bytes) consumes every byte up
@@ -102,10 +104,10 @@ def _filetime_to_datetime(ft):
 
 
 def _lonetrek_files():
-    root = VECTORS / "ccp-cache" if not SHARED_MISSING else LOCAL_VECTORS / "ccp-cache"
-    return sorted(root.glob("Lonetrek-*.cache"))
+    return sorted((VECTORS / "ccp-cache").glob("Lonetrek-*.cache"))
 
 
+@needs_shared
 @pytest.mark.parametrize("path", _lonetrek_files(), ids=_id)
 def test_lonetrek_orders_match_client_export(path):
     value = m.loads(path.read_bytes())
@@ -141,10 +143,10 @@ def test_lonetrek_orders_match_client_export(path):
 
 
 def _regionbest_path():
-    p = VECTORS / "ccp-cache" / "market.GetRegionBest.10000033.cache"
-    return p if p.exists() else LOCAL_VECTORS / "ccp-cache" / p.name
+    return VECTORS / "ccp-cache" / "market.GetRegionBest.10000033.cache"
 
 
+@needs_shared
 def test_region_best_rowdict_payload():
     """The CachedObject's 137,762-byte zlib payload: a dbutil.RowDict of 6007 PackedRows that all
     share one descriptor (sent once, then 0x1B references)."""

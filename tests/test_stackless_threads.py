@@ -438,3 +438,293 @@ print(sorted(results.items()))
 """, timeout=90)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str([(n, (190, 1)) for n in range(4)])
+
+
+# ------------------------------------------------ tasklets of other threads
+
+REMOTE_HELPERS = r"""
+import threading, stackless, sys, time
+
+def remote_tasklets(callables):
+    # a thread creates tasklets, removes them and hands them over; its main
+    # tasklet then waits (thread-blocked) until every tasklet has run
+    c = stackless.channel()
+    def tfunc():
+        c2 = stackless.channel()
+        ts = []
+        for cb in callables:
+            def helper(cb=cb):
+                try:
+                    cb()
+                finally:
+                    c2.send(None)
+            t = stackless.tasklet(helper)()
+            t.remove()
+            ts.append(t)
+        c.send(ts)
+        for cb in callables:
+            c2.receive()
+        stackless.run()
+    th = threading.Thread(target=tfunc)
+    th.start()
+    return c.receive(), th
+"""
+
+
+@pytest.mark.parametrize("how", ["run", "insert"])
+def test_run_or_insert_tasklet_of_other_thread_runs_it_there(run_python, how):
+    r = run_python(REMOTE_HELPERS + r"""
+events = []
+def foo():
+    events.append(threading.get_ident())
+(t,), th = remote_tasklets([foo])
+before = stackless.getruncount()
+t.%s()
+after = stackless.getruncount()
+th.join(20)
+print(th.is_alive(), events == [th.ident], before == after == 1, t.alive)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False True True False"
+
+
+def test_remote_run_order(run_python):
+    r = run_python(REMOTE_HELPERS + r"""
+events = []
+(t1, t2, t3), th = remote_tasklets([lambda: events.append(0), lambda: events.append(1),
+                                    lambda: events.append(2)])
+with stackless.atomic():
+    t2.insert()
+    t3.insert()
+    t1.run()   # t1 runs first in its own thread
+th.join(20)
+print(events)
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[0, 1, 2]"
+
+
+class RemoteThread(object):
+    """A thread that creates one scheduled tasklet and lingers until joined."""
+
+    def __init__(self, action, scheduling=False):
+        self.created = threading.Event()
+        self.shutdown = threading.Event()
+        self.executed = []
+        self.action = action
+        self.scheduling = scheduling
+        self.thread = threading.Thread(target=self._main)
+        self.thread.start()
+        assert self.created.wait(JOIN)
+
+    def _main(self):
+        self.tasklet = stackless.tasklet(self.action)(self)
+        self.created.set()
+        while not self.shutdown.is_set():
+            if self.scheduling:
+                stackless.run()
+            time.sleep(0.001)
+
+    @property
+    def ident(self):
+        return self.thread.ident
+
+    def join(self):
+        self.shutdown.set()
+        self.thread.join(JOIN)
+        assert not self.thread.is_alive()
+
+
+def _mark(rt):
+    rt.executed.append(threading.get_ident())
+
+
+def test_remove_insert_of_remote_tasklet_keeps_local_runcount():
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    try:
+        assert t.thread_id == rt.ident
+        assert t.scheduled and not t.paused
+        before = stackless.getruncount()
+        t.remove()
+        assert t.paused
+        assert stackless.getruncount() == before
+        t.insert()
+        assert t.scheduled
+        assert stackless.getruncount() == before
+    finally:
+        rt.join()
+
+
+def test_bind_thread_of_remote_runnable_tasklet_fails():
+    rt = RemoteThread(_mark)
+    try:
+        with pytest.raises(RuntimeError, match="runnable"):
+            rt.tasklet.bind_thread()
+    finally:
+        rt.join()
+
+
+def test_bind_thread_moves_removed_unstarted_tasklet_to_current_thread():
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    try:
+        t.remove()
+        t.bind_thread()
+        assert t.thread_id == threading.get_ident()
+        assert t.alive and t.paused
+        t.insert()
+        stackless.run()
+    finally:
+        rt.join()
+    assert rt.executed == [threading.get_ident()]
+    assert not t.alive
+
+
+def test_bind_thread_with_explicit_current_thread_id():
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    try:
+        t.remove()
+        t.bind_thread(threading.get_ident())
+    finally:
+        rt.join()
+    assert t.thread_id == threading.get_ident()
+    assert t.alive  # it belongs to us now: the end of its old thread left it alone
+    t.run()
+    assert rt.executed == [threading.get_ident()]
+    assert not t.alive
+
+
+def test_bind_thread_bogus_ids():
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    try:
+        t.remove()
+        with pytest.raises(OverflowError):
+            t.bind_thread(-2)
+        with pytest.raises(ValueError):
+            t.bind_thread((1 << 63) - 1)
+        with pytest.raises(TypeError):
+            t.bind_thread("x")
+        assert t.thread_id == rt.ident
+        t.bind_thread(threading.get_ident())
+    finally:
+        rt.join()
+    t.run()
+    assert rt.executed == [threading.get_ident()]
+
+
+def test_bind_thread_to_other_live_thread():
+    rt = RemoteThread(_mark, scheduling=True)
+    t = stackless.tasklet(_mark, (rt,))
+    try:
+        t.bind_thread(rt.ident)
+        assert t.thread_id == rt.ident
+        t.insert()
+        deadline = time.time() + JOIN
+        while t.alive and time.time() < deadline:
+            time.sleep(0.002)
+    finally:
+        rt.join()
+    assert rt.executed[-1] == rt.ident
+    assert not t.alive
+
+
+def test_tasklet_of_ended_thread_rebind_to_current():
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    assert t.thread_id == rt.ident
+    rt.join()
+    time.sleep(0.01)
+    assert t.thread_id == -1
+    assert not t.alive
+    t.bind_thread()
+    assert t.thread_id == threading.get_ident()
+
+
+def test_methods_on_tasklet_of_ended_thread():
+    class MyException(Exception):
+        pass
+
+    rt = RemoteThread(_mark)
+    t = rt.tasklet
+    rt.join()
+    time.sleep(0.01)
+    assert t.thread_id == -1
+    assert not t.alive and not t.paused and not t.blocked and not t.scheduled
+    assert t.restorable
+    assert not t.atomic and not t.block_trap and not t.ignore_nesting
+    assert t.next is None and t.prev is None
+    t.trace_function
+    t.profile_function
+    t.bind(None)
+    t.remove()
+    t.bind(lambda: None)
+    assert t.thread_id == -1
+    with pytest.raises(RuntimeError):
+        t.setup()
+    with pytest.raises(RuntimeError):
+        t.bind(lambda: None, ())
+    for meth in (t.insert, t.run, t.switch):
+        with pytest.raises(RuntimeError):
+            meth()
+    with pytest.raises(RuntimeError):
+        t.raise_exception(MyException, "test")
+    with pytest.raises(RuntimeError):
+        t.throw(MyException)
+    t.set_atomic(t.set_atomic(True))
+    t.set_ignore_nesting(t.set_ignore_nesting(1))
+    t.bind(None)
+    assert t.thread_id == -1
+    assert rt.executed == []
+
+
+def test_setup_tasklet_created_in_other_thread():
+    box = {}
+    ready = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        box["tid"] = threading.get_ident()
+        box["t"] = stackless.tasklet(lambda: box.setdefault("ran", True))
+        ready.set()
+        release.wait(JOIN)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        assert ready.wait(JOIN)
+        t = box["t"]
+        assert t.setup() is t  # allowed from another thread
+        # the tasklet stays with its thread and is scheduled there
+        assert t.thread_id == box["tid"]
+        assert t.scheduled
+        assert stackless.getruncount() == 1
+        assert stackless.get_thread_info(box["tid"])[2] == 2
+    finally:
+        release.set()
+        th.join(JOIN)
+    # its thread ended without running it
+    assert "ran" not in box
+    assert not t.alive and t.thread_id == -1
+
+
+def test_thread_local_destructor_runs_at_thread_end():
+    deleted = threading.Event()
+    tls = threading.local()
+
+    class WithDel(object):
+        def __del__(self):
+            deleted.set()
+
+    def worker():
+        stackless.tasklet(lambda: None)()
+        stackless.run()
+        tls.obj = WithDel()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join(JOIN)
+    time.sleep(0.05)
+    assert deleted.is_set()

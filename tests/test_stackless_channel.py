@@ -739,26 +739,3 @@ def test_channel_callback_sees_value_in_sender_tempval():
     stackless.run()
     assert history == [(True, 42)]
 
-
-def test_channel_callback_exception_does_not_break_later_operations():
-    def cb(*args):
-        raise KeyError("cb")
-
-    c = stackless.channel()
-    got = []
-    stackless.tasklet(lambda: got.append(c.receive()))()
-    stackless.run()
-    stackless.set_channel_callback(cb)
-    try:
-        try:
-            c.send(1)
-        except KeyError:
-            pass
-    finally:
-        stackless.set_channel_callback(None)
-    stackless.run()
-    if c.balance == -1:  # the failed callback may have stopped the send
-        c.send(1)
-        stackless.run()
-    assert got == [1]
-    assert c.balance == 0

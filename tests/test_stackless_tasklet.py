@@ -851,3 +851,116 @@ def test_tasklets_are_hashable_and_compare_by_identity():
 
 def test_main_tasklet_is_tasklet_instance():
     assert type(stackless.main) is stackless.tasklet
+
+
+# ------------------------------------------------ trace / profile functions
+
+def _tracer_factory(events):
+    def tracer(frame, event, arg):
+        events.append((frame.f_code.co_name, event))
+        return tracer
+    return tracer
+
+
+def test_trace_function_default_none():
+    assert stackless.tasklet().trace_function is None
+    assert stackless.tasklet().profile_function is None
+    assert stackless.current.trace_function is sys.gettrace()
+
+
+def test_trace_function_of_scheduled_tasklet_traces_only_it():
+    events = []
+    tracer = _tracer_factory(events)
+
+    def traced():
+        x = 1
+        stackless.schedule()
+        return x
+
+    def untraced():
+        events.append(("untraced sees", sys.gettrace() is tracer))
+
+    if sys.gettrace() is not None:
+        pytest.skip("a tracer (coverage/debugger) is active")
+    t = stackless.tasklet(traced)()
+    try:
+        t.trace_function = tracer
+        assert t.trace_function is tracer
+        assert sys.gettrace() is None
+        stackless.tasklet(untraced)()
+        stackless.run()
+    finally:
+        sys.settrace(None)
+    names = set(events)
+    assert ("traced", "call") in names
+    assert ("traced", "line") in names
+    assert ("traced", "return") in names
+    assert ("untraced sees", False) in names
+    assert not any(name == "untraced" for name, _ in events)
+    assert sys.gettrace() is None
+
+
+def test_trace_function_of_current_is_sys_settrace():
+    events = []
+    tracer = _tracer_factory(events)
+    cur = stackless.current
+    if sys.gettrace() is not None:
+        pytest.skip("a tracer (coverage/debugger) is active")
+    try:
+        cur.trace_function = tracer
+        assert sys.gettrace() is tracer
+        assert cur.trace_function is tracer
+    finally:
+        cur.trace_function = None
+    assert sys.gettrace() is None
+
+
+def test_profile_function_of_current_is_sys_setprofile():
+    calls = []
+
+    def prof(frame, event, arg):
+        calls.append(event)
+
+    cur = stackless.current
+    if sys.getprofile() is not None:
+        pytest.skip("a profiler is active")
+    try:
+        cur.profile_function = prof
+        assert sys.getprofile() is prof
+        assert cur.profile_function is prof
+    finally:
+        cur.profile_function = None
+    assert sys.getprofile() is None
+
+
+def test_profile_function_of_scheduled_tasklet():
+    calls = []
+
+    def prof(frame, event, arg):
+        calls.append((frame.f_code.co_name, event))
+
+    def profiled():
+        pass
+
+    if sys.getprofile() is not None:
+        pytest.skip("a profiler is active")
+    t = stackless.tasklet(profiled)()
+    try:
+        t.profile_function = prof
+        assert t.profile_function is prof
+        stackless.run()
+    finally:
+        sys.setprofile(None)
+    assert ("profiled", "call") in calls
+    assert sys.getprofile() is None
+
+
+@pytest.mark.parametrize("attr", ["trace_function", "profile_function"])
+def test_trace_function_on_dead_or_new_tasklet(attr):
+    dead = stackless.tasklet(nop)()
+    stackless.run()
+    for t in (dead, stackless.tasklet(nop), stackless.tasklet()):
+        with pytest.raises(RuntimeError, match="tasklet is not alive"):
+            setattr(t, attr, lambda *a: None)
+        setattr(t, attr, None)  # clearing is always allowed
+        assert getattr(t, attr) is None

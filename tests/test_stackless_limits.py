@@ -117,3 +117,43 @@ def test_unstarted_tasklet_still_pickles():
 
 def test_restorable_of_new_tasklet():
     assert stackless.tasklet(len).restorable is True
+
+
+def test_bind_thread_of_started_tasklet_raises():
+    # a started tasklet owns a C stack (its greenlet) in the thread where it
+    # started: it cannot move (Stackless: "tasklet has C state on its stack")
+    import threading
+
+    box = {}
+    ready = threading.Event()
+    release = threading.Event()
+
+    def worker():
+        t = stackless.tasklet(stackless.schedule_remove)()
+        stackless.run()
+        box["t"] = t
+        ready.set()
+        release.wait(30)
+        if t.alive:
+            t.kill()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        assert ready.wait(30)
+        t = box["t"]
+        assert t.alive and t.paused
+        with pytest.raises(RuntimeError):
+            t.bind_thread()
+        assert t.thread_id == th.ident
+    finally:
+        release.set()
+        th.join(30)
+
+
+def test_started_tasklet_is_not_restorable():
+    t = _parked()
+    try:
+        assert t.restorable is False
+    finally:
+        t.kill()

@@ -688,3 +688,29 @@ def test_run_bad_arguments():
         stackless.run(bogus=1)
     with pytest.raises(TypeError):
         stackless.run(0, 0, 0, 0, 0, 0)
+
+
+def test_schedule_in_main_runs_others_one_step():
+    log = []
+
+    def f(name):
+        log.append(name + "1")
+        stackless.schedule()
+        log.append(name + "2")
+
+    stackless.tasklet(f)("a")
+    stackless.tasklet(f)("b")
+    stackless.schedule()
+    log.append("main")
+    assert log == ["a1", "b1", "main"]
+    stackless.run()
+    assert log == ["a1", "b1", "main", "a2", "b2"]
+
+
+def test_schedule_remove_in_main_is_revived_when_queue_empties():
+    log = []
+    stackless.tasklet(log.append)("t")
+    assert stackless.schedule_remove("back") == "back"
+    assert log == ["t"]
+    assert stackless.main.scheduled
+    assert stackless.getruncount() == 1

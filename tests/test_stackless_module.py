@@ -714,3 +714,14 @@ def test_schedule_remove_in_main_is_revived_when_queue_empties():
     assert log == ["t"]
     assert stackless.main.scheduled
     assert stackless.getruncount() == 1
+
+
+def test_star_import():
+    ns = {}
+    exec("from stackless import *", ns)
+    for name in ("atomic", "channel", "tasklet", "run", "schedule", "schedule_remove",
+                 "getcurrent", "getmain", "getruncount", "getcurrentid", "getthreads",
+                 "get_thread_info", "set_channel_callback", "get_channel_callback",
+                 "set_schedule_callback", "get_schedule_callback", "set_error_handler",
+                 "switch_trap", "enable_softswitch"):
+        assert name in ns, name

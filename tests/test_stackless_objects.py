@@ -503,3 +503,44 @@ print("exiting")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "exiting"
     assert "Fatal" not in r.stderr
+
+
+# ------------------------------------------------ freed by reference counting
+
+def test_finished_tasklet_freed_without_gc():
+    # Stackless unittests test_weakref: no cycle keeps a finished tasklet alive
+    calls = []
+    t = stackless.tasklet(lambda: None)()
+    r = weakref.ref(t, calls.append)
+    del t
+    stackless.run()
+    assert r() is None
+    assert calls == [r]
+
+
+def test_killed_blocked_tasklet_freed_without_gc():
+    c = stackless.channel()
+    t = stackless.tasklet(c.receive)()
+    stackless.run()
+    r = weakref.ref(t)
+    t.kill()
+    del t
+    assert r() is None
+    assert c.balance == 0
+
+
+def test_channel_freed_without_gc():
+    calls = []
+    c = stackless.channel()
+    r = weakref.ref(c, calls.append)
+    del c
+    stackless.run()
+    assert r() is None
+    assert calls == [r]
+
+
+def test_unstarted_tasklet_freed_without_gc():
+    t = stackless.tasklet(nop, (1,))
+    r = weakref.ref(t)
+    del t
+    assert r() is None

@@ -98,8 +98,10 @@ notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
     th->schedlock = 1;
     r = PyObject_CallFunction(hook, "(OOii)", (PyObject *)ch, (PyObject *)t, dir > 0, !cando);
     th->schedlock = 0;
-    if (r == NULL)
-        PyErr_WriteUnraisable(hook);
+    if (r == NULL) {
+        PySys_WriteStderr("Exception in the stackless channel callback:\n");
+        PyErr_PrintEx(0);
+    }
     else
         Py_DECREF(r);
     Py_DECREF(hook);

@@ -359,8 +359,11 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
                                      next ? (PyObject *)next : Py_None, NULL);
     th->current = old_current;
     th->schedlock = 0;
-    if (r == NULL)
-        PyErr_WriteUnraisable(hook);
+    if (r == NULL) {
+        /* printed, not propagated (as Stackless) */
+        PySys_WriteStderr("Exception in the stackless schedule callback:\n");
+        PyErr_PrintEx(0);
+    }
     else
         Py_DECREF(r);
     Py_DECREF(hook);
@@ -524,8 +527,19 @@ cantblock:
     bomb = make_deadlock_bomb(th->st, "Deadlock: the last runnable tasklet cannot be blocked.");
     if (bomb == NULL)
         return -1;
+    /* As Stackless does (and its recorded traces show), the watchdog's
+     * tempval is claimed here: a value a blocked main tasklet was sending is
+     * dropped and its receiver later gets None. */
+    tmpval = wakeup->tempval;
+    Py_INCREF(Py_None);
+    wakeup->tempval = Py_None;
     Py_XSETREF(prev->tempval, bomb);
-    return slp_schedule_task(th, result, prev, prev, did_switch);
+    fail = slp_schedule_task(th, result, prev, prev, did_switch);
+    if (fail)
+        Py_XSETREF(wakeup->tempval, tmpval);
+    else
+        Py_XDECREF(tmpval);
+    return fail;
 }
 
 static int
@@ -987,6 +1001,8 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
     uint32_t old_runflags = 0;
     long old_watermark = 0, old_interval = 0;
 
+    uint32_t old_threadblock = th->runflags & RF_THREADBLOCK;
+
     if (push_watchdog(th, old_current, &interrupt) < 0)
         return NULL;
     if (interrupt) {
@@ -998,6 +1014,9 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         th->runflags = flags;
         install_trace(th);
     }
+    /* unlike Stackless 3.7 (which honours threadblock only together with a
+     * timeout), threadblock applies to every run() call */
+    th->runflags = (th->runflags & ~RF_THREADBLOCK) | (flags & RF_THREADBLOCK);
     /* the watchdog floats: it lives on the watchdog stack, not in the queue */
     slp_rq_remove(th);
     Py_DECREF(old_current);
@@ -1016,9 +1035,11 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
             th->tick_watermark = old_watermark;
             th->interval = old_interval;
         }
+        th->runflags = (th->runflags & ~RF_THREADBLOCK) | old_threadblock;
         return NULL;
     }
     /* back in old_current */
+    th->runflags = (th->runflags & ~RF_THREADBLOCK) | old_threadblock;
     if (check_watchdog(th, old_current)) {
         /* pop deeper watchdogs too, and make them runnable again */
         for (;;) {

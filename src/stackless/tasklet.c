@@ -278,12 +278,24 @@ tasklet_bind_impl(Tasklet *t, PyObject *func, PyObject *args, PyObject *kwargs)
         RUNTIME_ERROR("can't (re)bind the current tasklet", -1);
     if (t->next != NULL)
         RUNTIME_ERROR("tasklet is scheduled", -1);
-    if (has_cstate(t))
-        RUNTIME_ERROR("tasklet has C state on its stack", -1);
     if (t->thread != NULL && t == t->thread->main && args == NULL && kwargs == NULL)
         RUNTIME_ERROR("can't unbind the main tasklet", -1);
+    if (has_cstate(t))
+        RUNTIME_ERROR("tasklet has C state on its stack", -1);
 
     clear_frames(t);
+    if (func != NULL) {
+        /* binding a callable captures the current contextvars.Context */
+        PyThreadState *ts = PyThreadState_Get();
+        if (ts->context == NULL) {
+            ts->context = PyContext_New();
+            if (ts->context == NULL)
+                return -1;
+            ts->context_ver++;
+        }
+        Py_INCREF(ts->context);
+        Py_XSETREF(t->context, ts->context);
+    }
     if (args == NULL && kwargs == NULL) {
         /* just binding or unbinding the function */
         PyObject *v = func ? func : Py_None;

@@ -776,3 +776,52 @@ def test_thread_local_destructor_runs_at_thread_end():
     th.join(JOIN)
     time.sleep(0.05)
     assert deleted.is_set()
+
+
+@pytest.mark.parametrize("how", ["kill", "kill_pending", "throw", "raise_exception"])
+def test_kill_or_throw_tasklet_of_other_thread(run_python, how):
+    r = run_python(r"""
+import threading, stackless, time
+c = stackless.channel()
+box = {}
+log = []
+def worker():
+    def blocked():
+        try:
+            c.receive()
+        except BaseException as e:
+            log.append((type(e).__name__, threading.get_ident()))
+            if not isinstance(e, TaskletExit):
+                return
+            raise
+    t = box["t"] = stackless.tasklet(blocked)()
+    while t.alive:
+        stackless.run()
+        time.sleep(0.001)
+th = threading.Thread(target=worker)
+th.start()
+deadline = time.time() + 20
+while "t" not in box or not box["t"].blocked:
+    assert time.time() < deadline
+    time.sleep(0.001)
+t = box["t"]
+how = %r
+if how == "kill":
+    t.kill()
+elif how == "kill_pending":
+    t.kill(pending=True)
+elif how == "throw":
+    t.throw(KeyError("x"))
+else:
+    t.raise_exception(KeyError, "x")
+th.join(20)
+print(th.is_alive(), log == [("TaskletExit" if how.startswith("kill") else "KeyError", th.ident)],
+      c.balance, t.alive)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False True 0 False"
+
+
+def test_getcurrentid_in_other_thread_main_is_thread_id():
+    res = in_thread(lambda: (stackless.getcurrentid(), threading.get_ident()))
+    assert res[0] == res[1]

@@ -526,7 +526,9 @@ def test_switch_trapped():
 def test_switch_self_trapped_is_allowed():
     stackless.switch_trap(1)
     try:
-        stackless.current.switch()
+        stackless.current.switch()  # no switch happens: the trap does not fire
+        assert stackless.current is stackless.main
+        assert stackless.main.scheduled
     finally:
         stackless.switch_trap(-1)
 

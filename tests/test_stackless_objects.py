@@ -588,3 +588,23 @@ def test_unstarted_tasklet_freed_without_gc():
     r = weakref.ref(t)
     del t
     assert r() is None
+
+
+def test_pickle_keeps_tasklet_flags():
+    t = stackless.tasklet(record, (1,))
+    t.set_atomic(True)
+    t.block_trap = True
+    t.set_ignore_nesting(True)
+    u = pickle.loads(pickle.dumps(t))
+    assert u.atomic is True
+    assert u.block_trap is True
+    assert u.ignore_nesting is True
+    assert u.alive and u.paused
+    t.bind(None)
+
+
+def test_pickle_tasklet_tempval():
+    t = stackless.tasklet()
+    t.tempval = {"k": [1, 2]}
+    u = pickle.loads(pickle.dumps(t))
+    assert u.tempval == {"k": [1, 2]}

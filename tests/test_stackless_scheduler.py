@@ -639,3 +639,33 @@ print(stackless.getruncount())
     lines = r.stdout.splitlines()
     assert lines[0] == "True []"
     assert lines[-1] == "1"
+
+
+@needs_soft_preemption
+def test_timed_run_and_user_tracing_coexist(run_python):
+    # a timed run() must neither show up as a trace function nor lose the
+    # user's own one
+    r = run_python(r"""
+import sys, stackless
+events = []
+def tracer(frame, event, arg):
+    events.append(event)
+    return tracer
+seen = []
+def busy():
+    seen.append((sys.gettrace(), stackless.current.trace_function))
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+print(stackless.run(1000) is t, seen)
+t.kill()
+sys.settrace(tracer)
+t2 = stackless.tasklet(busy)()
+res = stackless.run(1000)
+after = sys.gettrace()
+sys.settrace(None)
+print(res is t2, after is tracer, stackless.main.trace_function)
+t2.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True [(None, None)]", "True True None"]

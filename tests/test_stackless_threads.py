@@ -825,3 +825,47 @@ print(th.is_alive(), log == [("TaskletExit" if how.startswith("kill") else "KeyE
 def test_getcurrentid_in_other_thread_main_is_thread_id():
     res = in_thread(lambda: (stackless.getcurrentid(), threading.get_ident()))
     assert res[0] == res[1]
+
+
+def test_many_threads_sending_to_one_channel(run_python):
+    r = run_python(r"""
+import threading, stackless
+c = stackless.channel()
+N, K = 4, 200
+def producer(n):
+    for i in range(K):
+        c.send((n, i))
+ths = [threading.Thread(target=producer, args=(n,)) for n in range(N)]
+for th in ths: th.start()
+got = [c.receive() for _ in range(N * K)]
+for th in ths: th.join(30)
+per = {}
+for n, i in got:
+    per.setdefault(n, []).append(i)
+ok = all(per[n] == list(range(K)) for n in range(N))
+print(len(got), ok, any(th.is_alive() for th in ths), c.balance)
+""", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "800 True False 0"
+
+
+def test_ping_pong_between_two_threads(run_python):
+    r = run_python(r"""
+import threading, stackless
+ping = stackless.channel()
+pong = stackless.channel()
+N = 500
+def other():
+    for i in range(N):
+        pong.send(ping.receive() + 1)
+th = threading.Thread(target=other)
+th.start()
+v = 0
+for i in range(N):
+    ping.send(v)
+    v = pong.receive()
+th.join(30)
+print(v, th.is_alive())
+""", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "500 False"

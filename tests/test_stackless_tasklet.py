@@ -967,3 +967,37 @@ def test_trace_function_on_dead_or_new_tasklet(attr):
             setattr(t, attr, lambda *a: None)
         setattr(t, attr, None)  # clearing is always allowed
         assert getattr(t, attr) is None
+
+
+def test_init_just_calls_bind():
+    got = []
+    t = stackless.tasklet.__new__(stackless.tasklet)
+    assert not t.alive and t.tempval is None
+    assert t.__init__(lambda *a: got.append(a), (1,)) is None
+    assert t.alive and t.paused
+    t.insert()
+    stackless.run()
+    assert got == [(1,)]
+
+
+def test_subclass_init_without_super_leaves_tasklet_unbound():
+    class Lazy(stackless.tasklet):
+        def __init__(self, *args):
+            self.args = args
+
+    t = Lazy(nop)
+    assert t.args == (nop,)
+    assert not t.alive
+    assert t.tempval is None
+    t.bind(nop)
+    t()
+    stackless.run()
+    assert not t.alive
+
+
+def test_call_is_setup():
+    got = []
+    t = stackless.tasklet(lambda *a, **k: got.append((a, k)))
+    assert t(1, b=2) is t
+    stackless.run()
+    assert got == [((1,), {"b": 2})]

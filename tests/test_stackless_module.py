@@ -768,3 +768,25 @@ def test_debug_and_uncollectables():
     for name in ("debug", "uncollectables"):
         with pytest.raises(AttributeError):
             setattr(stackless, name, None)
+
+
+def test_atomic_does_not_prevent_voluntary_switches():
+    log = []
+    c = stackless.channel()
+
+    def a():
+        with stackless.atomic():
+            log.append("a1")
+            stackless.schedule()  # voluntary: still switches
+            log.append("a2")
+            log.append(("a got", c.receive()))
+            log.append(("a atomic", stackless.current.atomic))
+
+    def b():
+        log.append(("b atomic", stackless.current.atomic))
+        c.send("x")
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert log == ["a1", ("b atomic", False), "a2", ("a got", "x"), ("a atomic", True)]

@@ -869,3 +869,34 @@ print(v, th.is_alive())
 """, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "500 False"
+
+
+def test_getthreads_lists_threads_in_creation_order():
+    release = threading.Event()
+    started = []
+    ths = []
+    for _ in range(3):
+        ready = threading.Event()
+
+        def worker(ready=ready):
+            stackless.getcurrent()
+            ready.set()
+            release.wait(JOIN)
+
+        th = threading.Thread(target=worker)
+        th.start()
+        assert ready.wait(JOIN)
+        ths.append(th)
+        started.append(th.ident)
+    try:
+        ids = stackless.getthreads()
+        assert ids[0] == threading.main_thread().ident
+        positions = [ids.index(i) for i in started]
+        assert positions == sorted(positions)
+        assert stackless.threads == ids
+    finally:
+        release.set()
+        for th in ths:
+            th.join(JOIN)
+    for i in started:
+        assert i not in stackless.getthreads()

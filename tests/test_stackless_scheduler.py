@@ -669,3 +669,23 @@ t2.kill()
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["True [(None, None)]", "True True None"]
+
+
+def test_keyboardinterrupt_in_tasklet_reaches_run(run_python):
+    r = run_python(r"""
+import os, signal, threading, time, stackless
+def busy():
+    while True:
+        stackless.schedule()
+ts = [stackless.tasklet(busy)() for i in range(3)]
+threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    stackless.run()
+except KeyboardInterrupt:
+    print("interrupted", stackless.current is stackless.main)
+for t in ts:
+    t.kill()
+print(stackless.getruncount())
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["interrupted True", "1"]

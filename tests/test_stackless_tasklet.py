@@ -1001,3 +1001,26 @@ def test_call_is_setup():
     assert t(1, b=2) is t
     stackless.run()
     assert got == [((1,), {"b": 2})]
+
+
+def test_recursion_depth_of_suspended_tasklets():
+    c = stackless.channel()
+
+    def deep(n):
+        if n:
+            return deep(n - 1)
+        c.receive()
+
+    a = stackless.tasklet(deep)(5)
+    b = stackless.tasklet(deep)(15)
+    stackless.run()
+    assert a.blocked and b.blocked
+    assert b.recursion_depth - a.recursion_depth == 10
+    assert a.recursion_depth >= 6
+    seen = []
+    stackless.tasklet(lambda: seen.append(stackless.current.recursion_depth))()
+    stackless.run()
+    assert seen[0] >= 1
+    a.kill()
+    b.kill()
+    assert a.recursion_depth == 0 and b.recursion_depth == 0

@@ -900,3 +900,30 @@ def test_getthreads_lists_threads_in_creation_order():
             th.join(JOIN)
     for i in started:
         assert i not in stackless.getthreads()
+
+
+def test_kill_main_tasklet_of_other_thread_blocked_on_channel(run_python):
+    r = run_python(r"""
+import threading, stackless, time
+c = stackless.channel()
+box = {}
+log = []
+def worker():
+    box["main"] = stackless.main
+    try:
+        c.receive()            # blocks this thread's main tasklet (and the thread)
+    except TaskletExit:
+        log.append("worker main got TaskletExit")
+        raise
+th = threading.Thread(target=worker)
+th.start()
+deadline = time.time() + 20
+while c.balance != -1:
+    assert time.time() < deadline
+    time.sleep(0.001)
+box["main"].kill()
+th.join(20)
+print(th.is_alive(), log, c.balance)
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False ['worker main got TaskletExit'] 0"

@@ -244,9 +244,22 @@ def test_tasklets_with_c_state_are_killed_when_their_thread_ends():
                 log.append(("blocked exit", threading.get_ident()))
                 raise
 
+        def loop():
+            try:
+                while True:
+                    stackless.schedule()
+            except TaskletExit:  # noqa: F821
+                log.append(("loop exit", threading.get_ident()))
+                raise
+
+        def fresh():
+            log.append(("fresh ran", threading.get_ident()))
+
         stackless.tasklet(parked)()
         stackless.tasklet(blocked)()
         stackless.run()
+        stackless.tasklet(loop)().run()  # started, still scheduled at thread end
+        stackless.tasklet(fresh)()       # never started: has no C state, not run
         log.append(("thread end", threading.get_ident()))
 
     th = threading.Thread(target=worker)
@@ -256,7 +269,7 @@ def test_tasklets_with_c_state_are_killed_when_their_thread_ends():
     assert not th.is_alive()
     tid = th.ident
     assert log[0] == ("thread end", tid)
-    assert sorted(log[1:]) == [("blocked exit", tid), ("parked exit", tid)]
+    assert sorted(log[1:]) == [("blocked exit", tid), ("loop exit", tid), ("parked exit", tid)]
     assert c.balance == 0
 
 

@@ -643,3 +643,52 @@ print(grow < 3000 * 100)
 """, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "True", r.stdout
+
+
+def test_interpreter_exit_kills_tasklets_with_c_state(run_python):
+    # tasklets.rst tasklet.remove(): "If this tasklet has a non-trivial C-state
+    # attached, Stackless will kill the tasklet when the containing thread
+    # terminates" -- for the main thread that is interpreter exit.  Every
+    # started tasklet has a C stack here; on Stackless: EVEMU_SLP_HARD=1.
+    if _soft_switching_stackless():
+        pytest.skip("soft-switched tasklets are dropped at exit (run with EVEMU_SLP_HARD=1)")
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+def blocked():
+    try:
+        c.receive()
+    except TaskletExit:
+        print('blocked got TaskletExit')
+        raise
+    finally:
+        print('finally blocked')
+def looper():
+    try:
+        while True:
+            stackless.schedule()
+    finally:
+        print('finally looper')
+def parked():
+    try:
+        stackless.schedule_remove()
+    finally:
+        print('finally parked')
+def fresh():
+    print('fresh ran')
+stackless.tasklet(blocked)()
+stackless.run()
+t = stackless.tasklet(looper)()
+t.run()
+p = stackless.tasklet(parked)()
+p.run()
+stackless.tasklet(fresh)
+print('end of script')
+""")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "end of script"
+    assert sorted(lines[1:]) == sorted(["blocked got TaskletExit", "finally blocked",
+                                        "finally looper", "finally parked"])
+    assert lines.index("blocked got TaskletExit") < lines.index("finally blocked")
+    assert "Traceback" not in r.stderr

@@ -790,3 +790,12 @@ def test_atomic_does_not_prevent_voluntary_switches():
     stackless.tasklet(b)()
     stackless.run()
     assert log == ["a1", ("b atomic", False), "a2", ("a got", "x"), ("a atomic", True)]
+
+
+def test_type_names_and_class_pickling():
+    import pickle
+    for name in ("tasklet", "channel", "bomb", "atomic"):
+        cls = getattr(stackless, name)
+        assert cls.__name__ == name
+        assert pickle.loads(pickle.dumps(cls)) is cls
+    assert pickle.loads(pickle.dumps(TaskletExit)) is TaskletExit  # noqa: F821

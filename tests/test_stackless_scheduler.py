@@ -689,3 +689,30 @@ print(stackless.getruncount())
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["interrupted True", "1"]
+
+
+@needs_soft_preemption
+def test_settrace_inside_timed_run(run_python):
+    r = run_python(r"""
+import sys, stackless
+events = []
+def tracer(frame, event, arg):
+    if frame.f_code.co_name == "traced_function":
+        events.append(event)
+    return tracer
+def traced_function():
+    return 1
+state = {}
+def busy():
+    sys.settrace(tracer)
+    traced_function()
+    state["inside"] = sys.gettrace() is tracer
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+res = stackless.run(2000)
+print(res is t, "call" in events, state.get("inside"), sys.gettrace())
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True True True None"

@@ -716,3 +716,32 @@ t.kill()
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True True True None"
+
+
+@needs_soft_preemption
+# (a tasklet with a trace function set through tasklet.trace_function is not
+# pre-empted by Stackless at all: tracing gives it C state; not tested)
+@pytest.mark.parametrize("how", ["settrace_none", "setprofile"])
+def test_timed_run_survives_tracing_changes(run_python, how):
+    r = run_python(r"""
+import sys, stackless
+how = %r
+def tracer(frame, event, arg):
+    return tracer
+def busy():
+    if how == "settrace_none":
+        sys.settrace(None)
+    elif how == "setprofile":
+        sys.setprofile(lambda *a: None)
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+if how == "trace_function_attr":
+    t.trace_function = tracer
+res = stackless.run(2000)
+print(res is t)
+t.kill()
+sys.setprofile(None)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"

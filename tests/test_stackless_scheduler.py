@@ -745,3 +745,54 @@ sys.setprofile(None)
 """ % how, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
+
+
+@needs_soft_preemption
+@pytest.mark.parametrize("how", ["started_before", "created_inside", "woken_by_channel",
+                                 "after_nested_run"])
+def test_timed_run_preempts_tasklets_however_they_got_running(run_python, how):
+    r = run_python(r"""
+import stackless
+how = %r
+def busy():
+    while True:
+        pass
+c = stackless.channel()
+victim = {}
+if how == "started_before":
+    def f():
+        stackless.schedule()
+        busy()
+    t = stackless.tasklet(f)()
+    t.run()
+    victim["t"] = t
+elif how == "created_inside":
+    def creator():
+        victim["t"] = stackless.tasklet(busy)()
+    stackless.tasklet(creator)()
+elif how == "woken_by_channel":
+    def waiter():
+        c.receive()
+        busy()
+    t = stackless.tasklet(waiter)()
+    t.run()
+    victim["t"] = t
+    def sender():
+        c.send(None)
+    stackless.tasklet(sender)()
+else:
+    def inner():
+        pass
+    def outer():
+        stackless.tasklet(inner)()
+        stackless.run()
+        busy()
+    victim["t"] = stackless.tasklet(outer)()
+res = stackless.run(2000)
+print(res is victim["t"], res.paused)
+res.kill()
+stackless.run()
+print(stackless.getruncount())
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True True", "1"]

@@ -452,10 +452,16 @@ m_spawner(PyObject *module, PyObject *args)
     return slp_spawner_run(module, args);
 }
 
+/* atexit: kill the started tasklets of the main thread while the interpreter
+ * is intact (as Stackless does at exit); from then on never switch again. */
 static PyObject *
 m_at_exit(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    slp_get_state(module)->finalizing = 1;
+    slp_state *st = slp_get_state(module);
+    SlpThread *th = slp_thread_current();
+    if (th != NULL && th->st == st && !st->finalizing && th->current == th->main)
+        slp_kill_started(th);
+    st->finalizing = 1;
     Py_RETURN_NONE;
 }
 

@@ -117,8 +117,12 @@ thread_died(SlpThread *th)
          * this thread (they run only our C loops, no Python code).  Parked
          * greenlets of a thread that has gone can never be ended and would
          * stay allocated for good. */
+        slp_kill_started(th);
         slp_pool_end(th);
     }
+    /* tasklets that could not be killed stay as they are (never run again) */
+    while (th->started != NULL)
+        slp_started_unlink(th, th->started);
     th->alive = 0;
     th->tstate = NULL;
     if (tls_thread == th) {
@@ -157,6 +161,98 @@ thread_died(SlpThread *th)
     th->ntraced = 0;
     PyErr_Restore(exc_t, exc_v, exc_tb);
     slp_thread_decref(th);   /* the registry's reference */
+}
+
+/* The list of started, unfinished tasklets of a thread (circular, borrowed
+ * pointers; a tasklet leaves it when it ends or is deallocated). */
+void
+slp_started_link(SlpThread *th, Tasklet *t)
+{
+    Tasklet *h = th->started;
+    if (h == NULL) {
+        t->u.s.next = t->u.s.prev = t;
+        th->started = t;
+    }
+    else {
+        t->u.s.next = h;
+        t->u.s.prev = h->u.s.prev;
+        h->u.s.prev->u.s.next = t;
+        h->u.s.prev = t;
+    }
+    t->flags |= TF_LINKED;
+}
+
+void
+slp_started_unlink(SlpThread *th, Tasklet *t)
+{
+    if (!(t->flags & TF_LINKED))
+        return;
+    if (t->u.s.next == t)
+        th->started = NULL;
+    else {
+        t->u.s.prev->u.s.next = t->u.s.next;
+        t->u.s.next->u.s.prev = t->u.s.prev;
+        if (th->started == t)
+            th->started = t->u.s.next;
+    }
+    t->u.s.next = t->u.s.prev = NULL;   /* == u.c.func/args NULL */
+    t->flags &= ~TF_LINKED;
+}
+
+/*
+ * The thread is ending (or the interpreter is exiting, for the main thread)
+ * and runs only its main tasklet: as Stackless does for tasklets with C state,
+ * kill every started tasklet, here, in its own thread, so that its except and
+ * finally clauses run.  Tasklets that never started are dropped from the run
+ * queue without running.
+ */
+void
+slp_kill_started(SlpThread *th)
+{
+    PyObject *lis, *et, *ev, *etb;
+    Tasklet *t;
+    Py_ssize_t i;
+    int round;
+
+    if (th->started == NULL || th->current != th->main)
+        return;
+    PyErr_Fetch(&et, &ev, &etb);
+    lis = PyList_New(0);
+    if (lis == NULL)
+        goto done;
+    t = th->started;
+    do {
+        if (PyList_Append(lis, (PyObject *)t) < 0)
+            goto done;
+        t = t->u.s.next;
+    } while (t != th->started);
+    /* nothing else may run in between: empty the run queue but for main */
+    while (th->main->next != NULL && th->main->next != th->main) {
+        t = th->main->next;
+        slp_rq_remove_task(th, t);
+        Py_DECREF(t);
+    }
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < PyList_GET_SIZE(lis); i++) {
+            PyObject *bomb, *r;
+            t = (Tasklet *)PyList_GET_ITEM(lis, i);
+            if (!(t->flags & TF_LINKED) || t->greenlet == NULL || th->current != th->main)
+                continue;
+            bomb = slp_exc_to_bomb(th->st, th->st->TaskletExit, NULL, NULL);
+            if (bomb == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            r = slp_tasklet_throw_bomb(th, t, 0, bomb);
+            if (r == NULL)
+                PyErr_WriteUnraisable((PyObject *)t);
+            else
+                Py_DECREF(r);
+        }
+    }
+done:
+    Py_XDECREF(lis);
+    PyErr_Restore(et, ev, etb);
 }
 
 /* Release what dead threads left behind.  Called from a live thread. */
@@ -1343,7 +1439,7 @@ slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value)
             set_user_trace(th, f, value);
         return 0;
     }
-    if (th == NULL || !th->alive || (t->greenlet == NULL && t->args == NULL)) {
+    if (th == NULL || !th->alive || (t->greenlet == NULL && t->u.c.args == NULL)) {
         if (value == NULL)
             return 0;
         RUNTIME_ERROR("tasklet is not alive", -1);

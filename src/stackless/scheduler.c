@@ -777,6 +777,8 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
     }
     /* resumed: prev is running again */
     slp_sync_tracing(th->tstate);
+    if (SLP_UNLIKELY(th->trace_installed))
+        th->mark_frame = 1;
     if (th->del_post_switch != NULL || th->del_post_value != NULL) {
         Py_CLEAR(th->del_post_switch);
         Py_CLEAR(th->del_post_value);
@@ -959,13 +961,25 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
 
 static int interrupt_timeout(SlpThread *th);
 
+/*
+ * The tick counter of a timed run().  Frames entered while it is installed
+ * get f_trace_opcodes, so that every bytecode instruction is an event (a
+ * Stackless tick was one virtual instruction; a loop like `while True: pass`
+ * has no line events at all).  Opcode events are not passed on to a chained
+ * user trace function, which did not ask for them.
+ */
 static int
 slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     SlpThread *th = slp_thread_current();
     if (th == NULL)
         return 0;
-    if (th->old_tracefunc != NULL) {
+    if (what == PyTrace_CALL || th->mark_frame) {
+        th->mark_frame = 0;
+        if (PyObject_SetAttr((PyObject *)frame, th->st->str_f_trace_opcodes, Py_True) < 0)
+            PyErr_Clear();
+    }
+    if (th->old_tracefunc != NULL && what != PyTrace_OPCODE) {
         int r = th->old_tracefunc(obj, frame, what, arg);
         if (r != 0)
             return r;
@@ -973,6 +987,23 @@ slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     if (th->interval > 0 && ++th->tick_counter >= th->tick_watermark)
         return interrupt_timeout(th);
     return 0;
+}
+
+/* sys.settrace() was called (see stackless/__init__.py): if a timed run is
+ * active in this thread, keep the tick counter in front of the new function. */
+void
+slp_retrace(SlpThread *th)
+{
+    PyThreadState *ts = th->tstate;
+    PyObject *o;
+    if (!th->trace_installed || ts->c_tracefunc == slp_tracefunc)
+        return;
+    o = ts->c_traceobj;
+    Py_XINCREF(o);
+    Py_XSETREF(th->old_traceobj, o);
+    th->old_tracefunc = ts->c_tracefunc;
+    PyEval_SetTrace(slp_tracefunc, o);
+    th->mark_frame = 1;
 }
 
 static int
@@ -986,6 +1017,7 @@ install_trace(SlpThread *th)
     Py_XINCREF(th->old_traceobj);
     PyEval_SetTrace(slp_tracefunc, th->old_traceobj);
     th->trace_installed = 1;
+    th->mark_frame = 1;
     return 0;
 }
 

@@ -180,6 +180,7 @@ struct SlpThread {
     long tick_watermark;
     long interval;
     int trace_installed;
+    int mark_frame;             /* give the next traced frame f_trace_opcodes */
     Py_tracefunc old_tracefunc;
     PyObject *old_traceobj;     /* strong */
 
@@ -207,6 +208,7 @@ struct slp_state {
     PyObject *worker_func;      /* builtin functions greenlets run */
     PyObject *spawner_func;
     PyObject *guard_key;        /* key in the thread state dict */
+    PyObject *str_f_trace_opcodes;
     PyObject *schedule_hook;
     PyObject *channel_hook;
     PyObject *error_handler;
@@ -304,6 +306,7 @@ PyObject *slp_get_thread_info(slp_state *st, PyObject *args);
 PyObject *slp_trace_get(SlpThread *th, Tasklet *t, int profile);
 int slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value);
 void slp_trace_forget(Tasklet *t);
+void slp_retrace(SlpThread *th);
 PyObject *slp_getthreads(slp_state *st);
 void slp_collect_graveyard(slp_state *st);
 int slp_init_scheduler_types(PyObject *module, slp_state *st);

@@ -828,3 +828,26 @@ print(results == expected, interrupts > 4, stackless.getruncount())
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True True 1"
+
+
+@needs_soft_preemption
+def test_interrupted_tasklet_frame_shows_where_it_was(run_python):
+    # scheduler.rst "Detecting uncooperative tasklets": print_stack(t.frame)
+    r = run_python(r"""
+import io, traceback, stackless
+def uncooperative_inner():
+    n = 0
+    while True:
+        n += 1
+def uncooperative():
+    uncooperative_inner()
+t = stackless.tasklet(uncooperative)()
+res = stackless.run(1000)
+buf = io.StringIO()
+traceback.print_stack(res.frame, file=buf)
+text = buf.getvalue()
+print(res is t, res.frame.f_code.co_name, "uncooperative_inner" in text and "uncooperative" in text)
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True uncooperative_inner True"

@@ -177,6 +177,7 @@ class Loop:
         self._depth = 0              # how many drives of this loop are on the stack
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
+        self.polls = 0               # kernel polls so far (tests use it to see no busy-waiting)
 
     # ------------------------------------------------------------------ timers
     def call_later(self, delay, fn, *args):
@@ -413,6 +414,7 @@ class Loop:
             self._depth -= 1
 
     def _poll(self, timeout):
+        self.polls += 1
         events = self._poller.poll(timeout)
         if events:
             wakefd = self._wakefd
@@ -584,7 +586,8 @@ def call_on_thread(fn, *args):
     loop = get_loop()
     w = Waiter(loop)
     fut = _get_pool().submit(fn, *args)
-    fut.add_done_callback(lambda f: loop.call_soon_threadsafe(w.wake))
+    # (A wait that already ended -- the tasklet was killed -- needs no wake-up.)
+    fut.add_done_callback(lambda f: w.state == _WAITING and loop.call_soon_threadsafe(w.wake))
     try:
         loop.park(w)
     finally:

@@ -36,6 +36,19 @@ def bounded_and_clean():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert loop.get_loop().pending() == ZERO
+    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_threads_left_behind():
+    """Worker threads would make the runtime's deadlock detection wait for them
+    (Stackless's rule), so later suites must not inherit any."""
+    before = set(threading.enumerate())
+    yield
+    loop.shutdown_thread_pool(wait=True)
+    for t in set(threading.enumerate()) - before:
+        t.join(10)
+    assert set(threading.enumerate()) <= before
 
 
 def spawn(fn, *args):
@@ -442,6 +455,45 @@ def test_kill_before_thread_call_starts_cancels_it():
         assert ran == []                     # cancelled before it started
     finally:
         loop.set_thread_pool(old)
+
+
+def test_idle_pool_workers_leave_and_deadlock_detection_returns():
+    from stackless._io_threads import IdleThreadPool
+    pool = IdleThreadPool(max_workers=2, idle=0.02)
+    old = loop.set_thread_pool(pool)
+    try:
+        assert loop.call_on_thread(sum, [1, 2, 3]) == 6
+        for _ in range(500):
+            if pool.worker_count() == 0:
+                break
+            loop.sleep(0.01)
+        assert pool.worker_count() == 0
+    finally:
+        loop.set_thread_pool(old)
+        pool.shutdown()
+    loop.shutdown_thread_pool()
+    # No other thread is alive now, so the runtime reports the deadlock of a
+    # main tasklet blocked on a channel nobody else can reach (instead of
+    # waiting for a thread that might wake it).
+    for t in threading.enumerate():
+        if t is not threading.main_thread():
+            t.join(5)
+    assert threading.active_count() == 1
+    with pytest.raises(RuntimeError):
+        stackless.channel().receive()
+
+
+def test_pool_shutdown_and_errors():
+    from stackless._io_threads import IdleThreadPool
+    with pytest.raises(ValueError):
+        IdleThreadPool(max_workers=0)
+    pool = IdleThreadPool(max_workers=3)
+    futs = [pool.submit(pow, 2, i) for i in range(10)]
+    pool.shutdown(wait=True)
+    assert [f.result() for f in futs] == [2 ** i for i in range(10)]
+    assert pool.worker_count() == 0
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(pow, 2, 2)
 
 
 def test_call_on_thread_runs_on_another_thread_from_main():

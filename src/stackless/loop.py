@@ -55,12 +55,13 @@ import time
 
 import stackless as _sl
 from stackless._io_poll import READ, WRITE, Poller, Wakeup
+from stackless._io_threads import IdleThreadPool as _DefaultPool
 from stackless._io_timers import TimerQueue
 
 __all__ = [
     "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep",
     "call_later", "call_soon", "call_soon_threadsafe", "wait_readable", "wait_writable",
-    "call_on_thread", "set_thread_pool",
+    "call_on_thread", "set_thread_pool", "shutdown_thread_pool",
 ]
 
 _monotonic = time.monotonic
@@ -583,12 +584,26 @@ _pool_lock = threading.Lock()
 
 
 def set_thread_pool(executor):
-    """Use ``executor`` (a concurrent.futures.Executor) for call_on_thread; returns
-    the previous one (None if the default was never created)."""
+    """Use ``executor`` (a concurrent.futures.Executor) for call_on_thread; None
+    goes back to the default pool.  Returns the previous one (None if it was the
+    default or none existed); the caller owns it (shut it down when done)."""
     global _pool
     with _pool_lock:
         old, _pool = _pool, executor
-    return old
+    return None if isinstance(old, _DefaultPool) else old
+
+
+def shutdown_thread_pool(wait=True):
+    """Shut the default pool down now (it is recreated on the next call_on_thread).
+    Its idle threads leave by themselves after a second; while any thread lives,
+    Stackless's deadlock rule treats it as one that might wake a blocked tasklet."""
+    global _pool
+    with _pool_lock:
+        pool = _pool if isinstance(_pool, _DefaultPool) else None
+        if pool is not None:
+            _pool = None
+    if pool is not None:
+        pool.shutdown(wait=wait)
 
 
 def _get_pool():
@@ -597,8 +612,7 @@ def _get_pool():
     if pool is None:
         with _pool_lock:
             if _pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-                _pool = ThreadPoolExecutor(thread_name_prefix="stackless.loop")
+                _pool = _DefaultPool()
             pool = _pool
     return pool
 

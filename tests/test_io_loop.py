@@ -347,8 +347,10 @@ def test_wait_readable_wakes_on_data_and_times_out():
 
 
 def test_wait_readable_rejects_bad_fd():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid file descriptor: -1"):
         loop.wait_readable(-1)
+    with pytest.raises(TypeError, match="expected an int fd or an object with fileno"):
+        loop.wait_writable("3")
     r, w = os.pipe()
     os.close(r)
     os.close(w)

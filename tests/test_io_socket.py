@@ -203,6 +203,33 @@ def test_connect_refused():
         ssocket.create_connection(("127.0.0.1", port))
 
 
+def test_connect_timeout_and_kill_while_connecting():
+    # A listener with backlog 0 takes one connection into its queue and drops the
+    # SYNs after it: further connects hang until their timeout.
+    srv = stdsocket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    addr = srv.getsockname()
+    first = stdsocket.create_connection(addr)
+    s1 = ssocket.socket()
+    s1.settimeout(0.05)
+    s2 = ssocket.socket()
+    s2.settimeout(0.05)
+    s3 = ssocket.socket()
+    try:
+        with pytest.raises(TimeoutError, match="timed out"):
+            s1.connect(addr)
+        assert s2.connect_ex(addr) == errno.EAGAIN
+        t = spawn(s3.connect, addr)     # no timeout: parked until killed
+        settle()
+        assert t.blocked and loop.get_loop().pending()["fd_waiters"] == 1
+        t.kill()
+        assert not t.alive and loop.get_loop().pending()["fd_waiters"] == 0
+    finally:
+        for s in (s1, s2, s3, first, srv):
+            s.close()
+
+
 def test_peer_closes_mid_sendall():
     srv, addr = listener()
     out = []

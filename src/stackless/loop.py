@@ -558,11 +558,18 @@ def sleep(seconds):
 
 
 def _fileno(fd):
-    if isinstance(fd, int):
-        if fd < 0:
-            raise ValueError(f"invalid file descriptor: {fd}")
-        return fd
-    return fd.fileno()
+    if not isinstance(fd, int):
+        try:
+            fileno = fd.fileno
+        except AttributeError:
+            raise TypeError(f"expected an int fd or an object with fileno(), not "
+                            f"{type(fd).__name__}") from None
+        fd = fileno()
+        if not isinstance(fd, int):
+            raise TypeError("fileno() returned a non-integer")
+    if fd < 0:
+        raise ValueError(f"invalid file descriptor: {fd}")
+    return fd
 
 
 def wait_readable(fd, timeout=None):

@@ -242,6 +242,28 @@ def test_callback_exception_propagates_out_of_run_and_loop_survives():
     loop.sleep(0.001)   # still usable
 
 
+def test_timers_due_with_a_raising_callback_still_fire():
+    woke = []
+
+    def sleeper():
+        loop.sleep(0.01)
+        woke.append(1)
+
+    t = spawn(sleeper)
+    loop.sleep(0)
+
+    def bad():
+        raise ArithmeticError("cb")
+
+    loop.call_later(0.005, bad)
+    import time as _t
+    _t.sleep(0.02)            # both the callback and the sleeper are due in one turn
+    with pytest.raises(ArithmeticError):
+        loop.sleep(0)
+    loop.run_until(t)
+    assert woke == [1]
+
+
 # ---------------------------------------------------------------- driving
 def test_run_until_returns_when_tasklet_dies_and_for_dead_tasklet():
     t = spawn(lambda: loop.sleep(0.005))
@@ -258,6 +280,17 @@ def test_run_forever_and_stop_from_tasklet():
     spawn(stopper)
     loop.run_forever()
     assert not loop.get_loop().is_running()
+
+
+def test_stop_without_run_forever_does_not_spin_and_applies_to_next_run():
+    lp = loop.get_loop()
+    loop.stop()
+    before = lp.polls
+    loop.sleep(0.1)               # an inline wait is not a run_forever: no busy polling
+    assert lp.polls - before <= 3
+    loop.run_forever()            # returns after one turn: the stop was pending
+    loop.stop()
+    loop.run_forever()
 
 
 def test_stop_from_other_thread_wakes_kernel_wait():

@@ -290,6 +290,42 @@ def test_kill_tasklets_blocked_in_socket_calls_leaves_nothing():
         s.close()
 
 
+def test_socket_dropped_without_close_does_not_confuse_fd_reuse():
+    import gc
+    a, b = ssocket.socketpair()
+    t = spawn(a.recv, 1)
+    settle()
+    assert t.blocked              # a waits once: its epoll interest is kept afterwards
+    b.send(b"x")
+    loop.run_until(t)
+    assert loop.get_loop()._poller.mask(a.fileno())
+    old_fds = {a.fileno()}        # the end with kept epoll interest
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)   # dropped unclosed on purpose
+        del a, b, t
+        gc.collect()
+    extra = []
+    for _ in range(20):           # Linux hands out the lowest free number: reuse comes
+        c, d = ssocket.socketpair()
+        if {c.fileno(), d.fileno()} & old_fds:
+            break
+        extra += [c, d]
+    for s in extra:
+        s.close()
+    assert {c.fileno(), d.fileno()} & old_fds
+    with c, d:
+        if c.fileno() not in old_fds:
+            c, d = d, c           # wait on the end that reuses a number
+        got = []
+        t = spawn(lambda: got.append(c.recv(10)))
+        settle()
+        assert t.blocked
+        d.send(b"new")
+        loop.run_until(t)
+        assert got == [b"new"]
+
+
 def test_makefile_lines():
     srv, addr = listener()
     got = []
@@ -343,7 +379,11 @@ def test_recv_into_and_udp():
 
 def test_socket_calls_from_main_tasklet_inline():
     srv, addr = listener()
-    t = spawn(lambda: srv.accept()[0].sendall(b"from tasklet"))
+    def serve():
+        with srv.accept()[0] as conn:
+            conn.sendall(b"from tasklet")
+
+    t = spawn(serve)
     c = ssocket.create_connection(addr)
     assert c.recv(100) == b"from tasklet"
     loop.run_until(t)

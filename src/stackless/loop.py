@@ -183,6 +183,7 @@ class Loop:
         self._ready = collections.deque()   # (fn, args); appended from any thread
         self._fds = {}               # fd -> [readers, writers] (lists of Waiter)
         self._stopping = False
+        self._forever = 0            # run_forever calls on the stack
         self._depth = 0              # how many drives of this loop are on the stack
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
@@ -235,7 +236,8 @@ class Loop:
             self._wakeup.notify()
 
     def stop(self):
-        """Make the innermost ``run_forever`` return after this turn.  Thread-safe."""
+        """Make the innermost ``run_forever`` return after this turn (if none runs,
+        the next one returns after one turn).  Thread-safe."""
         if self._thread_id != _get_ident():
             self.call_soon_threadsafe(self.stop)
             return
@@ -377,9 +379,11 @@ class Loop:
     def run_forever(self):
         """Run tasklets, timers and I/O until ``stop()`` is called."""
         self._check_driver("run_forever")
+        self._forever += 1
         try:
             self._run(self._stop_requested)
         finally:
+            self._forever -= 1
             self._stopping = False
 
     def _stop_requested(self):
@@ -422,7 +426,7 @@ class Loop:
                     self._raise_main_exc()
                 if done():
                     return
-                if self._ready or self._stopping or _getruncount() > 1:
+                if self._ready or _getruncount() > 1 or (self._stopping and self._forever):
                     timeout = 0
                 else:
                     when = self._timers.next_when()
@@ -452,16 +456,26 @@ class Loop:
                     self._dispatch_fd(fd, ev)
         timers = self._timers
         if timers.live or timers.cancelled:
-            for entry in timers.pop_due(_monotonic()):
-                fn = entry[2]
-                if fn is not None:
-                    entry[2] = None
-                    if fn is _wake_channel:       # a sleeping tasklet (args is the channel)
-                        ch = entry[3]
-                        if ch.balance < 0:
-                            ch.send(None)
-                    else:
-                        fn(*entry[3])
+            due = timers.pop_due(_monotonic())
+            i = 0
+            try:
+                for entry in due:
+                    i += 1
+                    fn = entry[2]
+                    if fn is not None:
+                        entry[2] = None
+                        if fn is _wake_channel:       # a sleeping tasklet (args: the channel)
+                            ch = entry[3]
+                            if ch.balance < 0:
+                                ch.send(None)
+                        else:
+                            fn(*entry[3])
+            finally:
+                if i < len(due):       # a callback raised: the rest fire next turn
+                    for entry in due[i:]:
+                        if entry[2] is not None:
+                            entry[1] = next(self._seq)
+                            timers.push(entry)
         ready = self._ready
         if ready:
             # Only what is queued now: a callback that queues more runs next turn.

@@ -193,36 +193,49 @@ class Loop:
     def call_later(self, delay, fn, *args):
         """Run ``fn(*args)`` in the main tasklet after ``delay`` seconds (loop
         thread only); returns a Handle."""
-        entry = [_monotonic() + delay, next(self._seq), fn, args]
-        self._timers.push(entry)
-        return Handle(self, entry)
+        return self.call_at(_monotonic() + delay, fn, *args)
 
     def call_at(self, when, fn, *args):
         entry = [when, next(self._seq), fn, args]
-        self._timers.push(entry)
+        cur = _getcurrent()
+        old = cur.set_atomic(1)       # the timer queue must never be seen half-updated
+        try:
+            self._timers.push(entry)
+        finally:
+            cur.set_atomic(old)
         return Handle(self, entry)
 
     def time(self):
         return _monotonic()
 
     def _cancel_timer(self, entry):
-        self._timers.cancel(entry)
+        cur = _getcurrent()
+        old = cur.set_atomic(1)
+        try:
+            self._timers.cancel(entry)
+        finally:
+            cur.set_atomic(old)
 
     def sleep(self, seconds):
         """Block the current tasklet for ``seconds`` (> 0).  The fast path of the
         module-level sleep(): one channel and one timer entry, no Waiter."""
-        if _getcurrent().is_main:
+        cur = _getcurrent()
+        if cur.is_main:
             self.park(Waiter(self), seconds)
             return
-        ch = _channel()
-        ch.preference = 1
-        entry = [_monotonic() + seconds, next(self._seq), _wake_channel, ch]
-        self._timers.push(entry)
+        old = cur.set_atomic(1)       # see park()
         try:
-            ch.receive()
+            ch = _channel()
+            ch.preference = 1
+            entry = [_monotonic() + seconds, next(self._seq), _wake_channel, ch]
+            self._timers.push(entry)
+            try:
+                ch.receive()
+            finally:
+                if entry[2] is not None:      # left early (kill/throw): drop the timer
+                    self._timers.cancel(entry)
         finally:
-            if entry[2] is not None:      # left early (kill/throw): drop the timer
-                self._timers.cancel(entry)
+            cur.set_atomic(old)
 
     # --------------------------------------------------------------- callbacks
     def call_soon(self, fn, *args):
@@ -247,29 +260,36 @@ class Loop:
     def park(self, w, timeout=None):
         """Block the current tasklet on Waiter ``w`` until it is woken (True) or
         ``timeout`` seconds pass (False).  Raises what ``w.throw`` was given, or what
-        kill()/throw() deliver; ``w`` is never left WAITING."""
+        kill()/throw() deliver; ``w`` is never left WAITING.  ``w`` may already have
+        been woken (between its registration and this call): then no blocking."""
+        cur = _getcurrent()
+        # atomic: a run(timeout) must not pre-empt us between arming the timer and
+        # blocking (the wake-up would find nobody on the channel and be lost).
+        old = cur.set_atomic(1)
         entry = None
-        if timeout is not None:
-            if timeout <= 0:
-                w.state = _TIMEDOUT
-                return False
-            entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
-            self._timers.push(entry)
         try:
-            cur = _getcurrent()
+            if timeout is not None:
+                if timeout <= 0:
+                    if w.state == _WAITING:
+                        w.state = _TIMEDOUT
+                    return w.state == _WOKEN
+                entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
+                self._timers.push(entry)
             if cur.is_main:
                 self._drive(w)
             else:
                 ch = _channel()
                 ch.preference = 1     # the waker keeps running; we are queued
                 w.channel = ch
-                ch.receive()
+                if w.state == _WAITING:
+                    ch.receive()
         finally:
             if entry is not None and entry[2] is not None:
                 self._timers.cancel(entry)
             if w.state == _WAITING:
                 w.state = _CANCELLED
             w.channel = None
+            cur.set_atomic(old)
         if w.exc is not None:
             exc, w.exc = w.exc, None
             raise exc
@@ -284,6 +304,14 @@ class Loop:
         WRITE).  True if ready (or errored: retry the operation to see the error),
         False on timeout.  ``keep`` leaves the kernel interest registered after the
         wait (cheaper for sockets that wait again; they call ``forget_fd`` on close)."""
+        cur = _getcurrent()
+        old = cur.set_atomic(1)       # fd bookkeeping must not be pre-empted half-done
+        try:
+            return self._wait_fd(fd, event, timeout, keep)
+        finally:
+            cur.set_atomic(old)
+
+    def _wait_fd(self, fd, event, timeout, keep):
         fds = self._fds
         entry = fds.get(fd)
         if entry is None:

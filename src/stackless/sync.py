@@ -45,7 +45,30 @@ Full = _queue.Full
 _getcurrent = _sl.getcurrent
 _monotonic = _loopmod._monotonic
 _WOKEN = _loopmod._WOKEN
-_Mutex = threading.Lock
+
+
+class _Mutex:
+    """The guard of a primitive's state: a threading.Lock (other threads) taken
+    while the tasklet is atomic (so a run(timeout) cannot pre-empt it while it
+    holds the lock, which would deadlock the next tasklet of its thread that
+    comes here).  Held for a few lines, never across a wait."""
+
+    __slots__ = ("_lock", "_held")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._held = None
+
+    def __enter__(self):
+        cur = _getcurrent()
+        old = cur.set_atomic(1)
+        self._lock.acquire()
+        self._held = (cur, old)     # written only by the holder
+
+    def __exit__(self, *exc):
+        cur, old = self._held
+        self._lock.release()
+        cur.set_atomic(old)
 
 
 class _W(Waiter):

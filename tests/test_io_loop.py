@@ -602,3 +602,40 @@ def test_raw_channel_send_from_other_thread_wakes_sleeping_loop():
     loop.run_until(t)   # must wake although no timer or fd is due
     th.join()
     assert got == ["hello"]
+
+
+# --------------------------------------------------------------------- leaks
+def test_no_leak_across_block_and_kill_rounds():
+    import gc
+    from stackless import sync
+    a, b = socket.socketpair()
+    lock = sync.Lock()
+    q = sync.Queue()
+
+    def one_round():
+        lock.acquire()
+        ts = [spawn(loop.sleep, 10) for _ in range(50)]
+        ts += [spawn(loop.wait_readable, a) for _ in range(50)]
+        ts += [spawn(lock.acquire) for _ in range(50)]
+        ts += [spawn(q.get) for _ in range(50)]
+        ts += [spawn(loop.call_on_thread, time.sleep, 0)]
+        loop.sleep(0)
+        for t in ts:
+            t.kill()
+        lock.release()
+        loop.sleep(0.01)          # lets the thread result come back and be dropped
+        assert loop.get_loop().pending() == ZERO
+
+    try:
+        for _ in range(3):
+            one_round()
+        gc.collect()
+        n0 = len(gc.get_objects())
+        for _ in range(5):
+            one_round()
+        gc.collect()
+        n1 = len(gc.get_objects())
+        assert n1 - n0 < 100, (n0, n1)
+    finally:
+        a.close()
+        b.close()

@@ -124,13 +124,19 @@ class Lock:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:       # handed the lock, then killed: pass it on
-                        self._release_locked()
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed the lock, then killed: pass it on
+                    self._release_locked()
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
@@ -195,14 +201,20 @@ class RLock:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:
-                        self._count = 0
-                        self._handoff()
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed the lock, then killed: pass it on
+                    self._count = 0
+                    self._handoff()
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
@@ -289,9 +301,10 @@ class Event:
         try:
             w.loop.park(w, timeout)
         finally:
-            with self._mutex:
-                if not w.notified:
-                    self._waiters.remove(w)
+            if not w.notified:
+                with self._mutex:
+                    if not w.notified:
+                        self._waiters.remove(w)
         return w.notified or self._flag
 
 
@@ -423,13 +436,19 @@ class Semaphore:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:
-                        self._release_locked(1)
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed a unit, then killed: give it back
+                    self._release_locked(1)
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
@@ -527,14 +546,15 @@ class Queue:
                 w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if not w.notified:
-                    try:
-                        waiters.remove(w)
-                    except ValueError:
-                        pass
-                elif not ok:
-                    self._wake_one(waiters)
+            if not (ok and w.notified):
+                with self._mutex:
+                    if not w.notified:
+                        try:
+                            waiters.remove(w)
+                        except ValueError:
+                            pass
+                    elif not ok:
+                        self._wake_one(waiters)
         return w.notified
 
     @staticmethod

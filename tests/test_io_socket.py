@@ -257,6 +257,16 @@ def test_peer_closes_mid_sendall():
     assert len(out) == 1 and issubclass(out[0], (BrokenPipeError, ConnectionResetError))
 
 
+def test_kill_tasklet_blocked_in_sendall():
+    a, b = ssocket.socketpair()
+    with a, b:
+        t = spawn(a.sendall, b"x" * (16 * 1024 * 1024))   # b never reads: a fills up
+        settle()
+        assert t.blocked and loop.get_loop().pending()["fd_waiters"] == 1
+        t.kill()
+        assert not t.alive and loop.get_loop().pending()["fd_waiters"] == 0
+
+
 def test_close_wakes_waiters_with_ebadf():
     a, b = ssocket.socketpair()
     out = []

@@ -478,6 +478,18 @@ def test_kill_queue_getter_and_putter():
     assert len(q._putters) == 0 and q.qsize() == 1 and q.get() == 1
 
 
+def test_kill_queue_joiner():
+    q = sync.Queue()
+    q.put(1)
+    t = spawn(q.join)
+    settle()
+    assert t.blocked and len(q._joiners) == 1
+    t.kill()
+    assert len(q._joiners) == 0
+    q.get()
+    q.task_done()
+
+
 def test_notified_getter_killed_does_not_lose_item():
     q = sync.Queue()
     got = []

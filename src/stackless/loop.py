@@ -51,7 +51,7 @@ import collections
 import itertools
 import os
 import threading
-import time
+import time as _time
 
 import stackless as _sl
 from stackless._io_poll import READ, WRITE, Poller, Wakeup
@@ -59,12 +59,13 @@ from stackless._io_threads import IdleThreadPool as _DefaultPool
 from stackless._io_timers import TimerQueue
 
 __all__ = [
-    "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep",
+    "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep", "sleep_until",
+    "time",
     "call_later", "call_soon", "call_soon_threadsafe", "wait_readable", "wait_writable",
     "call_on_thread", "set_thread_pool", "shutdown_thread_pool",
 ]
 
-_monotonic = time.monotonic
+_monotonic = _time.monotonic
 _getcurrent = _sl.getcurrent
 _getruncount = _sl.getruncount
 _schedule = _sl.schedule
@@ -216,7 +217,7 @@ class Loop:
         finally:
             cur.set_atomic(old)
 
-    def sleep(self, seconds):
+    def sleep(self, seconds, _when=None):
         """Block the current tasklet for ``seconds`` (> 0).  The fast path of the
         module-level sleep(): one channel and one timer entry, no Waiter."""
         cur = _getcurrent()
@@ -227,7 +228,8 @@ class Loop:
         try:
             ch = _channel()
             ch.preference = 1
-            entry = [_monotonic() + seconds, next(self._seq), _wake_channel, ch]
+            entry = [_monotonic() + seconds if _when is None else _when, next(self._seq),
+                     _wake_channel, ch]
             self._timers.push(entry)
             try:
                 ch.receive()
@@ -597,6 +599,25 @@ def sleep(seconds):
             _schedule()
     else:
         raise ValueError("sleep length must be non-negative")
+
+
+def sleep_until(when):
+    """Block the calling tasklet until ``time() >= when`` (time.monotonic's clock);
+    a deadline in the past yields like sleep(0).  Deadlines, not durations, so
+    sleeps with equal deadlines wake in the order they were made."""
+    loop = get_loop()
+    delay = when - _monotonic()
+    if delay <= 0:
+        sleep(0)
+    elif _getcurrent().is_main:
+        loop.park(Waiter(loop), delay)
+    else:
+        loop.sleep(delay, when)
+
+
+def time():
+    """The loop clock: time.monotonic()."""
+    return _monotonic()
 
 
 def _fileno(fd):

@@ -71,6 +71,7 @@ _getruncount = _sl.getruncount
 _schedule = _sl.schedule
 _channel = _sl.channel
 _get_ident = threading.get_ident
+_set_wakeup_fd = getattr(_sl, "set_wakeup_fd", None)   # not in every core yet
 
 # Waiter states.
 _WAITING = 0
@@ -188,6 +189,12 @@ class Loop:
         self._depth = 0              # how many drives of this loop are on the stack
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
+        # Let the runtime wake us when another thread makes one of our tasklets
+        # runnable (a raw channel send across threads): notes/IO-NEEDS.md item 1.
+        self._wakeup_registered = False
+        if _set_wakeup_fd is not None:
+            _set_wakeup_fd(self._wakeup.write_fd)
+            self._wakeup_registered = True
         self.polls = 0               # kernel polls so far (tests use it to see no busy-waiting)
 
     # ------------------------------------------------------------------ timers
@@ -538,6 +545,11 @@ class Loop:
         if self._closed:
             return
         self._closed = True
+        if self._wakeup_registered and self._thread_id == _get_ident():
+            try:
+                _set_wakeup_fd(-1)
+            except Exception:
+                pass
         self._poller.close()
         self._wakeup.close()
 

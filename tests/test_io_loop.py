@@ -664,3 +664,20 @@ def test_no_leak_across_block_and_kill_rounds():
     finally:
         a.close()
         b.close()
+
+
+def test_infinite_sleep_and_bad_durations():
+    t = spawn(loop.sleep, float("inf"))
+    loop.sleep(0)
+    assert t.blocked
+    t.kill()
+    assert not t.alive
+    h = loop.call_later(float("inf"), lambda: None)
+    loop.sleep(0.001)
+    assert not h.cancelled()
+    h.cancel()
+    assert h.cancelled()
+    with pytest.raises(TypeError):
+        loop.call_later("soon", print)
+    with pytest.raises(ValueError):
+        loop.sleep(float("nan"))

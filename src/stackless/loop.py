@@ -272,9 +272,11 @@ class Loop:
         kill()/throw() deliver; ``w`` is never left WAITING.  ``w`` may already have
         been woken (between its registration and this call): then no blocking."""
         cur = _getcurrent()
-        # atomic: a run(timeout) must not pre-empt us between arming the timer and
-        # blocking (the wake-up would find nobody on the channel and be lost).
-        old = cur.set_atomic(1)
+        main = cur.is_main
+        # atomic: a run(timeout) must not pre-empt a tasklet between arming the timer
+        # and blocking (the wake-up would find nobody on the channel and be lost).
+        # The main tasklet is the watchdog of such runs, never pre-empted.
+        old = 0 if main else cur.set_atomic(1)
         entry = None
         try:
             if timeout is not None:
@@ -284,7 +286,7 @@ class Loop:
                     return w.state == _WOKEN
                 entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
                 self._timers.push(entry)
-            if cur.is_main:
+            if main:
                 self._drive(w)
             else:
                 ch = _channel()
@@ -298,7 +300,8 @@ class Loop:
             if w.state == _WAITING:
                 w.state = _CANCELLED
             w.channel = None
-            cur.set_atomic(old)
+            if not main:
+                cur.set_atomic(old)
         if w.exc is not None:
             exc, w.exc = w.exc, None
             raise exc

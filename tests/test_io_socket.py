@@ -490,3 +490,29 @@ def test_readme_chat_server():
     server.close()
     settle()
     assert not rooms
+
+
+def test_socket_moved_to_another_thread_drops_old_interest():
+    a, b = ssocket.socketpair()
+    with a, b:
+        t = spawn(a.recv, 1)
+        settle()
+        b.send(b"1")
+        loop.run_until(t)
+        main_loop = loop.get_loop()
+        assert main_loop._poller.mask(a.fileno())      # interest kept in this thread
+        got = []
+
+        def other_thread():
+            got.append(a.recv(1))                      # waits in that thread's loop
+
+        th = threading.Thread(target=other_thread)
+        th.start()
+        for _ in range(2000):                          # the thread's first wait posts
+            if main_loop._poller.mask(a.fileno()) == 0:   # drop_kept to this loop
+                break
+            loop.sleep(0.005)
+        assert main_loop._poller.mask(a.fileno()) == 0
+        b.send(b"2")
+        th.join(10)
+        assert got == [b"2"]

@@ -368,6 +368,13 @@ class Loop:
             except OSError:
                 pass
 
+    def drop_kept(self, fd):
+        """Drop the kernel interest kept for ``fd`` if nobody waits on it now."""
+        entry = self._fds.get(fd)
+        if entry is None or (not entry[0] and not entry[1]):
+            self._fds.pop(fd, None)
+            self._poller.forget(fd)
+
     def forget_fd(self, fd, exc=None):
         """``fd`` is about to be closed: drop its kernel registration, and end the
         waits on it by raising ``exc`` in the waiters (default: EBADF OSError)."""

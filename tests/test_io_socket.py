@@ -516,3 +516,24 @@ def test_socket_moved_to_another_thread_drops_old_interest():
         b.send(b"2")
         th.join(10)
         assert got == [b"2"]
+
+
+def test_sendfile_blocks_only_the_tasklet(tmp_path):
+    data = bytes(range(256)) * 4096                      # 1 MiB: more than the buffers hold
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    a, b = ssocket.socketpair()
+    got = bytearray()
+
+    def reader():
+        while len(got) < len(data):
+            chunk = b.recv(65536)
+            assert chunk
+            got.extend(chunk)
+
+    with a, b:
+        r = spawn(reader)
+        with open(path, "rb") as f:
+            assert a.sendfile(f) == len(data)           # from the main tasklet, inline
+        loop.run_until(r)
+    assert bytes(got) == data

@@ -140,8 +140,11 @@ class Lock:
 
     __enter__ = acquire
 
-    def __exit__(self, *exc):
-        self.release()
+    def __exit__(self, t, v, tb):
+        with self._mutex:
+            if not self._locked:
+                raise RuntimeError("release unlocked lock")
+            self._release_locked()
 
     def _release_locked(self):
         # mutex held, lock held: hand it to the first waiter or unlock

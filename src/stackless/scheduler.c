@@ -110,6 +110,15 @@ thread_died(SlpThread *th)
     if (!th->alive)
         return;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+    if (tls_thread == th && tls_tstate == PyThreadState_Get() && th->current == th->main &&
+        !st->finalizing) {
+        /* Still in the ending thread, which runs no tasklet: end the idle
+         * workers and the spawner here, while greenlet can still switch in
+         * this thread (they run only our C loops, no Python code).  Parked
+         * greenlets of a thread that has gone can never be ended and would
+         * stay allocated for good. */
+        slp_pool_end(th);
+    }
     th->alive = 0;
     th->tstate = NULL;
     if (tls_thread == th) {

@@ -309,6 +309,7 @@ int slp_greenlet_set_context(PyObject *greenlet, PyObject *ctx);
 PyObject *slp_greenlet_get_context(PyObject *greenlet);
 int slp_greenlet_is_dead_thread(PyObject *greenlet);
 void slp_pool_clear(SlpThread *th, PyObject *into_list);
+void slp_pool_end(SlpThread *th);
 
 /* tasklet.c */
 extern PyType_Spec slp_tasklet_spec;

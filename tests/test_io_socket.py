@@ -1,6 +1,7 @@
 """stackless.socket on loopback: echo with 1,000 concurrent clients, timeouts, errors,
 makefile, UDP, closing and killing while blocked, patch()/unpatch()."""
 import errno
+import os
 import resource
 import signal
 import threading
@@ -537,3 +538,53 @@ def test_sendfile_blocks_only_the_tasklet(tmp_path):
             assert a.sendfile(f) == len(data)           # from the main tasklet, inline
         loop.run_until(r)
     assert bytes(got) == data
+
+
+@pytest.mark.parametrize("seed", range(int(os.environ.get("IO_FUZZ_SEEDS", "4"))))
+def test_random_kills_and_timeouts_during_echo_traffic(seed):
+    import random
+    rnd = random.Random(seed)
+    srv, addr = listener()
+    handlers = []
+
+    def handle(conn):
+        with conn:
+            try:
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    conn.sendall(data)
+            except (ConnectionResetError, BrokenPipeError):
+                return      # a client that stopped mid-stream closed with data unread
+
+    def acceptor():
+        while True:
+            conn, _ = srv.accept()
+            handlers.append(spawn(handle, conn))
+
+    def client(r):
+        with ssocket.create_connection(addr) as c:
+            for _ in range(20):
+                msg = bytes(r.randrange(256) for _ in range(r.randrange(1, 3000)))
+                try:
+                    with sync.Timeout(r.choice([None, 0.0005, 0.005])):
+                        c.sendall(msg)
+                        got = b""
+                        while len(got) < len(msg):
+                            got += c.recv(4096)
+                        assert got == msg
+                except sync.TimeoutExpired:
+                    return      # the stream is out of step now: stop this client
+
+    acc = spawn(acceptor)
+    clients = [spawn(client, random.Random(rnd.random())) for _ in range(20)]
+    for _ in range(30):
+        loop.sleep(rnd.choice([0, 0.0005, 0.002]))
+        victim = rnd.choice(clients)
+        if victim.alive and rnd.random() < 0.3:
+            victim.kill()
+    run_all(*clients)
+    run_all(*handlers)          # every client closed: every handler sees EOF and ends
+    acc.kill()
+    srv.close()

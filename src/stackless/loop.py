@@ -224,19 +224,22 @@ class Loop:
         finally:
             cur.set_atomic(old)
 
-    def sleep(self, seconds, _when=None):
-        """Block the current tasklet for ``seconds`` (> 0).  The fast path of the
-        module-level sleep(): one channel and one timer entry, no Waiter."""
+    def sleep(self, seconds):
+        """Block the current tasklet for ``seconds`` (> 0)."""
         cur = _getcurrent()
         if cur.is_main:
             self.park(Waiter(self), seconds)
-            return
+        else:
+            self._sleep_task(cur, _monotonic() + seconds)
+
+    def _sleep_task(self, cur, when):
+        """The fast path of sleep() for a tasklet other than main: one channel and
+        one timer entry (holding the channel itself), no Waiter, no Handle."""
         old = cur.set_atomic(1)       # see park()
         try:
             ch = _channel()
             ch.preference = 1
-            entry = [_monotonic() + seconds if _when is None else _when, next(self._seq),
-                     _wake_channel, ch]
+            entry = [when, next(self._seq), _wake_channel, ch]
             self._timers.push(entry)
             try:
                 ch.receive()
@@ -613,7 +616,11 @@ def sleep(seconds):
     """Block the calling tasklet for ``seconds``; ``sleep(0)`` only lets the other
     runnable tasklets (and one poll of I/O) run.  Negative: ValueError, as time.sleep."""
     if seconds > 0:
-        get_loop().sleep(seconds)
+        cur = _getcurrent()
+        if cur.is_main:
+            get_loop().sleep(seconds)
+        else:
+            get_loop()._sleep_task(cur, _monotonic() + seconds)
     elif seconds == 0:
         if _getcurrent().is_main:
             get_loop().run_once(0)
@@ -627,14 +634,18 @@ def sleep_until(when):
     """Block the calling tasklet until ``time() >= when`` (time.monotonic's clock);
     a deadline in the past yields like sleep(0).  Deadlines, not durations, so
     sleeps with equal deadlines wake in the order they were made."""
-    loop = get_loop()
-    delay = when - _monotonic()
-    if delay <= 0:
-        sleep(0)
-    elif _getcurrent().is_main:
-        loop.park(Waiter(loop), delay)
+    cur = _getcurrent()
+    if cur.is_main:
+        delay = when - _monotonic()
+        if delay <= 0:
+            sleep(0)
+        else:
+            loop = get_loop()
+            loop.park(Waiter(loop), delay)
+    elif when > _monotonic():
+        get_loop()._sleep_task(cur, when)
     else:
-        loop.sleep(delay, when)
+        _schedule()
 
 
 def time():

@@ -188,7 +188,7 @@ def test_kill_sleeping_tasklet_removes_timer():
     def f():
         try:
             loop.sleep(10)
-        except TaskletExit:
+        except stackless.TaskletExit:
             state.append("exit")
             raise
 

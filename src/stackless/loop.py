@@ -49,7 +49,6 @@ uncaught error in a tasklet) or that a callback raises propagates out of
 """
 import collections
 import itertools
-import os
 import threading
 import time as _time
 

@@ -355,7 +355,7 @@ def wrap(sock):
     return new
 
 
-def socketpair(family=None, type=SOCK_STREAM, proto=0):  # noqa: F405
+def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):
     if family is None:
         a, b = _std_socketpair(type=type, proto=proto)
     else:
@@ -446,7 +446,7 @@ def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=N
     raise OSError("getaddrinfo returns an empty list")
 
 
-def create_server(address, *, family=AF_INET, backlog=None, reuse_port=False,  # noqa: F405
+def create_server(address, *, family=_std.AF_INET, backlog=None, reuse_port=False,
                   dualstack_ipv6=False):
     """socket.create_server, returning a stackless listening socket."""
     sock = _std_create_server(address, family=family, backlog=backlog,

@@ -742,3 +742,50 @@ def test_random_kills_and_timeouts_keep_primitives_consistent(seed):
     # put()/get() never switch after moving an item, so a kill or a Timeout lands
     # either before the item moved or after the list was updated: exact accounting.
     assert sorted(taken + left) == sorted(put)
+
+
+# ------------------------------------------------------------------ threads
+def test_lock_handed_between_plain_thread_and_tasklet():
+    lk = sync.Lock()
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder():                       # a plain thread (its own loop, created on demand)
+        lk.acquire()
+        held.set()
+        release.wait(10)
+        lk.release()                    # hands the lock to the waiting tasklet
+
+    th = threading.Thread(target=holder)
+    th.start()
+    assert held.wait(10)
+    got = []
+    t = spawn(lambda: got.append(lk.acquire(timeout=10)))
+    settle()
+    assert t.blocked
+    release.set()
+    loop.run_until(t)                   # woken through this loop's eventfd
+    th.join(10)
+    assert got == [True] and lk.locked()
+    lk.release()
+
+
+def test_plain_thread_blocks_on_queue_fed_by_tasklets():
+    q = sync.Queue()
+    out = []
+
+    def consumer():                     # blocks its thread, driving that thread's loop
+        for _ in range(5):
+            out.append(q.get(timeout=10))
+
+    th = threading.Thread(target=consumer)
+    th.start()
+
+    def producer():
+        for i in range(5):
+            loop.sleep(0.001)
+            q.put(i)
+
+    loop.run_until(spawn(producer))
+    th.join(10)
+    assert not th.is_alive() and out == [0, 1, 2, 3, 4]

@@ -380,13 +380,14 @@ class Loop:
     def forget_fd(self, fd, exc=None):
         """``fd`` is about to be closed: drop its kernel registration, and end the
         waits on it by raising ``exc`` in the waiters (default: EBADF OSError)."""
-        entry = self._fds.pop(fd, None)
-        self._poller.forget(fd)
+        entry = self._fds.get(fd)
         if entry is not None:
             for lst in entry:
                 for w in lst:
                     w.throw(exc if exc is not None else
                             OSError(9, "File descriptor was closed while a tasklet waited on it"))
+        self._fds.pop(fd, None)
+        self._poller.forget(fd)
 
     def _dispatch_fd(self, fd, ev):
         entry = self._fds.get(fd)
@@ -395,18 +396,20 @@ class Loop:
             return
         readers, writers = entry
         drop = 0
+        # Wake first, empty the list after: an exception in between (a signal
+        # handler's KeyboardInterrupt) leaves the rest listed, to be woken later.
         if ev & READ:
             if readers:
-                entry[0] = []
                 for w in readers:
                     w.wake()
+                entry[0] = []
             else:
                 drop |= READ
         if ev & WRITE:
             if writers:
-                entry[1] = []
                 for w in writers:
                     w.wake()
+                entry[1] = []
             else:
                 drop |= WRITE
         if drop:

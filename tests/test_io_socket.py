@@ -588,3 +588,42 @@ def test_random_kills_and_timeouts_during_echo_traffic(seed):
     run_all(*handlers)          # every client closed: every handler sees EOF and ends
     acc.kill()
     srv.close()
+
+
+def test_patched_http_client_blocks_only_its_tasklet():
+    import http.client
+    srv, addr = listener()
+
+    def server():
+        conn, _ = srv.accept()
+        with conn, conn.makefile("rb") as f:
+            while f.readline() not in (b"\r\n", b""):
+                pass                     # the request's head
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+
+    ticks = []
+
+    def ticker():
+        for _ in range(3):
+            ticks.append(1)
+            loop.sleep(0)
+
+    got = []
+
+    def client():
+        c = http.client.HTTPConnection(*addr, timeout=10)
+        c.request("GET", "/")
+        kind = type(c.sock)              # (HTTP/1.0: closed after the response)
+        r = c.getresponse()
+        got.append((r.status, r.read(), kind))
+        c.close()
+
+    assert ssocket.patch()
+    try:
+        s = spawn(server)
+        t = spawn(ticker)
+        run_all(spawn(client), s, t)
+    finally:
+        ssocket.unpatch()
+    srv.close()
+    assert got == [(200, b"hello", ssocket.socket)] and len(ticks) == 3

@@ -43,6 +43,7 @@ ROOT = os.path.dirname(HERE)
 SPAWN_BATCH = 100
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _KEEP = []
+TRACE = False  # --trace: tracemalloc breakdown of the memory figures
 
 
 class Skip(Exception):
@@ -71,16 +72,44 @@ def timed_reps(reps, warmup, body):
 
 
 def memory_per_task(n, build):
-    """RSS growth per task while build(n) creates n tasks (it keeps them alive)."""
+    """RSS growth per task while build(n) creates n tasks (it keeps them alive).
+
+    With --trace, tracemalloc also runs (then RSS includes its own overhead) and
+    the result tells where the Python-heap part of each task's memory went: the
+    traced bytes per task, grouped by the source line that allocated them (C
+    allocations count against the Python line that called into C, so the stack
+    slice greenlet saves at a switch shows up on the line that blocked).
+    """
+    import tracemalloc
     gc.collect()
+    if TRACE:
+        tracemalloc.start(1)
+        snap0 = tracemalloc.take_snapshot()
     before = rss()
     t0 = time.perf_counter()
     keep = build(n)
     seconds = time.perf_counter() - t0
     after = rss()
     _KEEP.append(keep)  # freed only by os._exit: tearing down is not measured
-    return {"bytes": (after - before) / n, "seconds": seconds, "rss_before": before,
-            "rss_after": after}
+    out = {"bytes": (after - before) / n, "seconds": seconds, "rss_before": before,
+           "rss_after": after}
+    if TRACE:
+        snap1 = tracemalloc.take_snapshot()
+        diff = snap1.compare_to(snap0, "lineno")
+        out["traced_per_task"] = sum(d.size_diff for d in diff) / n
+        out["by_line"] = [(f"{os.path.basename(d.traceback[0].filename)}:{d.traceback[0].lineno}",
+                           round(d.size_diff / n, 1), round(d.count_diff / n, 2))
+                          for d in diff[:8] if abs(d.size_diff) / n >= 1]
+        tracemalloc.stop()
+    return out
+
+
+def mem_result(metric, r, extra_key):
+    res = {metric: [r["bytes"]], extra_key: r["seconds"]}
+    for k in ("traced_per_task", "by_line"):
+        if k in r:
+            res[k] = r[k]
+    return res
 
 
 # --------------------------------------------------------------------------------------
@@ -177,7 +206,7 @@ def slp_figure(peer, figure, args):
                 tasklet(noop)()  # bound and scheduled: the run queue keeps it
             assert m.getruncount() == n + 1
         r = memory_per_task(n, build)
-        return {"mem_unstarted": [r["bytes"]], "create_s": r["seconds"]}
+        return mem_result("mem_unstarted", r, "create_s")
 
     if figure == "mem_blocked":
         ch = m.channel()
@@ -192,7 +221,7 @@ def slp_figure(peer, figure, args):
             m.run()
             assert ch.balance == -n, ch.balance
         r = memory_per_task(n, build)
-        return {"mem_blocked": [r["bytes"]], "create_block_s": r["seconds"]}
+        return mem_result("mem_blocked", r, "create_block_s")
 
     if figure == "ring":
         chans = [m.channel() for _ in range(n + 1)]
@@ -281,7 +310,7 @@ def greenlet_figure(figure, args):
 
     if figure == "mem_unstarted":
         r = memory_per_task(args.n, lambda n: [greenlet(noop) for _ in range(n)])
-        return {"mem_unstarted": [r["bytes"]], "create_s": r["seconds"]}
+        return mem_result("mem_unstarted", r, "create_s")
 
     if figure == "mem_blocked":
         def wait():
@@ -293,7 +322,7 @@ def greenlet_figure(figure, args):
                 g.switch()
             return gs
         r = memory_per_task(args.n, build)
-        return {"mem_blocked": [r["bytes"]], "create_block_s": r["seconds"]}
+        return mem_result("mem_blocked", r, "create_block_s")
 
     raise Skip("no scheduler or channel in raw greenlet")
 
@@ -382,7 +411,7 @@ def asyncio_figure(peer, figure, args):
             create_task = loop.create_task
             return [create_task(anoop()) for _ in range(n)]  # in loop._ready, not run
         r = memory_per_task(n, build)
-        return {"mem_unstarted": [r["bytes"]], "create_s": r["seconds"]}
+        return mem_result("mem_unstarted", r, "create_s")
 
     if figure == "mem_blocked":
         q = asyncio.Queue()
@@ -397,7 +426,7 @@ def asyncio_figure(peer, figure, args):
             assert len(q._getters) == n
             return tasks
         r = memory_per_task(n, build)
-        return {"mem_blocked": [r["bytes"]], "create_block_s": r["seconds"]}
+        return mem_result("mem_blocked", r, "create_block_s")
 
     if figure == "ring":
         qs = [asyncio.Queue(maxsize=1) for _ in range(n + 1)]
@@ -479,7 +508,7 @@ def gevent_figure(figure, args):
 
     if figure == "mem_unstarted":
         r = memory_per_task(n, lambda n: [gevent.spawn(noop) for _ in range(n)])
-        return {"mem_unstarted": [r["bytes"]], "create_s": r["seconds"]}
+        return mem_result("mem_unstarted", r, "create_s")
 
     if figure == "mem_blocked":
         ch = gevent.queue.Channel()
@@ -490,7 +519,7 @@ def gevent_figure(figure, args):
             assert ch.getters and len(ch.getters) == n
             return gs
         r = memory_per_task(n, build)
-        return {"mem_blocked": [r["bytes"]], "create_block_s": r["seconds"]}
+        return mem_result("mem_blocked", r, "create_block_s")
 
     if figure == "ring":
         chans = [gevent.queue.Channel() for _ in range(n + 1)]
@@ -568,7 +597,11 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--rounds", type=int, default=10, help="ring rounds")
+    p.add_argument("--trace", action="store_true",
+                   help="memory figures: tracemalloc breakdown by source line")
     args = p.parse_args(argv)
+    global TRACE
+    TRACE = args.trace
 
     result = {"peer": args.peer, "figure": args.figure, "n": args.n}
     try:

@@ -36,6 +36,8 @@
 #include <Python.h>
 #include <stdatomic.h>
 
+#include "stackless_impl.h"
+
 #define BLOCK_SIZE ((size_t)16 * 1024) /* CPython's DATA_STACK_CHUNK_SIZE */
 #define CACHE_MAX 256
 
@@ -158,7 +160,7 @@ static PyMethodDef arena_methods[] = {
  * _arena_trim to the module. Called from the module's exec with the GIL held.
  * Returns 0, or -1 with an exception set. */
 int
-stackless_arena_install(PyObject *module)
+slp_arena_install(PyObject *module)
 {
     if (!arena.installed) {
         PyObject_GetArenaAllocator(&arena.original);

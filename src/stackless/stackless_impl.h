@@ -305,6 +305,9 @@ PyObject *slp_exc_to_bomb(slp_state *st, PyObject *exc, PyObject *val, PyObject 
 PyObject *slp_curexc_to_bomb(slp_state *st);
 PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL */
 
+/* arena.c */
+int slp_arena_install(PyObject *module);  /* once per process; adds _arena_stats/_arena_trim */
+
 #define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
 
 #endif /* STACKLESS_IMPL_H */

@@ -7,8 +7,9 @@ Timings on a shared 2-core machine are noisy; instruction counts are not. Each
 peer+figure runs benchmarks/worker.py under callgrind twice, with N1 and N2
 operations; the difference of the two totals divided by the difference of the
 operation counts is the cost of one operation, without the start-up and import
-costs (which are the same in both runs). --annotate keeps the N2 profile and
-prints its top functions by self cost (callgrind_annotate).
+costs (which are the same in both runs). --annotate does the same per function
+(self cost, callgrind_annotate of both profiles): where one operation's
+instructions go, start-up excluded.
 """
 import argparse
 import os
@@ -39,6 +40,23 @@ def instructions(peer, figure, n, keep=None):
     return int(m.group(1)), None
 
 
+def per_function(path):
+    """{function: self instructions} of one callgrind profile."""
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", path],
+                         capture_output=True, text=True).stdout
+    costs = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(.*)$", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        name = m.group(2)
+        name = re.sub(r"\s*\[[^\]]*\]\s*$", "", name)          # drop [object file]
+        name = re.sub(r"^.*/(?=[^/]*:)", "", name)                # drop directories
+        name = re.sub(r"'\d+$", "", name)                         # merge recursion levels
+        costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--peers", default="ours,carbon,emu,greenlet,asyncio")
@@ -46,17 +64,19 @@ def main(argv=None):
     ap.add_argument("--n1", type=int, default=2000)
     ap.add_argument("--n2", type=int, default=12000)
     ap.add_argument("--annotate", action="store_true",
-                    help="print the top functions (self cost) of the N2 run")
+                    help="also print the instructions per operation of the top functions")
+    ap.add_argument("--top", type=int, default=25, help="functions shown by --annotate")
     args = ap.parse_args(argv)
     if subprocess.run(["which", "valgrind"], capture_output=True).returncode != 0:
         sys.exit("valgrind not installed (apt-get install valgrind)")
     rows = []
     for figure in args.figures.split(","):
         for peer in args.peers.split(","):
-            keep = None
+            keep1 = keep = None
             if args.annotate:
-                keep = os.path.join(tempfile.gettempdir(), f"callgrind.{peer}.{figure}.out")
-            a, why = instructions(peer, figure, args.n1)
+                keep = os.path.join(tempfile.gettempdir(), f"callgrind.{peer}.{figure}.2.out")
+                keep1 = os.path.join(tempfile.gettempdir(), f"callgrind.{peer}.{figure}.1.out")
+            a, why = instructions(peer, figure, args.n1, keep1)
             if a is None:
                 print(f"  {figure:10} {peer:9} skipped: {why}", flush=True)
                 continue
@@ -69,8 +89,12 @@ def main(argv=None):
             rows.append((figure, peer, per_op))
             print(f"  {figure:10} {peer:9} {per_op:10,.0f} instructions per operation", flush=True)
             if keep:
-                ann = subprocess.run(["callgrind_annotate", keep], capture_output=True, text=True)
-                print("\n".join(ann.stdout.splitlines()[:60]))
+                ops = 2 * (args.n2 - args.n1) * OPS_PER_N.get(figure, 1)
+                c1, c2 = per_function(keep1), per_function(keep)
+                diff = sorted(((c2.get(k, 0) - c1.get(k, 0)) / ops, k) for k in set(c1) | set(c2))
+                for cost, name in reversed(diff[-args.top:]):
+                    if cost >= 1:
+                        print(f"      {cost:8,.0f}  {name[:150]}")
     if rows:
         print("\n| figure | peer | instructions per operation |\n|---|---|---|")
         for figure, peer, per_op in rows:

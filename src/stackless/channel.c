@@ -98,8 +98,12 @@ notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
     th->schedlock = 1;
     r = PyObject_CallFunction(hook, "(OOii)", (PyObject *)ch, (PyObject *)t, dir > 0, !cando);
     th->schedlock = 0;
-    if (r == NULL)
-        PyErr_WriteUnraisable(hook);
+    if (r == NULL) {
+        PyObject *msg = PyUnicode_FromString("Error in channel callback");
+        PyErr_WriteUnraisable(msg);
+        Py_XDECREF(msg);
+        PyErr_Clear();
+    }
     else
         Py_DECREF(r);
     Py_DECREF(hook);

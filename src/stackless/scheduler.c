@@ -143,6 +143,9 @@ thread_died(SlpThread *th)
     th->main_greenlet = NULL;
     grave_push(st, th->old_traceobj);
     th->old_traceobj = NULL;
+    grave_push(st, th->traces);
+    th->traces = NULL;
+    th->ntraced = 0;
     PyErr_Restore(exc_t, exc_v, exc_tb);
     slp_thread_decref(th);   /* the registry's reference */
 }
@@ -359,8 +362,13 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
                                      next ? (PyObject *)next : Py_None, NULL);
     th->current = old_current;
     th->schedlock = 0;
-    if (r == NULL)
-        PyErr_WriteUnraisable(hook);
+    if (r == NULL) {
+        /* reported through sys.unraisablehook, not propagated (as Stackless) */
+        PyObject *msg = PyUnicode_FromString("Error in scheduling callback");
+        PyErr_WriteUnraisable(msg);
+        Py_XDECREF(msg);
+        PyErr_Clear();
+    }
     else
         Py_DECREF(r);
     Py_DECREF(hook);
@@ -477,6 +485,12 @@ slp_get_watchdog(SlpThread *th, int interrupt)
 
 static int schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev,
                                   Tasklet *next, int *did_switch);
+static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
+
+/* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
+#define TRACING_ACTIVE(th) \
+    ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 
 static int
 schedule_task_block(SlpThread *th, PyObject **result, Tasklet *prev, int *did_switch)
@@ -524,6 +538,8 @@ cantblock:
     bomb = make_deadlock_bomb(th->st, "Deadlock: the last runnable tasklet cannot be blocked.");
     if (bomb == NULL)
         return -1;
+    /* Stackless also claims the watchdog's tempval here, which loses a value
+     * a blocked main tasklet is sending; that bug is not copied. */
     Py_XSETREF(prev->tempval, bomb);
     return slp_schedule_task(th, result, prev, prev, did_switch);
 }
@@ -645,9 +661,13 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
     if (!(th->runflags & RF_TOTALTIMEOUT))
         th->tick_watermark = th->tick_counter + th->interval;
 
+    if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
+        switch_tracing(th, prev, next, 0);
     th->current = next;
     if (slp_transfer(th, prev, next) < 0) {
         th->current = prev;
+        if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
+            switch_tracing(th, next, prev, 0);
         return -1;
     }
     /* resumed: prev is running again */
@@ -820,6 +840,8 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
     slp_prepare_next(th, next);
     th->current = next;
     slp_notify_schedule(th, task, next);
+    if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
+        switch_tracing(th, task, next, 1);
     if (!(th->runflags & RF_TOTALTIMEOUT))
         th->tick_watermark = th->tick_counter + th->interval;
     return next;
@@ -987,6 +1009,8 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
     uint32_t old_runflags = 0;
     long old_watermark = 0, old_interval = 0;
 
+    uint32_t old_threadblock = th->runflags & RF_THREADBLOCK;
+
     if (push_watchdog(th, old_current, &interrupt) < 0)
         return NULL;
     if (interrupt) {
@@ -998,6 +1022,9 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         th->runflags = flags;
         install_trace(th);
     }
+    /* unlike Stackless 3.7 (which honours threadblock only together with a
+     * timeout), threadblock applies to every run() call */
+    th->runflags = (th->runflags & ~RF_THREADBLOCK) | (flags & RF_THREADBLOCK);
     /* the watchdog floats: it lives on the watchdog stack, not in the queue */
     slp_rq_remove(th);
     Py_DECREF(old_current);
@@ -1016,9 +1043,11 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
             th->tick_watermark = old_watermark;
             th->interval = old_interval;
         }
+        th->runflags = (th->runflags & ~RF_THREADBLOCK) | old_threadblock;
         return NULL;
     }
     /* back in old_current */
+    th->runflags = (th->runflags & ~RF_THREADBLOCK) | old_threadblock;
     if (check_watchdog(th, old_current)) {
         /* pop deeper watchdogs too, and make them runnable again */
         for (;;) {
@@ -1065,6 +1094,278 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         Py_DECREF(victim);
     }
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-tasklet trace and profile functions                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * CPython keeps one trace and one profile function per thread.  Stackless
+ * keeps them per tasklet; so do we: at every switch (only when some tracing
+ * is active) the functions of the tasklet that leaves are saved in
+ * th->traces and those of the tasklet that comes are installed.  While a
+ * timed run() is active, our own tick counter is installed as the C trace
+ * function and chains to the "user" trace function kept in old_tracefunc.
+ */
+
+static Py_tracefunc sys_trace_trampoline = NULL;
+static Py_tracefunc sys_profile_trampoline = NULL;
+
+/* learn the C functions behind sys.settrace / sys.setprofile */
+static int
+find_trampolines(SlpThread *th)
+{
+    PyThreadState *ts = th->tstate;
+    Py_tracefunc tf, pf;
+    PyObject *to, *po, *sys, *r;
+    if (sys_trace_trampoline != NULL && sys_profile_trampoline != NULL)
+        return 0;
+    sys = PyImport_ImportModule("sys");
+    if (sys == NULL)
+        return -1;
+    tf = ts->c_tracefunc;
+    to = ts->c_traceobj;
+    pf = ts->c_profilefunc;
+    po = ts->c_profileobj;
+    Py_XINCREF(to);
+    Py_XINCREF(po);
+    r = PyObject_CallMethod(sys, "settrace", "O", sys);
+    if (r != NULL) {
+        Py_DECREF(r);
+        sys_trace_trampoline = ts->c_tracefunc;
+        r = PyObject_CallMethod(sys, "setprofile", "O", sys);
+        if (r != NULL) {
+            Py_DECREF(r);
+            sys_profile_trampoline = ts->c_profilefunc;
+        }
+    }
+    Py_DECREF(sys);
+    PyEval_SetTrace(tf, to);
+    PyEval_SetProfile(pf, po);
+    Py_XDECREF(to);
+    Py_XDECREF(po);
+    return (sys_trace_trampoline && sys_profile_trampoline) ? 0 : -1;
+}
+
+static void
+get_user_trace(SlpThread *th, Py_tracefunc *f, PyObject **o)
+{
+    PyThreadState *ts = th->tstate;
+    if (ts->c_tracefunc == slp_tracefunc) {
+        *f = th->old_tracefunc;
+        *o = th->old_traceobj;
+    }
+    else {
+        *f = ts->c_tracefunc;
+        *o = ts->c_traceobj;
+    }
+}
+
+static void
+set_user_trace(SlpThread *th, Py_tracefunc f, PyObject *o)
+{
+    PyThreadState *ts = th->tstate;
+    if (th->trace_installed && ts->c_tracefunc == slp_tracefunc) {
+        Py_XINCREF(o);
+        Py_XSETREF(th->old_traceobj, o);
+        th->old_tracefunc = f;
+        PyEval_SetTrace(slp_tracefunc, o);
+    }
+    else
+        PyEval_SetTrace(f, o);
+}
+
+static PyObject *
+trace_key(Tasklet *t)
+{
+    return PyLong_FromVoidPtr(t);
+}
+
+/* the saved entry of t (borrowed) or NULL */
+static PyObject *
+trace_entry(SlpThread *th, Tasklet *t)
+{
+    PyObject *key, *e;
+    if (!(t->flags & TF_TRACED) || th->traces == NULL)
+        return NULL;
+    key = trace_key(t);
+    if (key == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    e = PyDict_GetItemWithError(th->traces, key);
+    Py_DECREF(key);
+    if (e == NULL)
+        PyErr_Clear();
+    return e;
+}
+
+static void
+trace_store(SlpThread *th, Tasklet *t, Py_tracefunc tf, PyObject *to, Py_tracefunc pf, PyObject *po)
+{
+    PyObject *key, *e;
+    if (th->traces == NULL && (th->traces = PyDict_New()) == NULL)
+        goto error;
+    if (tf == NULL && pf == NULL) {
+        if (t->flags & TF_TRACED) {
+            key = trace_key(t);
+            if (key == NULL)
+                goto error;
+            if (PyDict_DelItem(th->traces, key) < 0)
+                PyErr_Clear();
+            Py_DECREF(key);
+            t->flags &= ~TF_TRACED;
+            th->ntraced--;
+        }
+        return;
+    }
+    key = trace_key(t);
+    e = Py_BuildValue("(NON O)", PyLong_FromVoidPtr((void *)tf), to ? to : Py_None,
+                      PyLong_FromVoidPtr((void *)pf), po ? po : Py_None);
+    if (key == NULL || e == NULL || PyDict_SetItem(th->traces, key, e) < 0) {
+        Py_XDECREF(key);
+        Py_XDECREF(e);
+        goto error;
+    }
+    Py_DECREF(key);
+    Py_DECREF(e);
+    if (!(t->flags & TF_TRACED)) {
+        t->flags |= TF_TRACED;
+        th->ntraced++;
+    }
+    return;
+error:
+    PyErr_WriteUnraisable(NULL);
+}
+
+static void
+trace_load(PyObject *e, Py_tracefunc *tf, PyObject **to, Py_tracefunc *pf, PyObject **po)
+{
+    *tf = (Py_tracefunc)PyLong_AsVoidPtr(PyTuple_GET_ITEM(e, 0));
+    *to = PyTuple_GET_ITEM(e, 1);
+    *pf = (Py_tracefunc)PyLong_AsVoidPtr(PyTuple_GET_ITEM(e, 2));
+    *po = PyTuple_GET_ITEM(e, 3);
+    if (*to == Py_None)
+        *to = NULL;
+    if (*po == Py_None)
+        *po = NULL;
+}
+
+static void
+switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying)
+{
+    PyThreadState *ts = th->tstate;
+    Py_tracefunc tf, pf, ntf = NULL, npf = NULL;
+    PyObject *to, *po, *nto = NULL, *npo = NULL, *e;
+    PyObject *et, *ev, *etb;
+
+    PyErr_Fetch(&et, &ev, &etb);
+    get_user_trace(th, &tf, &to);
+    pf = ts->c_profilefunc;
+    po = ts->c_profileobj;
+    if (!prev_dying)
+        trace_store(th, prev, tf, to, pf, po);
+    else
+        trace_store(th, prev, NULL, NULL, NULL, NULL);
+    e = trace_entry(th, next);
+    if (e != NULL) {
+        Py_INCREF(e);
+        trace_load(e, &ntf, &nto, &npf, &npo);
+        Py_XINCREF(nto);
+        Py_XINCREF(npo);
+        trace_store(th, next, NULL, NULL, NULL, NULL);   /* it lives in ts now */
+        Py_DECREF(e);
+    }
+    if (ntf != tf || nto != to)
+        set_user_trace(th, ntf, nto);
+    if (npf != pf || npo != po)
+        PyEval_SetProfile(npf, npo);
+    Py_XDECREF(nto);
+    Py_XDECREF(npo);
+    PyErr_Restore(et, ev, etb);
+}
+
+PyObject *
+slp_trace_get(SlpThread *th, Tasklet *t, int profile)
+{
+    PyObject *o = NULL, *e;
+    if (t->thread != NULL && t->thread->alive && t->thread->current == t) {
+        SlpThread *tt = t->thread;
+        if (profile)
+            o = tt->tstate->c_profileobj;
+        else {
+            Py_tracefunc f;
+            get_user_trace(tt, &f, &o);
+        }
+    }
+    else if (t->thread != NULL && t->thread->alive && (e = trace_entry(t->thread, t)) != NULL) {
+        o = PyTuple_GET_ITEM(e, profile ? 3 : 1);
+    }
+    (void)th;
+    if (o == NULL)
+        o = Py_None;
+    Py_INCREF(o);
+    return o;
+}
+
+int
+slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value)
+{
+    SlpThread *th = t->thread;
+    Py_tracefunc tf = NULL, pf = NULL, f;
+    PyObject *to = NULL, *po = NULL, *e;
+
+    if (value == Py_None)
+        value = NULL;
+    if (value != NULL && find_trampolines(cur) < 0)
+        return -1;
+    f = value ? (profile ? sys_profile_trampoline : sys_trace_trampoline) : NULL;
+    if (th != NULL && th->alive && th->current == t) {
+        if (th != cur) {
+            PyErr_Format(PyExc_RuntimeError, "You cannot set the %s function of the current "
+                         "tasklet of another thread", profile ? "profile" : "trace");
+            return -1;
+        }
+        if (profile)
+            PyEval_SetProfile(f, value);
+        else
+            set_user_trace(th, f, value);
+        return 0;
+    }
+    if (th == NULL || !th->alive || (t->greenlet == NULL && t->args == NULL)) {
+        if (value == NULL)
+            return 0;
+        RUNTIME_ERROR("tasklet is not alive", -1);
+    }
+    e = trace_entry(th, t);
+    if (e != NULL)
+        trace_load(e, &tf, &to, &pf, &po);
+    Py_XINCREF(to);
+    Py_XINCREF(po);
+    if (profile) {
+        Py_XSETREF(po, value);
+        Py_XINCREF(po);
+        pf = f;
+    }
+    else {
+        Py_XSETREF(to, value);
+        Py_XINCREF(to);
+        tf = f;
+    }
+    trace_store(th, t, tf, to, pf, po);
+    Py_XDECREF(to);
+    Py_XDECREF(po);
+    return 0;
+}
+
+/* t is going away: drop its saved tracing */
+void
+slp_trace_forget(Tasklet *t)
+{
+    if ((t->flags & TF_TRACED) && t->thread != NULL && t->thread->alive)
+        trace_store(t->thread, t, NULL, NULL, NULL, NULL);
+    t->flags &= ~TF_TRACED;
 }
 
 /* ------------------------------------------------------------------ */

@@ -64,6 +64,7 @@ typedef struct Channel Channel;
 #define TF_STARTED        (1u << 6)   /* its function has been entered     */
 #define TF_KWARGS         (1u << 7)   /* args holds the pair (args, kwargs) */
 #define TF_ZOMBIE         (1u << 8)   /* being killed from its finalizer    */
+#define TF_TRACED         (1u << 9)   /* has saved trace/profile functions (SlpThread.traces) */
 /* flags that travel with a pickle (Stackless' public flag bits) */
 #define TF_PICKLED (TF_ATOMIC | TF_IGNORE_NESTING | TF_BLOCK_TRAP)
 
@@ -171,6 +172,10 @@ struct SlpThread {
     Py_tracefunc old_tracefunc;
     PyObject *old_traceobj;     /* strong */
 
+    PyObject *traces;           /* {id(tasklet): (tracefunc, traceobj, proffunc, profobj)}
+                                   saved tracing of tasklets that are not running */
+    Py_ssize_t ntraced;
+
     PyThread_type_lock block_lock;
     int is_blocked;             /* waiting on block_lock with the GIL released */
     int is_idle;
@@ -269,6 +274,9 @@ void slp_thread_unblock(SlpThread *th);
 PyObject *slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags);
 Tasklet *slp_get_watchdog(SlpThread *th, int interrupt);
 PyObject *slp_get_thread_info(slp_state *st, PyObject *args);
+PyObject *slp_trace_get(SlpThread *th, Tasklet *t, int profile);
+int slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value);
+void slp_trace_forget(Tasklet *t);
 PyObject *slp_getthreads(slp_state *st);
 void slp_collect_graveyard(slp_state *st);
 int slp_init_scheduler_types(PyObject *module, slp_state *st);

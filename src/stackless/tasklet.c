@@ -62,8 +62,8 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->tempval = Py_None;
     t->thread = th;
     slp_thread_incref(th);
-    if (th->current != NULL && (th->current->flags & TF_ATOMIC))
-        t->flags |= TF_ATOMIC;
+    /* As Stackless' tasklet_new: flags start cleared (the atomic flag of the
+     * creator is not inherited, whatever the set_atomic docstring says). */
     /* share the creator's contextvars.Context (created now if still lazy) */
     ts = PyThreadState_Get();
     if (ts->context == NULL) {
@@ -186,6 +186,8 @@ tasklet_dealloc(Tasklet *t)
     PyObject_GC_UnTrack(t);
     if (t->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)t);
+    if (t->flags & TF_TRACED)
+        slp_trace_forget(t);
     Py_CLEAR(t->tempval);
     Py_CLEAR(t->func);
     Py_CLEAR(t->args);
@@ -278,12 +280,24 @@ tasklet_bind_impl(Tasklet *t, PyObject *func, PyObject *args, PyObject *kwargs)
         RUNTIME_ERROR("can't (re)bind the current tasklet", -1);
     if (t->next != NULL)
         RUNTIME_ERROR("tasklet is scheduled", -1);
-    if (has_cstate(t))
-        RUNTIME_ERROR("tasklet has C state on its stack", -1);
     if (t->thread != NULL && t == t->thread->main && args == NULL && kwargs == NULL)
         RUNTIME_ERROR("can't unbind the main tasklet", -1);
+    if (has_cstate(t))
+        RUNTIME_ERROR("tasklet has C state on its stack", -1);
 
     clear_frames(t);
+    if (func != NULL) {
+        /* binding a callable captures the current contextvars.Context */
+        PyThreadState *ts = PyThreadState_Get();
+        if (ts->context == NULL) {
+            ts->context = PyContext_New();
+            if (ts->context == NULL)
+                return -1;
+            ts->context_ver++;
+        }
+        Py_INCREF(ts->context);
+        Py_XSETREF(t->context, ts->context);
+    }
     if (args == NULL && kwargs == NULL) {
         /* just binding or unbinding the function */
         PyObject *v = func ? func : Py_None;
@@ -1088,52 +1102,35 @@ static PyObject *
 get_trace_function(Tasklet *t, void *c)
 {
     (void)c;
-    if (is_current(t) && t->thread->tstate == PyThreadState_Get()) {
-        PyThreadState *ts = PyThreadState_Get();
-        PyObject *o = ts->c_traceobj ? ts->c_traceobj : Py_None;
-        Py_INCREF(o);
-        return o;
-    }
-    Py_RETURN_NONE;
+    return slp_trace_get(t->thread, t, 0);
 }
 
 static PyObject *
 get_profile_function(Tasklet *t, void *c)
 {
     (void)c;
-    if (is_current(t) && t->thread->tstate == PyThreadState_Get()) {
-        PyThreadState *ts = PyThreadState_Get();
-        PyObject *o = ts->c_profileobj ? ts->c_profileobj : Py_None;
-        Py_INCREF(o);
-        return o;
-    }
-    Py_RETURN_NONE;
+    return slp_trace_get(t->thread, t, 1);
 }
 
 static int
-set_sys_hook(Tasklet *t, PyObject *v, const char *name)
+set_trace_function(Tasklet *t, PyObject *v, void *c)
 {
-    PyObject *sys, *r;
-    if (!(is_current(t) && t->thread->tstate == PyThreadState_Get())) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "%s can only be set for the current tasklet "
-                     "(stock CPython keeps one trace/profile function per thread)", name);
+    SlpThread *th = thread_for((PyObject *)t);
+    (void)c;
+    if (th == NULL)
         return -1;
-    }
-    sys = PyImport_ImportModule("sys");
-    if (sys == NULL)
-        return -1;
-    r = PyObject_CallMethod(sys, strcmp(name, "trace_function") == 0 ? "settrace" : "setprofile",
-                            "O", v ? v : Py_None);
-    Py_DECREF(sys);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    return slp_trace_set(th, t, 0, v ? v : Py_None);
 }
 
-static int set_trace_function(Tasklet *t, PyObject *v, void *c) { (void)c; return set_sys_hook(t, v, "trace_function"); }
-static int set_profile_function(Tasklet *t, PyObject *v, void *c) { (void)c; return set_sys_hook(t, v, "profile_function"); }
+static int
+set_profile_function(Tasklet *t, PyObject *v, void *c)
+{
+    SlpThread *th = thread_for((PyObject *)t);
+    (void)c;
+    if (th == NULL)
+        return -1;
+    return slp_trace_set(th, t, 1, v ? v : Py_None);
+}
 
 static PyGetSetDef tasklet_getset[] = {
     {"alive", (getter)get_alive, NULL, "True while the tasklet has a function to run or is running.", NULL},

@@ -127,7 +127,7 @@ def run_one(peer, figure, args):
             return {"peer": peer, "figure": figure, "n": n,
                     "skip": f"needs up to {need / 1e9:.1f} GB, {avail / 1e9:.1f} GB available"}
     cmd = [sys.executable, WORKER, peer, figure, "--n", str(n), "--reps", str(args.reps),
-           "--warmup", str(args.warmup), "--rounds", str(args.rounds)]
+           "--warmup", str(args.warmup), "--rounds", str(args.rounds), "--clock", args.clock]
     env = dict(os.environ, PYTHONHASHSEED="0")
     t0 = time.monotonic()
     try:
@@ -337,6 +337,9 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--passes", type=int, default=None,
                    help="rounds over the peers for the timing figures, pooled (3; quick 1)")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="timing clock: CPU time of the worker process (default; robust on a "
+                        "shared machine) or wall time; OS threads always use wall time")
     p.add_argument("--timeout", type=int, default=900, help="seconds per worker process")
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for json/md/png")
     p.add_argument("--chart", default=None, help="PNG path (default OUT/results.png)")
@@ -360,7 +363,7 @@ def main(argv=None):
     info = machine()
     print(f"machine: {info.get('cpu')}, {info.get('cpus')} CPUs, {info.get('ram_gb')} GB RAM, "
           f"{info['platform']}, Python {info['python']}, load {' '.join(info.get('loadavg', []))}")
-    print(f"N: timing {args.n} ops x {args.reps} reps (+{args.warmup} warm-up) x {args.passes} "
+    print(f"N: timing ({args.clock} clock) {args.n} ops x {args.reps} reps (+{args.warmup} warm-up) x {args.passes} "
           f"passes, memory "
           f"{args.n_mem} tasks, ring {args.n_ring} tasks x {args.rounds} rounds\n")
     results = []
@@ -407,7 +410,7 @@ def main(argv=None):
               for r in results if "skip" in r or "error" in r]
 
     os.makedirs(args.out, exist_ok=True)
-    n_desc = (f"timing {args.n} ops x {args.reps} reps x {args.passes} passes, "
+    n_desc = (f"timing ({args.clock} clock) {args.n} ops x {args.reps} reps x {args.passes} passes, "
               f"memory {args.n_mem} tasks, "
               f"ring {args.n_ring} tasks x {args.rounds} rounds")
     with open(os.path.join(args.out, "results.json"), "w") as f:

@@ -40,14 +40,15 @@ PEER_LABEL = {
     "gevent": "gevent",
     "threads": "OS threads",
 }
-FIGURES = ["roundtrip", "yield", "spawn", "mem_unstarted", "mem_blocked", "ring"]
-TIMING_FIGURES = {"roundtrip", "yield", "spawn"}
+FIGURES = ["roundtrip", "yield", "spawn", "wave", "mem_unstarted", "mem_blocked", "ring"]
+TIMING_FIGURES = {"roundtrip", "yield", "spawn", "wave"}
 
 # Rows of the table: (metric, label, unit, scale from the worker's unit, show ratio)
 ROWS = [
     ("roundtrip", "channel round trip", "µs", 1.0, True),
     ("yield", "schedule() between two tasks", "µs", 1.0, True),
     ("spawn", "create + run + finish a task", "µs", 1.0, True),
+    ("wave", "waves of 1,000 tasks: block, wake, finish (per task)", "µs", 1.0, True),
     ("mem_unstarted", "RSS per unstarted task", "KB", 1 / 1000, True),
     ("mem_blocked", "RSS per task blocked on a channel", "KB", 1 / 1000, True),
     ("ring_hop", "ring: time per hop", "µs", 1.0, True),
@@ -73,6 +74,10 @@ NOTES = {
     ("gevent", "yield"): "gevent.sleep(0)",
     ("greenlet", "yield"): "greenlet.switch() between two greenlets",
     ("greenlet", "spawn"): "a fresh greenlet(f).switch()",
+    ("greenlet", "wave"): "fresh greenlets that switch to main, then are resumed to finish",
+    ("asyncio", "wave"): "tasks awaiting asyncio.Queue().get()",
+    ("uvloop", "wave"): "tasks awaiting asyncio.Queue().get()",
+    ("gevent", "wave"): "greenlets blocked in gevent.queue.Channel.get()",
 }
 
 

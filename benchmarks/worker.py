@@ -25,6 +25,9 @@ Figures (metric names in brackets):
   roundtrip      [roundtrip]  send a value to an echo task and receive it back
   yield          [yield]      one schedule()/sleep(0)/switch between two tasks
   spawn          [spawn]      create + run + finish a trivial task (batches of 100)
+  wave           [wave]       1,000 tasks block on one channel, then all are woken
+                              and finish; per task (the tasks that block each need
+                              their own stack, so this is where stacks are reused)
   mem_unstarted  [mem_unstarted] RSS per task created but not yet run
   mem_blocked    [mem_blocked]   RSS per task blocked receiving on a channel
   ring           [ring_hop, ring_rss, ring_drift] N tasks in a ring of channels,
@@ -41,6 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SPAWN_BATCH = 100
+WAVE = 1000  # wave figure: tasks that block together, then all finish
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _KEEP = []
 TRACE = False  # --trace: tracemalloc breakdown of the memory figures
@@ -154,6 +158,7 @@ def load_stackless_api(peer):
 def slp_figure(peer, figure, args):
     m = load_stackless_api(peer)
     n, reps, warmup = args.n, args.reps, args.warmup
+    WAVES = max(1, n // WAVE)
 
     if figure == "roundtrip":
         ch, back = m.channel(), m.channel()
@@ -228,6 +233,24 @@ def slp_figure(peer, figure, args):
         r = memory_per_task(n, build)
         return mem_result("mem_blocked", r, "create_block_s")
 
+    if figure == "wave":
+        def work(ch):
+            ch.receive()
+
+        def body():
+            t0 = now()
+            for _ in range(WAVES):
+                ch = m.channel()
+                for _ in range(WAVE):
+                    m.tasklet(work)(ch)
+                m.run()  # every one blocks
+                for _ in range(WAVE):
+                    ch.send(None)
+                m.run()  # every one finishes
+            return now() - t0, WAVES * WAVE
+
+        return {"wave": timed_reps(reps, warmup, body)}
+
     if figure == "ring":
         chans = [m.channel() for _ in range(n + 1)]
 
@@ -265,6 +288,7 @@ def greenlet_figure(figure, args):
         raise Skip(f"greenlet not installed: {e}")
     n, reps, warmup = args.n, args.reps, args.warmup
     main = getcurrent()
+    WAVES = max(1, n // WAVE)
 
     if figure == "roundtrip":
         # No channel: the two bare switches a round trip needs at least.
@@ -329,6 +353,22 @@ def greenlet_figure(figure, args):
         r = memory_per_task(args.n, build)
         return mem_result("mem_blocked", r, "create_block_s")
 
+    if figure == "wave":
+        def wait():
+            main.switch()
+
+        def body():
+            t0 = now()
+            for _ in range(WAVES):
+                gs = [greenlet(wait) for _ in range(WAVE)]
+                for g in gs:
+                    g.switch()  # every one suspends
+                for g in gs:
+                    g.switch()  # every one finishes
+            return now() - t0, WAVES * WAVE
+
+        return {"wave": timed_reps(reps, warmup, body)}
+
     raise Skip("no scheduler or channel in raw greenlet")
 
 
@@ -347,6 +387,7 @@ def asyncio_figure(peer, figure, args):
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     n, reps, warmup = args.n, args.reps, args.warmup
+    WAVES = max(1, n // WAVE)
 
     async def anoop():
         pass
@@ -433,6 +474,29 @@ def asyncio_figure(peer, figure, args):
         r = memory_per_task(n, build)
         return mem_result("mem_blocked", r, "create_block_s")
 
+    if figure == "wave":
+        async def work(q):
+            await q.get()
+
+        async def main():
+            out = []
+            for i in range(warmup + reps):
+                gc.collect()
+                t0 = now()
+                for _ in range(WAVES):
+                    q = asyncio.Queue()
+                    tasks = [asyncio.create_task(work(q)) for _ in range(WAVE)]
+                    await asyncio.sleep(0)  # every one blocks
+                    for _ in range(WAVE):
+                        q.put_nowait(None)
+                    await asyncio.sleep(0)  # every one finishes
+                    assert tasks[-1].done()
+                if i >= warmup:
+                    out.append((now() - t0) / (WAVES * WAVE) * 1e6)
+            return out
+
+        return {"wave": loop.run_until_complete(main())}
+
     if figure == "ring":
         qs = [asyncio.Queue(maxsize=1) for _ in range(n + 1)]
 
@@ -465,6 +529,7 @@ def gevent_figure(figure, args):
     except ImportError as e:
         raise Skip(f"gevent not installed: {e}")
     n, reps, warmup = args.n, args.reps, args.warmup
+    WAVES = max(1, n // WAVE)
 
     if figure == "roundtrip":
         ch, back = gevent.queue.Channel(), gevent.queue.Channel()
@@ -525,6 +590,21 @@ def gevent_figure(figure, args):
             return gs
         r = memory_per_task(n, build)
         return mem_result("mem_blocked", r, "create_block_s")
+
+    if figure == "wave":
+        def body():
+            t0 = now()
+            for _ in range(WAVES):
+                ch = gevent.queue.Channel()
+                gs = [gevent.spawn(ch.get) for _ in range(WAVE)]
+                gevent.sleep(0)  # every one blocks
+                for _ in range(WAVE):
+                    ch.put(None)
+                gevent.sleep(0)
+                assert gs[-1].dead
+            return now() - t0, WAVES * WAVE
+
+        return {"wave": timed_reps(reps, warmup, body)}
 
     if figure == "ring":
         chans = [gevent.queue.Channel() for _ in range(n + 1)]

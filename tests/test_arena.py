@@ -50,13 +50,14 @@ def test_finished_tasklets_blocks_are_reused():
     # wave. Values computed on reused blocks must be right.
     r = run(PRELUDE + """
     before = stats()
-    n = before["cache_max"] + 500  # more than the cache and the idle workers hold
+    # more than the cache and the runtime's idle workers (at most 2,048) hold
+    n = before["cache_max"] + 3000
     results = []
     def work(ch, i):
         x = [i] * 10  # locals live in the frame-stack block
         ch.receive()
         results.append(sum(x))
-    for wave in range(4):
+    for wave in range(3):
         ch = stackless.channel()
         for i in range(n):
             stackless.tasklet(work)(ch, i)
@@ -66,13 +67,13 @@ def test_finished_tasklets_blocks_are_reused():
         stackless.run()
     after = stats()
     print(json.dumps({"before": before, "after": after,
-                      "ok": results == [10 * i for i in range(n)] * 4}))
+                      "ok": results == [10 * i for i in range(n)] * 3}))
     """)
     before, after = r["before"], r["after"]
     assert r["ok"], "a tasklet computed a wrong result on a reused block"
     hits = after["hits"] - before["hits"]
-    # waves 2..4 find a full cache when they start
-    assert hits >= 3 * after["cache_max"], after
+    # waves 2 and 3 find a full cache when they start
+    assert hits >= 2 * after["cache_max"], after
     assert after["released"] - before["released"] > 0, after
     assert after["cached"] == after["cache_max"], after
 
@@ -186,25 +187,28 @@ def test_tasklets_in_several_threads():
 
 
 def test_blocked_tasklets_freed_by_kill_and_gc():
-    # Tasklets killed or collected while blocked hand their blocks back too.
+    # Tasklets killed or collected while blocked hand their blocks back too
+    # (beyond the idle workers the runtime keeps, at most 2,048).
     r = run(PRELUDE + """
     import gc
     ch = stackless.channel()
     def wait():
         ch.receive()
-    ts = [stackless.tasklet(wait)() for _ in range(500)]
+    ts = [stackless.tasklet(wait)() for _ in range(4000)]
     stackless.run()
     s0 = stats()
-    for t in ts[:250]:
+    for t in ts[:3500]:
         t.kill()
     del ts
     gc.collect()
     s1 = stats()
     print(json.dumps({"s0": s0, "s1": s1, "balance": ch.balance}))
     """)
-    assert r["balance"] == -250
-    assert r["s1"]["cached"] > r["s0"]["cached"] or r["s1"]["released"] > r["s0"]["released"]
-    assert r["s1"]["cached"] <= r["s1"]["cache_max"]
+    s0, s1 = r["s0"], r["s1"]
+    assert r["balance"] == -500
+    returned = (s1["cached"] - s0["cached"]) + (s1["released"] - s0["released"])
+    assert returned >= 3500 - 2048, (s0, s1)
+    assert s1["cached"] <= s1["cache_max"]
 
 
 if __name__ == "__main__":

@@ -96,10 +96,24 @@ def main(argv=None):
                     if cost >= 1:
                         print(f"      {cost:8,.0f}  {name[:150]}")
     if rows:
-        print("\n| figure | peer | instructions per operation |\n|---|---|---|")
-        for figure, peer, per_op in rows:
-            print(f"| {figure} | {peer} | {per_op:,.0f} |")
-
+        peers = list(dict.fromkeys(peer for _, peer, _ in rows))
+        figures = list(dict.fromkeys(figure for figure, _, _ in rows))
+        cost = {(f, p): c for f, p, c in rows}
+        print("\ninstructions per operation (×peer/ours)\n")
+        print("| figure | " + " | ".join(peers) + " |")
+        print("|---|" + "---|" * len(peers))
+        for f in figures:
+            ours = cost.get((f, "ours"))
+            cells = []
+            for p in peers:
+                c = cost.get((f, p))
+                if c is None:
+                    cells.append("—")
+                elif ours and p != "ours":
+                    cells.append(f"{c:,.0f} ×{c / ours:.1f}")
+                else:
+                    cells.append(f"{c:,.0f}")
+            print(f"| {f} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()

@@ -282,6 +282,8 @@ def chart(table, peers, info, path, title_n):
     if nplots == 1:
         axes = [axes]
     colors = {"ours": "#d62728"}
+    lines = {"ours": "#d62728", "carbon": "#1f77b4", "emu": "#ff7f0e", "greenlet": "#8c564b",
+             "asyncio": "#2ca02c", "uvloop": "#9467bd", "gevent": "#e377c2", "threads": "#7f7f7f"}
     for ax, (metric, label, unit, _, ratio) in zip(axes, rows):
         present = [p for p in peers if p in table[metric]]
         meds = [table[metric][p][0] for p in present]
@@ -309,8 +311,8 @@ def chart(table, peers, info, path, title_n):
         ax = axes[-1]
         for p, rss in ring:
             ax.plot(range(1, len(rss) + 1), [x - rss[0] for x in rss], marker="o", markersize=3,
-                    label=f"{PEER_LABEL[p]} ({rss[0]:.0f} MB)", color=colors.get(p),
-                    linewidth=2.5 if p == "ours" else 1)
+                    label=f"{PEER_LABEL[p]} ({rss[0]:.0f} MB)", color=lines.get(p),
+                    linewidth=2.5 if p == "ours" else 1, zorder=3 if p == "ours" else 2)
         ax.set_title("ring: RSS after each round minus RSS after round 1 (MB; flat is good)",
                      fontsize=10, loc="left")
         ax.set_xlabel("round", fontsize=8)
@@ -318,9 +320,9 @@ def chart(table, peers, info, path, title_n):
         ax.legend(fontsize=7, ncol=3)
     fig.suptitle(f"stackless benchmark — {info.get('cpu', '?')}, {info.get('cpus')} CPUs, "
                  f"{info.get('ram_gb')} GB, Python {info['python']}, {info['date']}\n"
-                 f"{title_n}; ×N = peer / ours (above 1: ours ahead); bars: median, "
+                 f"{title_n}\n×N = peer / ours (above 1: ours ahead); bars: median, "
                  f"whiskers: min–max", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     return True

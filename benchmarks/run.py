@@ -57,8 +57,10 @@ ROWS = [
 
 # Peers whose per-operation cost is high get fewer operations (same µs/op).
 N_SCALE = {("threads", "roundtrip"): 0.2, ("threads", "spawn"): 0.05,
-           ("gevent", "spawn"): 0.5, ("greenlet", "spawn"): 0.5, ("emu", "spawn"): 0.5,
-           ("carbon", "spawn"): 0.5}
+           ("asyncio", "roundtrip"): 0.5, ("uvloop", "roundtrip"): 0.5,
+           ("gevent", "roundtrip"): 0.5, ("gevent", "spawn"): 0.5, ("greenlet", "spawn"): 0.5,
+           ("emu", "spawn"): 0.5, ("carbon", "spawn"): 0.5}
+N_SCALE.update({(p, "wave"): 0.4 for p in PEERS})  # 1,000 tasks a wave: n/1000 waves
 
 # Rough bytes per task, to refuse a memory figure the machine cannot hold.
 MEM_ESTIMATE = {"mem_unstarted": 2_000, "mem_blocked": 10_000, "ring": 12_000}
@@ -336,14 +338,14 @@ def main(argv=None):
                    help="small N and 3 repetitions (memory 100,000 tasks, ring 10,000)")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--figures", default=",".join(FIGURES))
-    p.add_argument("--n", type=int, default=None, help="operations per timing repetition (100,000)")
+    p.add_argument("--n", type=int, default=None, help="operations per timing repetition (50,000)")
     p.add_argument("--n-mem", type=int, default=None, help="tasks for the memory figures (1,000,000)")
     p.add_argument("--n-ring", type=int, default=None, help="tasks in the ring (100,000)")
     p.add_argument("--rounds", type=int, default=10, help="messages around the ring (10)")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per process (5)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--passes", type=int, default=None,
-                   help="rounds over the peers for the timing figures, pooled (3; quick 1)")
+                   help="rounds over the peers for the timing figures, pooled (2; quick 1)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="timing clock: CPU time of the worker process (default; robust on a "
                         "shared machine) or wall time; OS threads always use wall time")
@@ -353,11 +355,11 @@ def main(argv=None):
     p.add_argument("--no-chart", action="store_true")
     args = p.parse_args(argv)
     quick = args.quick
-    args.n = args.n or (20_000 if quick else 100_000)
+    args.n = args.n or (20_000 if quick else 50_000)
     args.n_mem = args.n_mem or (100_000 if quick else 1_000_000)
     args.n_ring = args.n_ring or (10_000 if quick else 100_000)
     args.reps = args.reps or (3 if quick else 5)
-    args.passes = args.passes or (1 if quick else 3)
+    args.passes = args.passes or (1 if quick else 2)
     peers = [x for x in args.peers.split(",") if x]
     figures = [x for x in args.figures.split(",") if x]
     for x in peers:

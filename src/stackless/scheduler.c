@@ -671,6 +671,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
         return -1;
     }
     /* resumed: prev is running again */
+    slp_sync_tracing(th->tstate);
     if (th->del_post_switch != NULL || th->del_post_value != NULL) {
         Py_CLEAR(th->del_post_switch);
         Py_CLEAR(th->del_post_value);

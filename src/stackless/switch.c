@@ -120,6 +120,7 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
     PyObject *val;
 
     t->flags |= TF_STARTED;
+    slp_sync_tracing(ts);
     /* the tasklet starts in its own contextvars.Context */
     ctx = t->context;
     t->context = NULL;

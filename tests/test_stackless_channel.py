@@ -739,3 +739,27 @@ def test_channel_callback_sees_value_in_sender_tempval():
     stackless.run()
     assert history == [(True, 42)]
 
+
+
+def test_blocked_sender_keeps_value_in_tempval():
+    c = stackless.channel()
+    s = stackless.tasklet(c.send)(42)
+    stackless.run()
+    assert s.blocked
+    assert s.tempval == 42
+    s.tempval = 43  # the value travels in tempval (channelobject.c TASKLET_SWAPVAL)
+    assert c.receive() == 43
+    stackless.run()
+    assert not s.alive
+
+
+def test_receiver_tempval_gets_value_before_it_resumes():
+    c = stackless.channel()
+    c.preference = 1  # the sender continues; the receiver is only made runnable
+    r = stackless.tasklet(c.receive)()
+    stackless.run()
+    c.send("v")
+    assert r.scheduled and not r.blocked
+    assert r.tempval == "v"
+    stackless.run()
+    assert not r.alive

@@ -716,3 +716,153 @@ t.kill()
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True True True None"
+
+
+@needs_soft_preemption
+# (a tasklet with a trace function set through tasklet.trace_function is not
+# pre-empted by Stackless at all: tracing gives it C state; not tested)
+@pytest.mark.parametrize("how", ["settrace_none", "setprofile"])
+def test_timed_run_survives_tracing_changes(run_python, how):
+    r = run_python(r"""
+import sys, stackless
+how = %r
+def tracer(frame, event, arg):
+    return tracer
+def busy():
+    if how == "settrace_none":
+        sys.settrace(None)
+    elif how == "setprofile":
+        sys.setprofile(lambda *a: None)
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+if how == "trace_function_attr":
+    t.trace_function = tracer
+res = stackless.run(2000)
+print(res is t)
+t.kill()
+sys.setprofile(None)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
+
+
+@needs_soft_preemption
+@pytest.mark.parametrize("how", ["started_before", "created_inside", "woken_by_channel",
+                                 "after_nested_run"])
+def test_timed_run_preempts_tasklets_however_they_got_running(run_python, how):
+    r = run_python(r"""
+import stackless
+how = %r
+def busy():
+    while True:
+        pass
+c = stackless.channel()
+victim = {}
+if how == "started_before":
+    def f():
+        stackless.schedule()
+        busy()
+    t = stackless.tasklet(f)()
+    t.run()
+    victim["t"] = t
+elif how == "created_inside":
+    def creator():
+        victim["t"] = stackless.tasklet(busy)()
+    stackless.tasklet(creator)()
+elif how == "woken_by_channel":
+    def waiter():
+        c.receive()
+        busy()
+    t = stackless.tasklet(waiter)()
+    t.run()
+    victim["t"] = t
+    def sender():
+        c.send(None)
+    stackless.tasklet(sender)()
+else:
+    def inner():
+        pass
+    def outer():
+        stackless.tasklet(inner)()
+        stackless.run()
+        busy()
+    victim["t"] = stackless.tasklet(outer)()
+res = stackless.run(2000)
+print(res is victim["t"], res.paused)
+res.kill()
+stackless.run()
+print(stackless.getruncount())
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True True", "1"]
+
+
+@needs_soft_preemption
+def test_repeatedly_preempted_tasklets_compute_correct_results(run_python):
+    # the idiom from scheduler.rst: pump the scheduler with a timeout and
+    # re-insert the interrupted tasklet; deep call stacks survive interruption
+    r = run_python(r"""
+import stackless
+results = {}
+def work(name, depth):
+    def rec(n):
+        if n == 0:
+            total = 0
+            for i in range(2000):
+                total += i
+            return total
+        return rec(n - 1) + n
+    results[name] = rec(depth)
+ts = [stackless.tasklet(work)("t%d" % i, 20 + i) for i in range(4)]
+interrupts = 0
+while True:
+    t = stackless.run(500)
+    if t is None:
+        break
+    interrupts += 1
+    assert t.paused and t.alive
+    t.insert()
+expected = dict(("t%d" % i, sum(range(2000)) + sum(range(21 + i))) for i in range(4))
+print(results == expected, interrupts > 4, stackless.getruncount())
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True True 1"
+
+
+@needs_soft_preemption
+def test_interrupted_tasklet_frame_shows_where_it_was(run_python):
+    # scheduler.rst "Detecting uncooperative tasklets": print_stack(t.frame)
+    r = run_python(r"""
+import io, traceback, stackless
+def uncooperative_inner():
+    n = 0
+    while True:
+        n += 1
+def uncooperative():
+    uncooperative_inner()
+t = stackless.tasklet(uncooperative)()
+res = stackless.run(1000)
+buf = io.StringIO()
+traceback.print_stack(res.frame, file=buf)
+text = buf.getvalue()
+print(res is t, res.frame.f_code.co_name, "uncooperative_inner" in text and "uncooperative" in text)
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True uncooperative_inner True"
+
+
+@needs_soft_preemption
+def test_timed_run_invisible_to_frames(run_python):
+    r = run_python(r"""
+import sys, stackless
+seen = []
+def f():
+    fr = sys._getframe()
+    seen.append((sys.gettrace(), fr.f_trace, stackless.current.trace_function))
+t = stackless.tasklet(f)()
+print(stackless.run(100000), seen)
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None [(None, None, None)]"

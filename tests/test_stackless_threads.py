@@ -940,3 +940,39 @@ print(th.is_alive(), log, c.balance)
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False ['worker main got TaskletExit'] 0"
+
+
+@pytest.mark.parametrize("how", ["run", "insert"])
+def test_run_tasklet_of_busy_other_thread(run_python, how):
+    # the other thread is executing (not idle): the tasklet is queued there
+    r = run_python(r"""
+import threading, stackless, time
+box = {}
+done = threading.Event()
+def worker():
+    def target():
+        box["ran_in"] = threading.get_ident()
+        done.set()
+    t = stackless.tasklet(target)()
+    t.remove()
+    box["t"] = t
+    def spinner():
+        while not done.is_set():
+            stackless.schedule()
+            time.sleep(0.0005)
+    stackless.tasklet(spinner)()
+    stackless.run()
+th = threading.Thread(target=worker)
+th.start()
+deadline = time.time() + 20
+while "t" not in box:
+    assert time.time() < deadline
+    time.sleep(0.001)
+time.sleep(0.05)
+getattr(box["t"], %r)()
+assert done.wait(20)
+th.join(20)
+print(th.is_alive(), box["ran_in"] == th.ident, box["t"].alive)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False True False"

@@ -84,13 +84,11 @@ slp_channel_remove_slow(Tasklet *t, int *dir_out)
 /* Callback                                                             */
 /* ------------------------------------------------------------------ */
 
-static int
-notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
+SLP_COLD static int
+notify_channel_hook(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 {
     PyObject *hook = th->st->channel_hook, *r;
     PyObject *et, *ev, *etb;
-    if (SLP_LIKELY(hook == NULL))
-        return 0;
     if (th->schedlock)
         RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
     PyErr_Fetch(&et, &ev, &etb);
@@ -109,6 +107,14 @@ notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
     Py_DECREF(hook);
     PyErr_Restore(et, ev, etb);
     return 0;
+}
+
+static inline int
+notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
+{
+    if (SLP_LIKELY(th->st->channel_hook == NULL))
+        return 0;
+    return notify_channel_hook(th, ch, t, dir, cando);
 }
 
 /* ------------------------------------------------------------------ */

@@ -127,10 +127,11 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
     Py_XSETREF(ts->context, ctx);
     ts->context_ver++;
 
-    func = t->func;
-    args = t->args;
-    t->func = NULL;
-    t->args = NULL;
+    func = t->u.c.func;
+    args = t->u.c.args;
+    t->u.c.func = NULL;
+    t->u.c.args = NULL;
+    slp_started_link(th, t);
     if (t->flags & TF_KWARGS) {
         PyObject *pair = args;
         args = PyTuple_GET_ITEM(pair, 0);
@@ -191,6 +192,8 @@ slp_worker_run(PyObject *module, PyObject *Py_UNUSED(args))
         /* t is removed from the run queue; its queue reference is parked in
          * th->del_post_switch; next is current and prepared */
         next = slp_tasklet_end(th, t, result);
+        if (t->flags & TF_LINKED)
+            slp_started_unlink(th, t);
         Py_CLEAR(t->greenlet);
 
         if (next->greenlet == NULL) {
@@ -291,4 +294,46 @@ slp_pool_clear(SlpThread *th, PyObject *into_list)
             PyErr_Clear();
         Py_DECREF(g);
     }
+}
+
+/* End a parked greenlet (a pooled worker or the spawner) in its own live
+ * thread: make us its parent and throw GreenletExit into it; it unwinds
+ * through our C loop only and comes back here. */
+static void
+end_parked(PyObject *g)
+{
+    PyObject *cur = slp_greenlet_getcurrent(), *r;
+    if (cur == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (PyGreenlet_ACTIVE((PyGreenlet *)g) &&
+        PyGreenlet_SetParent((PyGreenlet *)g, (PyGreenlet *)cur) == 0) {
+        r = PyGreenlet_Throw((PyGreenlet *)g, PyExc_GreenletExit, NULL, NULL);
+        Py_XDECREF(r);
+    }
+    PyErr_Clear();
+    Py_DECREF(cur);
+}
+
+/* End every parked worker and the spawner of a thread that is ending (called
+ * in that thread, while no tasklet but main is running). */
+void
+slp_pool_end(SlpThread *th)
+{
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    while (th->npool > 0) {
+        PyObject *g = th->pool[--th->npool];
+        th->pool[th->npool] = NULL;
+        end_parked(g);
+        Py_DECREF(g);
+    }
+    if (th->spawner != NULL) {
+        PyObject *g = th->spawner;
+        th->spawner = NULL;
+        end_parked(g);
+        Py_DECREF(g);
+    }
+    PyErr_Restore(et, ev, etb);
 }

@@ -584,6 +584,8 @@ module_exec(PyObject *m)
         return -1;
     }
     Py_DECREF(builtins);
+    if (slp_arena_install(m) < 0)   /* arena.c: reuse of 16 KiB frame-stack blocks */
+        return -1;
     return 0;
 }
 

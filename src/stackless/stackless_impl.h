@@ -351,10 +351,10 @@ PyObject *slp_exc_to_bomb(slp_state *st, PyObject *exc, PyObject *val, PyObject 
 PyObject *slp_curexc_to_bomb(slp_state *st);
 PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL */
 
-/* arena.c (owned by the performance work, branch `bench`): installs the
- * allocator that recycles the 16 KiB frame-stack chunks of greenlets.  Not
- * defined by the core; module exec may call it once arena.c exists. */
-int slp_arena_install(void);
+/* arena.c (branch `bench`): installs the allocator that recycles the 16 KiB
+ * frame-stack chunks of greenlets, once per process, and adds _arena_stats /
+ * _arena_trim to the module; called from module exec. */
+int slp_arena_install(PyObject *module);
 
 #define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
 

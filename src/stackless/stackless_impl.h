@@ -1,0 +1,318 @@
+/*
+ * stackless_impl.h -- the internal header of the _stackless C core.
+ *
+ * Owns: the object layouts (tasklet, channel, bomb), the per-thread scheduler
+ * state (SlpThread), the module state, and the prototypes that tie the files
+ * together:
+ *
+ *   module.c     module glue: state, heap types, module functions, PyInit
+ *   scheduler.c  per-thread scheduler: run queue, schedule_task, blocking,
+ *                deadlock rules, tasklet end, watchdogs / run(), timeouts,
+ *                thread registry and thread-death detection
+ *   tasklet.c    the tasklet type
+ *   channel.c    the channel type
+ *   bomb.c       the bomb type and exception <-> bomb helpers
+ *   switch.c     every call into greenlet's C API (greenlet.h keeps its API
+ *                table in a static per C file, so no other file includes it)
+ *
+ * Threading model: every structure here is only read or written with the GIL
+ * held.  The only place that releases the GIL is the thread block in
+ * scheduler.c (and Python code we call: callbacks, error handler, __del__).
+ *
+ * Reference ownership (the invariants everything else relies on):
+ *   - A tasklet in a run queue is owned (one strong reference) by that queue.
+ *   - A tasklet blocked on a channel is owned by the channel's queue.
+ *   - SlpThread.main is an extra strong reference to the main tasklet.
+ *   - SlpThread.current is borrowed: it is always the head of the run queue
+ *     (or NULL while the thread is idle / blocked with an empty queue).
+ *   - A started, not yet finished tasklet owns (strong) the greenlet it runs on.
+ */
+#ifndef STACKLESS_IMPL_H
+#define STACKLESS_IMPL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <pythread.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define SLP_LIKELY(x)   __builtin_expect(!!(x), 1)
+#  define SLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define SLP_LIKELY(x)   (x)
+#  define SLP_UNLIKELY(x) (x)
+#endif
+
+typedef struct slp_state slp_state;
+typedef struct SlpThread SlpThread;
+typedef struct Tasklet Tasklet;
+typedef struct Channel Channel;
+
+/* ------------------------------------------------------------------ */
+/* Flags                                                                */
+/* ------------------------------------------------------------------ */
+
+/* tasklet flags (Tasklet.flags) */
+#define TF_BLOCKED_SEND   (1u << 0)   /* blocked on a channel, sending    */
+#define TF_BLOCKED_RECV   (1u << 1)   /* blocked on a channel, receiving  */
+#define TF_BLOCKED        (TF_BLOCKED_SEND | TF_BLOCKED_RECV)
+#define TF_ATOMIC         (1u << 2)
+#define TF_IGNORE_NESTING (1u << 3)
+#define TF_BLOCK_TRAP     (1u << 4)
+#define TF_PENDING_IRQ    (1u << 5)
+#define TF_STARTED        (1u << 6)   /* its function has been entered     */
+#define TF_KWARGS         (1u << 7)   /* args holds the pair (args, kwargs) */
+#define TF_ZOMBIE         (1u << 8)   /* being killed from its finalizer    */
+#define TF_TRACED         (1u << 9)   /* has saved trace/profile functions (SlpThread.traces) */
+/* flags that travel with a pickle (Stackless' public flag bits) */
+#define TF_PICKLED (TF_ATOMIC | TF_IGNORE_NESTING | TF_BLOCK_TRAP)
+
+/* channel flags (Channel.flags) */
+#define CF_IS_CHANNEL     (1u << 31)  /* marks a channel when used as list head */
+#define CF_CLOSING        (1u << 0)
+#define CF_SCHEDULE_ALL   (1u << 1)
+#define CF_PREF_SHIFT     2           /* preference + 1 in bits 2..3 */
+#define CF_PREF_MASK      (3u << CF_PREF_SHIFT)
+
+/* run flags (SlpThread.runflags), as Stackless' watchdog flags */
+#define RF_THREADBLOCK    (1u << 0)
+#define RF_SOFT           (1u << 1)
+#define RF_IGNORE_NESTING (1u << 2)
+#define RF_TOTALTIMEOUT   (1u << 3)
+#define RF_NO_SOFT_IRQ    (1u << 4)
+
+/* ------------------------------------------------------------------ */
+/* Objects                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A tasklet.  Kept small on purpose: a million unstarted tasklets must fit in
+ * 150 MB, so nothing here is allocated before it is needed.
+ *
+ * The queue links come first so that a Channel (which starts the same way)
+ * can serve as the head of the circular list of its blocked tasklets.
+ *
+ * State is derived, never stored twice:
+ *   bound, not set up : tempval holds the callable, func == args == NULL
+ *   set up (unstarted): func and args set, greenlet NULL
+ *   started           : greenlet set (the worker greenlet, or the thread's
+ *                       main greenlet for the main tasklet)
+ *   dead              : TF_STARTED and greenlet == NULL
+ */
+struct Tasklet {
+    PyObject_HEAD
+    Tasklet *next, *prev;   /* run queue or channel queue; NULL if neither */
+    uint32_t flags;
+    int32_t _pad;
+    PyObject *tempval;      /* value passed through a switch (or bomb) */
+    PyObject *func;         /* callable, until the tasklet starts */
+    PyObject *args;         /* tuple (or (args, kwargs) with TF_KWARGS) */
+    PyObject *greenlet;     /* the greenlet running it, once started */
+    SlpThread *thread;      /* its thread (C reference counted); NULL = none */
+    PyObject *context;      /* contextvars.Context to start in, until started */
+    PyObject *weakreflist;
+};
+
+struct Channel {
+    PyObject_HEAD
+    Tasklet *next, *prev;   /* head/tail of the blocked tasklets (circular,
+                               the channel itself is the sentinel) */
+    uint32_t flags;         /* CF_IS_CHANNEL always set */
+    int32_t balance;        /* > 0: senders waiting, < 0: receivers */
+    PyObject *weakreflist;
+};
+
+#define SLP_IS_CHANNEL_NODE(t) (((t)->flags & CF_IS_CHANNEL) != 0)
+#define CHANNEL_AS_NODE(c) ((Tasklet *)(c))
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *type;
+    PyObject *value;
+    PyObject *traceback;
+} Bomb;
+
+/* ------------------------------------------------------------------ */
+/* Per-thread scheduler state                                           */
+/* ------------------------------------------------------------------ */
+
+#define SLP_POOL_MAX 64   /* idle worker greenlets kept per thread */
+
+struct SlpThread {
+    Py_ssize_t refcnt;          /* registry + tasklets bound to this thread */
+    slp_state *st;              /* valid while `module` is referenced */
+    PyObject *module;           /* strong: keeps the module state alive */
+    PyThreadState *tstate;      /* NULL once the thread has ended */
+    unsigned long thread_id;
+    int alive;
+    SlpThread *reg_next, *reg_prev;   /* registry (module state), GIL protected */
+
+    Tasklet *main;              /* strong */
+    Tasklet *current;           /* borrowed: head of the run queue */
+    Py_ssize_t runcount;
+
+    PyObject *watchdogs;        /* list: [interrupt watchdog or None, w1, w2...] */
+    PyObject *interrupted;      /* tasklet interrupted by a timeout (strong) */
+    PyObject *del_post_switch;  /* released by whoever runs after the switch */
+    PyObject *del_post_value;   /* ditto: the dead tasklet's result */
+    Tasklet *starting;          /* handed to a worker greenlet (borrowed) */
+    PyObject *main_greenlet;    /* strong */
+    PyObject *spawner;          /* greenlet that creates workers (strong) */
+    PyObject *pool[SLP_POOL_MAX];
+    int npool;
+
+    int switch_trap;
+    int schedlock;              /* inside a schedule/channel callback */
+    uint32_t runflags;
+    long tick_counter;
+    long tick_watermark;
+    long interval;
+    int trace_installed;
+    Py_tracefunc old_tracefunc;
+    PyObject *old_traceobj;     /* strong */
+
+    PyObject *traces;           /* {id(tasklet): (tracefunc, traceobj, proffunc, profobj)}
+                                   saved tracing of tasklets that are not running */
+    Py_ssize_t ntraced;
+
+    PyThread_type_lock block_lock;
+    int is_blocked;             /* waiting on block_lock with the GIL released */
+    int is_idle;
+    int pickleflags;
+};
+
+/* ------------------------------------------------------------------ */
+/* Module state                                                         */
+/* ------------------------------------------------------------------ */
+
+struct slp_state {
+    PyTypeObject *tasklet_type;
+    PyTypeObject *channel_type;
+    PyTypeObject *bomb_type;
+    PyTypeObject *atomic_type;
+    PyTypeObject *guard_type;
+    PyObject *TaskletExit;
+    PyObject *worker_func;      /* builtin functions greenlets run */
+    PyObject *spawner_func;
+    PyObject *guard_key;        /* key in the thread state dict */
+    PyObject *schedule_hook;
+    PyObject *channel_hook;
+    PyObject *error_handler;
+    PyObject *graveyard;        /* objects left by dead threads, released later */
+    SlpThread *threads;         /* registry head (main thread first) */
+    int pickleflags_default;
+    int finalizing;             /* set at exit: never switch from then on */
+    unsigned long main_thread_id;
+    PyObject *module;           /* borrowed: the module owning this state */
+};
+
+/* ------------------------------------------------------------------ */
+/* Inline helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+#define TASKLET_SETVAL(t, v) do { PyObject *_o = (t)->tempval; \
+        Py_INCREF(v); (t)->tempval = (v); Py_XDECREF(_o); } while (0)
+/* take the tempval out (new reference for the caller), leaving None */
+static inline PyObject *
+tasklet_claimval(Tasklet *t)
+{
+    PyObject *v = t->tempval;
+    Py_INCREF(Py_None);
+    t->tempval = Py_None;
+    if (v == NULL) {
+        Py_INCREF(Py_None);
+        v = Py_None;
+    }
+    return v;
+}
+
+static inline int tasklet_started(Tasklet *t) { return (t->flags & TF_STARTED) != 0; }
+static inline int tasklet_blocked_dir(Tasklet *t)
+{
+    return (t->flags & TF_BLOCKED_SEND) ? 1 : (t->flags & TF_BLOCKED_RECV) ? -1 : 0;
+}
+static inline int tasklet_alive(Tasklet *t)
+{
+    if (t->thread == NULL || !t->thread->alive)
+        return 0;
+    return t->greenlet != NULL || t->args != NULL;
+}
+
+static inline int channel_preference(Channel *c)
+{
+    return (int)((c->flags & CF_PREF_MASK) >> CF_PREF_SHIFT) - 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Prototypes                                                           */
+/* ------------------------------------------------------------------ */
+
+/* module.c */
+extern struct PyModuleDef slp_module_def;
+slp_state *slp_get_state(PyObject *module);
+slp_state *slp_state_from_type(PyTypeObject *tp);
+int slp_is_tasklet(slp_state *st, PyObject *o);
+int slp_is_bomb(slp_state *st, PyObject *o);
+
+/* scheduler.c */
+SlpThread *slp_thread_get(slp_state *st);        /* create on demand; NULL + error */
+SlpThread *slp_thread_current(void);              /* NULL if none yet; no error */
+void slp_thread_incref(SlpThread *th);
+void slp_thread_decref(SlpThread *th);
+void slp_rq_insert(SlpThread *th, Tasklet *t);   /* steals a reference */
+Tasklet *slp_rq_remove(SlpThread *th);            /* removes current; returns owned ref */
+void slp_rq_remove_task(SlpThread *th, Tasklet *t);/* returns the ref to the caller */
+void slp_rq_unremove(SlpThread *th, Tasklet *t);  /* back in front; steals */
+int slp_schedule_task(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next,
+                      int *did_switch);
+PyObject *slp_schedule(SlpThread *th, PyObject *retval, int remove);
+Tasklet *slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result);
+int slp_prepare_next(SlpThread *th, Tasklet *next);
+void slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next);
+void slp_thread_unblock(SlpThread *th);
+PyObject *slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags);
+Tasklet *slp_get_watchdog(SlpThread *th, int interrupt);
+PyObject *slp_get_thread_info(slp_state *st, PyObject *args);
+PyObject *slp_trace_get(SlpThread *th, Tasklet *t, int profile);
+int slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value);
+void slp_trace_forget(Tasklet *t);
+PyObject *slp_getthreads(slp_state *st);
+void slp_collect_graveyard(slp_state *st);
+int slp_init_scheduler_types(PyObject *module, slp_state *st);
+void slp_state_finalize(slp_state *st);
+
+/* switch.c */
+int slp_greenlet_import(void);
+PyObject *slp_greenlet_getcurrent(void);
+int slp_transfer(SlpThread *th, Tasklet *prev, Tasklet *next);
+PyObject *slp_worker_run(PyObject *module, PyObject *args);
+PyObject *slp_spawner_run(PyObject *module, PyObject *args);
+PyObject *slp_greenlet_frame(PyObject *greenlet);
+int slp_greenlet_set_context(PyObject *greenlet, PyObject *ctx);
+PyObject *slp_greenlet_get_context(PyObject *greenlet);
+int slp_greenlet_is_dead_thread(PyObject *greenlet);
+void slp_pool_clear(SlpThread *th, PyObject *into_list);
+
+/* tasklet.c */
+extern PyType_Spec slp_tasklet_spec;
+Tasklet *slp_tasklet_new_main(slp_state *st, SlpThread *th, PyObject *greenlet);
+PyObject *slp_tasklet_throw_bomb(SlpThread *th, Tasklet *self, int pending, PyObject *bomb);
+int slp_tasklet_insert(SlpThread *th, Tasklet *t);
+
+/* channel.c */
+extern PyType_Spec slp_channel_spec;
+void slp_channel_insert(Channel *ch, Tasklet *t, int dir);
+Tasklet *slp_channel_remove(Channel *ch, Tasklet *t, int *dir_out);
+Channel *slp_channel_remove_slow(Tasklet *t, int *dir_out);
+
+/* bomb.c */
+extern PyType_Spec slp_bomb_spec;
+PyObject *slp_make_bomb(slp_state *st, PyObject *klass, PyObject *args, const char *msg);
+PyObject *slp_exc_to_bomb(slp_state *st, PyObject *exc, PyObject *val, PyObject *tb);
+PyObject *slp_curexc_to_bomb(slp_state *st);
+PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL */
+
+#define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
+
+#endif /* STACKLESS_IMPL_H */

@@ -1,0 +1,293 @@
+/*
+ * switch.c -- every call into greenlet's C API lives here.
+ *
+ * greenlet.h keeps its API table in a `static` variable, so each C file that
+ * calls greenlet would need its own import; keeping all calls in this file
+ * avoids that trap.
+ *
+ * Design (see also notes/README-core.md):
+ *
+ *   - The main tasklet of a thread runs on the greenlet that was current when
+ *     the thread first used stackless (normally greenlet's main greenlet).
+ *   - Every other tasklet runs on a *worker* greenlet.  A worker runs a C loop
+ *     (slp_worker_run): take the tasklet handed over in th->starting, call its
+ *     function, end it (scheduler.c: slp_tasklet_end), then either run the
+ *     next tasklet inline when that one has not started yet (no switch at
+ *     all: create+run+finish of a trivial tasklet costs no greenlet), or park
+ *     itself in the per-thread pool of idle workers and switch to the next
+ *     tasklet.  A parked worker is reused by the next tasklet that starts.
+ *   - New workers are always started from the *spawner* greenlet, a tiny C
+ *     loop that only switches into freshly created workers.  greenlet starts
+ *     a new greenlet on the C stack at the point where it is first switched
+ *     to; starting every worker from the spawner's shallow, fixed stack depth
+ *     (instead of from whatever tasklet happened to start it) keeps the C
+ *     stacks from nesting ever deeper.
+ *   - Values never travel through greenlet.switch(): they go through
+ *     Tasklet.tempval (scheduler.c), switches pass no arguments.
+ *
+ * Hazard: greenlet switches only within the thread that owns a greenlet.  The
+ * scheduler guarantees that `next` always belongs to the current thread.
+ */
+#include "stackless_impl.h"
+#include "greenlet.h"
+
+int
+slp_greenlet_import(void)
+{
+    if (_PyGreenlet_API != NULL)
+        return 0;
+    PyGreenlet_Import();
+    if (_PyGreenlet_API == NULL)
+        return -1;
+    return 0;
+}
+
+PyObject *
+slp_greenlet_getcurrent(void)
+{
+    return (PyObject *)PyGreenlet_GetCurrent();
+}
+
+/* A new (unstarted) greenlet running `func` with the given parent. */
+static PyObject *
+new_greenlet(PyObject *func, PyObject *parent)
+{
+    return (PyObject *)PyGreenlet_New(func, (PyGreenlet *)parent);
+}
+
+/*
+ * Leave `prev` (the running tasklet) for `next`.  The scheduler has already
+ * made `next` current (th->current == next).  Returns when some tasklet
+ * switches back to `prev`: 0, or -1 with an exception set when the switch did
+ * not happen (then nothing has changed on the greenlet side, the caller
+ * restores th->current).
+ */
+int
+slp_transfer(SlpThread *th, Tasklet *prev, Tasklet *next)
+{
+    PyObject *r, *g;
+    int starting = next->greenlet == NULL;
+    (void)prev;
+
+    if (starting) {
+        th->starting = next;
+        if (th->npool > 0) {
+            /* a parked worker: ownership of its reference moves to `next` */
+            g = th->pool[--th->npool];
+            th->pool[th->npool] = NULL;
+            next->greenlet = g;
+        }
+        else {
+            if (th->spawner == NULL) {
+                th->spawner = new_greenlet(th->st->spawner_func, th->main_greenlet);
+                if (th->spawner == NULL)
+                    goto fail_start;
+            }
+            next->greenlet = new_greenlet(th->st->worker_func, th->spawner);
+            if (next->greenlet == NULL)
+                goto fail_start;
+            g = th->spawner;
+        }
+    }
+    else {
+        g = next->greenlet;
+    }
+    r = (PyObject *)PyGreenlet_Switch((PyGreenlet *)g, NULL, NULL);
+    if (r == NULL) {
+        if (th->current == next) {
+            /* the switch itself failed: undo the start */
+            if (starting) {
+                th->starting = NULL;
+                Py_CLEAR(next->greenlet);
+            }
+        }
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+
+fail_start:
+    th->starting = NULL;
+    return -1;
+}
+
+/* Run the function of a tasklet that has just been handed to this worker. */
+static PyObject *
+call_tasklet_function(SlpThread *th, Tasklet *t)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    PyObject *func, *args, *kwargs = NULL, *result, *ctx;
+    PyObject *val;
+
+    t->flags |= TF_STARTED;
+    /* the tasklet starts in its own contextvars.Context */
+    ctx = t->context;
+    t->context = NULL;
+    Py_XSETREF(ts->context, ctx);
+    ts->context_ver++;
+
+    func = t->func;
+    args = t->args;
+    t->func = NULL;
+    t->args = NULL;
+    if (t->flags & TF_KWARGS) {
+        PyObject *pair = args;
+        args = PyTuple_GET_ITEM(pair, 0);
+        kwargs = PyTuple_GET_ITEM(pair, 1);
+        Py_INCREF(args);
+        Py_INCREF(kwargs);
+        Py_DECREF(pair);
+        t->flags &= ~TF_KWARGS;
+    }
+    val = tasklet_claimval(t);
+    if (slp_is_bomb(th->st, val)) {
+        /* killed or thrown at before it ever ran: the function is not called */
+        result = slp_bomb_explode(val);
+    }
+    else {
+        Py_DECREF(val);
+        if (func == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
+            result = NULL;
+        }
+        else if (args == NULL && (args = PyTuple_New(0)) == NULL)
+            result = NULL;
+        else
+            result = PyObject_Call(func, args, kwargs);
+    }
+    Py_XDECREF(func);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    return result;
+}
+
+/*
+ * The body of every worker greenlet (see the design note at the top).
+ * `module` is the _stackless module (the builtin's self), unused.
+ */
+PyObject *
+slp_worker_run(PyObject *module, PyObject *Py_UNUSED(args))
+{
+    SlpThread *th = slp_thread_current();
+    PyObject *self_g = slp_greenlet_getcurrent();   /* held for our whole life */
+    (void)module;
+
+    if (th == NULL || self_g == NULL) {
+        Py_XDECREF(self_g);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError, "stackless worker started outside a scheduler");
+        return NULL;
+    }
+    for (;;) {
+        Tasklet *t = th->starting, *next;
+        PyObject *result;
+        th->starting = NULL;
+        assert(t != NULL && t->greenlet == self_g && th->current == t);
+        Py_CLEAR(th->del_post_switch);
+        Py_CLEAR(th->del_post_value);
+
+        result = call_tasklet_function(th, t);
+        /* t is removed from the run queue; its queue reference is parked in
+         * th->del_post_switch; next is current and prepared */
+        next = slp_tasklet_end(th, t, result);
+        Py_CLEAR(t->greenlet);
+
+        if (next->greenlet == NULL) {
+            /* start the next tasklet right here: no switch needed */
+            Py_INCREF(self_g);
+            next->greenlet = self_g;
+            th->starting = next;
+            continue;
+        }
+        if (th->npool < SLP_POOL_MAX && th->alive) {
+            PyObject *r;
+            Py_INCREF(self_g);
+            th->pool[th->npool++] = self_g;
+            r = (PyObject *)PyGreenlet_Switch((PyGreenlet *)next->greenlet, NULL, NULL);
+            if (r == NULL) {
+                /* greenlet is killing this parked worker (GreenletExit) */
+                Py_DECREF(self_g);
+                return NULL;
+            }
+            Py_DECREF(r);
+            /* resumed by slp_transfer: th->starting holds our next tasklet */
+            continue;
+        }
+        /* retire: finish this greenlet, which continues in its parent */
+        if (PyGreenlet_SetParent((PyGreenlet *)self_g, (PyGreenlet *)next->greenlet) < 0) {
+            Py_DECREF(self_g);
+            return NULL;
+        }
+        Py_DECREF(self_g);
+        Py_RETURN_NONE;
+    }
+}
+
+/* The body of the spawner greenlet: start every new worker from here. */
+PyObject *
+slp_spawner_run(PyObject *module, PyObject *Py_UNUSED(args))
+{
+    SlpThread *th = slp_thread_current();
+    (void)module;
+    if (th == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError, "stackless spawner started outside a scheduler");
+        return NULL;
+    }
+    for (;;) {
+        PyObject *r, *w;
+        Tasklet *t = th->starting;
+        if (t == NULL || t->greenlet == NULL) {
+            PyErr_SetString(PyExc_SystemError, "stackless spawner resumed without work");
+            return NULL;
+        }
+        w = t->greenlet;
+        Py_INCREF(w);
+        r = (PyObject *)PyGreenlet_Switch((PyGreenlet *)w, NULL, NULL);
+        Py_DECREF(w);
+        if (r == NULL)
+            return NULL;   /* being killed */
+        Py_DECREF(r);
+    }
+}
+
+/* The frame a suspended greenlet is executing (new reference or None). */
+PyObject *
+slp_greenlet_frame(PyObject *greenlet)
+{
+    return PyObject_GetAttrString(greenlet, "gr_frame");
+}
+
+PyObject *
+slp_greenlet_get_context(PyObject *greenlet)
+{
+    return PyObject_GetAttrString(greenlet, "gr_context");
+}
+
+int
+slp_greenlet_set_context(PyObject *greenlet, PyObject *ctx)
+{
+    return PyObject_SetAttrString(greenlet, "gr_context", ctx);
+}
+
+/* Move every parked worker (and the spawner) into `into_list` (or drop them
+ * when into_list is NULL).  Dropping a parked worker in its own live thread
+ * makes greenlet throw GreenletExit into it, which ends it cleanly. */
+void
+slp_pool_clear(SlpThread *th, PyObject *into_list)
+{
+    while (th->npool > 0) {
+        PyObject *g = th->pool[--th->npool];
+        th->pool[th->npool] = NULL;
+        if (into_list != NULL && PyList_Append(into_list, g) < 0)
+            PyErr_Clear();
+        Py_DECREF(g);
+    }
+    if (th->spawner != NULL) {
+        PyObject *g = th->spawner;
+        th->spawner = NULL;
+        if (into_list != NULL && PyList_Append(into_list, g) < 0)
+            PyErr_Clear();
+        Py_DECREF(g);
+    }
+}

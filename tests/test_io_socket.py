@@ -1,0 +1,335 @@
+"""stackless.socket on loopback: echo with 1,000 concurrent clients, timeouts, errors,
+makefile, UDP, closing and killing while blocked, patch()/unpatch()."""
+import errno
+import resource
+import signal
+import socket as stdsocket
+
+import pytest
+
+import stackless
+from stackless import loop, sync
+from stackless import socket as ssocket
+
+ZERO = {"timers": 0, "fds": 0, "fd_waiters": 0, "callbacks": 0}
+
+
+class Bound(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def bounded_and_clean():
+    def on_alarm(signum, frame):
+        raise Bound("test exceeded its 60 s bound")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        ssocket.unpatch()
+    assert loop.get_loop().pending() == ZERO
+
+
+def spawn(fn, *args):
+    return stackless.tasklet(fn)(*args)
+
+
+def settle():
+    for _ in range(5):
+        loop.sleep(0)
+
+
+def run_all(*ts):
+    for t in ts:
+        loop.run_until(t)
+
+
+def listener():
+    srv = ssocket.create_server(("127.0.0.1", 0), backlog=2048)
+    return srv, srv.getsockname()
+
+
+def test_types_and_timeout_accessors():
+    s = ssocket.socket()
+    try:
+        assert isinstance(s, stdsocket.socket)
+        assert s.gettimeout() is None and s.getblocking()
+        assert stdsocket._socket.socket.gettimeout(s) == 0.0   # the OS socket is non-blocking
+        s.settimeout(1.5)
+        assert s.gettimeout() == 1.5 and s.timeout == 1.5
+        s.setblocking(False)
+        assert s.gettimeout() == 0.0 and not s.getblocking()
+        with pytest.raises(ValueError):
+            s.settimeout(-1)
+        assert ssocket.timeout is TimeoutError and ssocket.error is OSError
+        assert ssocket.AF_INET == stdsocket.AF_INET
+    finally:
+        s.close()
+
+
+def echo_server(srv, nconn):
+    def handle(conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    for _ in range(nconn):
+        conn, _addr = srv.accept()
+        spawn(handle, conn)
+
+
+def test_echo_1000_concurrent_clients_every_byte():
+    need = 2 * 1000 + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    srv, addr = listener()
+    n = 1000
+    ok = []
+
+    def client(i):
+        payload = bytes((i + k) % 256 for k in range(1000 + i))   # distinct per client
+        with ssocket.create_connection(addr) as c:
+            for rnd in range(3):
+                c.sendall(payload)
+                got = bytearray()
+                while len(got) < len(payload):
+                    chunk = c.recv(65536)
+                    assert chunk, "server closed early"
+                    got += chunk
+                assert bytes(got) == payload
+        ok.append(i)
+
+    st = spawn(echo_server, srv, n)
+    clients = [spawn(client, i) for i in range(n)]
+    run_all(*clients)
+    run_all(st)
+    srv.close()
+    settle()
+    assert sorted(ok) == list(range(n))
+
+
+def test_recv_timeout_and_accept_timeout():
+    srv, addr = listener()
+    srv.settimeout(0.01)
+    with pytest.raises(TimeoutError, match="timed out"):
+        srv.accept()
+    out = []
+
+    def client():
+        with ssocket.create_connection(addr, timeout=0.02) as c:
+            assert c.gettimeout() == 0.02
+            try:
+                c.recv(10)
+            except stdsocket.timeout as e:
+                out.append(str(e))
+
+    def server():
+        srv.settimeout(None)
+        conn, _ = srv.accept()
+        with conn:
+            loop.sleep(0.1)
+
+    s = spawn(server)
+    run_all(spawn(client), s)
+    srv.close()
+    assert out == ["timed out"]
+
+
+def test_nonblocking_mode_raises_blockingioerror():
+    a, b = ssocket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            a.recv(10)
+        b.send(b"z")
+        settle()
+        assert a.recv(10) == b"z"
+
+
+def test_timeout_context_around_blocked_recv():
+    a, b = ssocket.socketpair()
+    out = []
+
+    def reader():
+        try:
+            with sync.Timeout(0.01):
+                a.recv(10)
+        except sync.TimeoutExpired:
+            out.append("expired")
+        out.append(loop.get_loop().pending()["fd_waiters"])
+
+    with a, b:
+        run_all(spawn(reader))
+    assert out == ["expired", 0]
+
+
+def test_connect_refused():
+    probe = stdsocket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()   # nothing listens there now
+    s = ssocket.socket()
+    with s:
+        with pytest.raises(ConnectionRefusedError):
+            s.connect(("127.0.0.1", port))
+    s2 = ssocket.socket()
+    with s2:
+        assert s2.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
+    with pytest.raises(ConnectionRefusedError):
+        ssocket.create_connection(("127.0.0.1", port))
+
+
+def test_peer_closes_mid_sendall():
+    srv, addr = listener()
+    out = []
+
+    def server():
+        conn, _ = srv.accept()
+        conn.recv(10)
+        conn.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        conn.close()    # RST: the sender's next writes fail
+
+    def client():
+        c = ssocket.create_connection(addr)
+        c.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
+        try:
+            c.sendall(b"x" * (64 * 1024 * 1024))
+        except OSError as e:
+            out.append(type(e))
+        finally:
+            c.close()
+
+    s = spawn(server)
+    c = spawn(client)
+    run_all(c, s)
+    srv.close()
+    assert len(out) == 1 and issubclass(out[0], (BrokenPipeError, ConnectionResetError))
+
+
+def test_close_wakes_waiters_with_ebadf():
+    a, b = ssocket.socketpair()
+    out = []
+
+    def reader():
+        try:
+            a.recv(10)
+        except OSError as e:
+            out.append(e.errno)
+
+    t = spawn(reader)
+    settle()
+    assert t.blocked
+    a.close()
+    run_all(t)
+    b.close()
+    assert out == [errno.EBADF]
+
+
+def test_kill_tasklets_blocked_in_socket_calls_leaves_nothing():
+    srv, addr = listener()
+    a, b = ssocket.socketpair()
+    blocked = [spawn(srv.accept), spawn(a.recv, 10), spawn(a.recvfrom, 10)]
+    settle()
+    assert loop.get_loop().pending()["fd_waiters"] == 3
+    for t in blocked:
+        t.kill()
+        assert not t.alive
+    assert loop.get_loop().pending() == ZERO
+    for s in (srv, a, b):
+        s.close()
+
+
+def test_makefile_lines():
+    srv, addr = listener()
+    got = []
+
+    def server():
+        conn, _ = srv.accept()
+        with conn, conn.makefile("rwb") as f:
+            for line in f:
+                f.write(line.upper())
+                f.flush()
+
+    def client():
+        with ssocket.create_connection(addr) as c, c.makefile("rw", newline="\n") as f:
+            for word in ("alpha", "beta", "gamma"):
+                f.write(word + "\n")
+                f.flush()
+                got.append(f.readline())
+
+    s = spawn(server)
+    run_all(spawn(client), s)
+    srv.close()
+    assert got == ["ALPHA\n", "BETA\n", "GAMMA\n"]
+
+
+def test_recv_into_and_udp():
+    a, b = ssocket.socketpair()
+    with a, b:
+        buf = bytearray(8)
+        n = []
+        t = spawn(lambda: n.append(a.recv_into(buf)))
+        settle()
+        assert t.blocked
+        b.sendall(b"abc")
+        run_all(t)
+        assert n == [3] and bytes(buf[:3]) == b"abc"
+    u1 = ssocket.socket(ssocket.AF_INET, ssocket.SOCK_DGRAM)
+    u2 = ssocket.socket(ssocket.AF_INET, ssocket.SOCK_DGRAM)
+    with u1, u2:
+        u1.bind(("127.0.0.1", 0))
+        u2.bind(("127.0.0.1", 0))
+        got = []
+        t = spawn(lambda: got.append(u1.recvfrom(100)))
+        settle()
+        u2.sendto(b"dgram", u1.getsockname())
+        run_all(t)
+        assert got[0][0] == b"dgram" and got[0][1] == u2.getsockname()
+        u1.settimeout(0.01)
+        with pytest.raises(TimeoutError):
+            u1.recvfrom(100)
+
+
+def test_socket_calls_from_main_tasklet_inline():
+    srv, addr = listener()
+    t = spawn(lambda: srv.accept()[0].sendall(b"from tasklet"))
+    c = ssocket.create_connection(addr)
+    assert c.recv(100) == b"from tasklet"
+    loop.run_until(t)
+    c.close()
+    srv.close()
+
+
+def test_getaddrinfo_names_use_thread_pool():
+    res = ssocket.getaddrinfo("localhost", 80, ssocket.AF_INET, ssocket.SOCK_STREAM)
+    assert res and res[0][4][0].startswith("127.")
+    assert ssocket.getaddrinfo("127.0.0.1", 80)[0][4][0] == "127.0.0.1"
+
+
+def test_patch_and_unpatch():
+    orig = stdsocket.socket
+    assert not ssocket.is_patched()
+    assert ssocket.patch() is True
+    assert ssocket.patch() is False
+    try:
+        assert stdsocket.socket is ssocket.socket
+        s = stdsocket.socket()
+        s.close()
+        assert isinstance(s, ssocket.socket)
+        a, b = stdsocket.socketpair()
+        with a, b:
+            assert isinstance(a, ssocket.socket)
+    finally:
+        assert ssocket.unpatch() is True
+    assert stdsocket.socket is orig and not ssocket.is_patched()
+    assert ssocket.unpatch() is False

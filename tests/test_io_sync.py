@@ -1,0 +1,619 @@
+"""stackless.sync: each primitive alone, with timeouts, kills and the threading/queue
+error messages; Timeout in tasklets and in the main tasklet; use across threads."""
+import queue
+import signal
+import threading
+
+import pytest
+
+import stackless
+from stackless import loop, sync
+
+ZERO = {"timers": 0, "fds": 0, "fd_waiters": 0, "callbacks": 0}
+
+
+class Bound(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def bounded_and_clean():
+    def on_alarm(signum, frame):
+        raise Bound("test exceeded its 20 s bound")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert loop.get_loop().pending() == ZERO
+
+
+def spawn(fn, *args):
+    return stackless.tasklet(fn)(*args)
+
+
+def settle():
+    """Let every runnable tasklet run until it parks (no timers involved)."""
+    for _ in range(5):
+        loop.sleep(0)
+
+
+def run_all(*ts):
+    for t in ts:
+        loop.run_until(t)
+
+
+# --------------------------------------------------------------------- Lock
+def test_lock_basics_and_errors():
+    lk = sync.Lock()
+    assert not lk.locked()
+    assert lk.acquire() is True
+    assert lk.locked()
+    assert lk.acquire(False) is False
+    assert lk.acquire(timeout=0.01) is False
+    assert lk._waiters == collections_deque()
+    lk.release()
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        lk.release()
+    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
+        lk.acquire(False, 1)
+    with pytest.raises(ValueError, match="timeout value must be positive"):
+        lk.acquire(True, -2)
+    with lk:
+        assert lk.locked()
+    assert not lk.locked()
+
+
+def collections_deque():
+    import collections
+    return collections.deque()
+
+
+def test_lock_fifo_handoff_between_tasklets():
+    lk = sync.Lock()
+    order = []
+
+    def worker(i):
+        with lk:
+            order.append(i)
+            loop.sleep(0)          # hold it across a switch
+
+    lk.acquire()
+    ts = [spawn(worker, i) for i in range(5)]
+    settle()
+    assert order == [] and len(lk._waiters) == 5
+    lk.release()
+    run_all(*ts)
+    assert order == [0, 1, 2, 3, 4]
+    assert not lk.locked()
+
+
+def test_lock_acquire_in_main_waits_for_tasklet():
+    lk = sync.Lock()
+
+    def holder():
+        with lk:
+            loop.sleep(0.01)
+
+    spawn(holder)
+    settle()
+    assert lk.locked()
+    assert lk.acquire() is True     # main drives the loop until the hand-off
+    lk.release()
+
+
+def test_kill_lock_waiter_cleans_up():
+    lk = sync.Lock()
+    lk.acquire()
+    t = spawn(lk.acquire)
+    settle()
+    assert t.blocked and len(lk._waiters) == 1
+    t.kill()
+    assert not t.alive and len(lk._waiters) == 0
+    lk.release()
+    assert not lk.locked()
+
+
+def test_lock_handed_to_killed_waiter_passes_on():
+    lk = sync.Lock()
+    got = []
+
+    def waiter(name):
+        lk.acquire()
+        got.append(name)
+        lk.release()
+
+    lk.acquire()
+    b, c = spawn(waiter, "b"), spawn(waiter, "c")
+    settle()
+    lk.release()            # handed to b, which is runnable but has not resumed
+    assert not b.blocked
+    b.kill()                # b must pass the lock on to c
+    run_all(c)
+    assert got == ["c"]
+    assert not lk.locked()
+
+
+def test_lock_acquire_timeout_in_tasklet():
+    lk = sync.Lock()
+    lk.acquire()
+    res = []
+    t = spawn(lambda: res.append(lk.acquire(timeout=0.01)))
+    run_all(t)
+    assert res == [False] and len(lk._waiters) == 0
+    lk.release()
+
+
+# -------------------------------------------------------------------- RLock
+def test_rlock_reentrant_and_owned_by_tasklet():
+    rl = sync.RLock()
+    assert rl.acquire() and rl.acquire()
+    errs = []
+
+    def other():
+        try:
+            rl.release()
+        except RuntimeError as e:
+            errs.append(str(e))
+        errs.append(rl.acquire(timeout=0.01))
+
+    run_all(spawn(other))
+    assert errs == ["cannot release un-acquired lock", False]
+    rl.release()
+    rl.release()
+    with pytest.raises(RuntimeError, match="cannot release un-acquired lock"):
+        rl.release()
+
+
+def test_rlock_waiter_gets_it_after_full_release():
+    rl = sync.RLock()
+    got = []
+
+    def other():
+        with rl:
+            got.append(rl._count)
+
+    rl.acquire()
+    rl.acquire()
+    t = spawn(other)
+    settle()
+    rl.release()
+    settle()
+    assert got == []      # still held once
+    rl.release()
+    run_all(t)
+    assert got == [1]
+
+
+def test_kill_rlock_waiter():
+    rl = sync.RLock()
+    rl.acquire()
+    t = spawn(rl.acquire)
+    settle()
+    t.kill()
+    assert len(rl._waiters) == 0
+    rl.release()
+    assert rl._owner is None
+
+
+# -------------------------------------------------------------------- Event
+def test_event_wait_set_clear_timeout():
+    ev = sync.Event()
+    assert not ev.is_set()
+    assert ev.wait(0.01) is False
+    assert ev.wait(0) is False
+    res = []
+    ts = [spawn(lambda: res.append(ev.wait())) for _ in range(3)]
+    settle()
+    assert res == []
+    ev.set()
+    run_all(*ts)
+    assert res == [True, True, True]
+    assert ev.wait() is True
+    ev.clear()
+    assert not ev.is_set()
+
+
+def test_kill_event_waiter():
+    ev = sync.Event()
+    t = spawn(ev.wait)
+    settle()
+    assert len(ev._waiters) == 1
+    t.kill()
+    assert len(ev._waiters) == 0
+
+
+def test_event_set_from_plain_thread_wakes_tasklet():
+    ev = sync.Event()
+    res = []
+    t = spawn(lambda: res.append(ev.wait(5)))
+    settle()
+    threading.Timer(0.02, ev.set).start()
+    run_all(t)
+    assert res == [True]
+
+
+# ---------------------------------------------------------------- Condition
+def test_condition_producer_consumer():
+    cond = sync.Condition()
+    items = []
+    got = []
+
+    def consumer():
+        with cond:
+            while len(got) < 3:
+                cond.wait_for(lambda: items)
+                got.append(items.pop(0))
+
+    def producer():
+        for i in range(3):
+            with cond:
+                items.append(i)
+                cond.notify()
+            loop.sleep(0)
+
+    c = spawn(consumer)
+    p = spawn(producer)
+    run_all(p, c)
+    assert got == [0, 1, 2]
+
+
+def test_condition_errors_and_timeout():
+    cond = sync.Condition(sync.Lock())
+    with pytest.raises(RuntimeError, match="cannot wait on un-acquired lock"):
+        cond.wait()
+    with pytest.raises(RuntimeError, match="cannot notify on un-acquired lock"):
+        cond.notify()
+    with cond:
+        assert cond.wait(0.01) is False
+        assert cond.wait_for(lambda: False, timeout=0.01) is False
+        assert cond.wait(0) is False
+    assert not cond._lock.locked()
+
+
+def test_condition_notify_n_and_all():
+    cond = sync.Condition()
+    woke = []
+
+    def w(i):
+        with cond:
+            cond.wait()
+            woke.append(i)
+
+    ts = [spawn(w, i) for i in range(5)]
+    settle()
+    with cond:
+        cond.notify(2)
+    settle()
+    assert woke == [0, 1]
+    with cond:
+        cond.notify_all()
+    run_all(*ts)
+    assert woke == [0, 1, 2, 3, 4]
+
+
+def test_kill_condition_waiter_releases_lock():
+    cond = sync.Condition()
+
+    def w():
+        with cond:
+            cond.wait()
+
+    t = spawn(w)
+    settle()
+    t.kill()
+    assert not t.alive
+    assert cond._lock._owner is None and len(cond._waiters) == 0
+
+
+def test_notified_condition_waiter_killed_passes_notify_on():
+    cond = sync.Condition()
+    woke = []
+
+    def w(i):
+        with cond:
+            cond.wait()
+            woke.append(i)
+
+    a, b = spawn(w, "a"), spawn(w, "b")
+    settle()
+    with cond:
+        cond.notify()      # a is chosen
+    a.kill()               # before it resumes
+    run_all(b)
+    assert woke == ["b"]
+
+
+# ---------------------------------------------------------------- Semaphore
+def test_semaphore_counts_and_errors():
+    with pytest.raises(ValueError, match="semaphore initial value must be >= 0"):
+        sync.Semaphore(-1)
+    s = sync.Semaphore(2)
+    assert s.acquire() and s.acquire()
+    assert s.acquire(False) is False
+    assert s.acquire(timeout=0.01) is False
+    with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):
+        s.acquire(False, 1)
+    with pytest.raises(ValueError, match="n must be one or more"):
+        s.release(0)
+    s.release(2)
+    assert s._value == 2
+
+
+def test_semaphore_release_n_wakes_n_in_order():
+    s = sync.Semaphore(0)
+    got = []
+    ts = [spawn(lambda i=i: (s.acquire(), got.append(i))) for i in range(4)]
+    settle()
+    s.release(3)
+    settle()
+    assert got == [0, 1, 2]
+    s.release()
+    run_all(*ts)
+    assert got == [0, 1, 2, 3] and s._value == 0
+
+
+def test_bounded_semaphore():
+    b = sync.BoundedSemaphore(1)
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        b.release()
+    with b:
+        pass
+    assert b._value == 1
+
+
+def test_kill_semaphore_waiters_no_leak():
+    s = sync.Semaphore(0)
+    a, b = spawn(s.acquire), spawn(s.acquire)
+    settle()
+    a.kill()
+    assert len(s._waiters) == 1
+    s.release()        # handed to b
+    run_all(b)
+    assert s._value == 0 and len(s._waiters) == 0
+
+
+def test_semaphore_unit_handed_to_killed_waiter_is_returned():
+    s = sync.Semaphore(0)
+    t = spawn(s.acquire)
+    settle()
+    s.release()        # handed to t, not yet resumed
+    t.kill()
+    assert s._value == 1
+
+
+# -------------------------------------------------------------------- Queue
+def test_queue_fifo_and_nowait_errors():
+    q = sync.Queue(2)
+    q.put(1)
+    q.put_nowait(2)
+    assert q.full() and q.qsize() == 2
+    with pytest.raises(queue.Full):
+        q.put_nowait(3)
+    with pytest.raises(queue.Full):
+        q.put(3, timeout=0.01)
+    assert q.get() == 1 and q.get_nowait() == 2
+    assert q.empty()
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.01)
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    with pytest.raises(ValueError, match="'timeout' must be a non-negative number"):
+        q.get(timeout=-1)
+    with pytest.raises(ValueError, match="task_done\\(\\) called too many times"):
+        for _ in range(3):
+            q.task_done()
+    assert sync.Empty is queue.Empty and sync.Full is queue.Full
+
+
+def test_queue_blocking_put_get_between_tasklets():
+    q = sync.Queue(1)
+    got = []
+
+    def producer():
+        for i in range(50):
+            q.put(i)
+
+    def consumer():
+        for _ in range(50):
+            got.append(q.get())
+
+    p, c = spawn(producer), spawn(consumer)
+    run_all(p, c)
+    assert got == list(range(50))
+
+
+def test_queue_task_done_join():
+    q = sync.Queue()
+    done = []
+
+    def worker():
+        while True:
+            item = q.get()
+            if item is None:
+                q.task_done()
+                return
+            loop.sleep(0.001)
+            done.append(item)
+            q.task_done()
+
+    ts = [spawn(worker) for _ in range(3)]
+    for i in range(10):
+        q.put(i)
+    q.join()                 # main drives the loop until all are done
+    assert sorted(done) == list(range(10))
+    for _ in ts:
+        q.put(None)
+    run_all(*ts)
+
+
+def test_kill_queue_getter_and_putter():
+    q = sync.Queue(1)
+    g = spawn(q.get)
+    settle()
+    g.kill()
+    assert len(q._getters) == 0
+    q.put(1)
+    p = spawn(q.put, 2)
+    settle()
+    p.kill()
+    assert len(q._putters) == 0 and q.qsize() == 1 and q.get() == 1
+
+
+def test_notified_getter_killed_does_not_lose_item():
+    q = sync.Queue()
+    got = []
+    a = spawn(lambda: got.append(("a", q.get())))
+    b = spawn(lambda: got.append(("b", q.get())))
+    settle()
+    q.put("x")        # wakes a
+    a.kill()          # before it took the item
+    run_all(b)
+    assert got == [("b", "x")]
+
+
+def test_lifo_and_priority_queues():
+    lq = sync.LifoQueue()
+    pq = sync.PriorityQueue()
+    for i in (3, 1, 2):
+        lq.put(i)
+        pq.put(i)
+    assert [lq.get() for _ in range(3)] == [2, 1, 3]
+    assert [pq.get() for _ in range(3)] == [1, 2, 3]
+
+
+def test_queue_fed_by_plain_thread():
+    q = sync.Queue()
+    got = []
+
+    def consumer():
+        for _ in range(20):
+            got.append(q.get(timeout=5))
+
+    t = spawn(consumer)
+    settle()
+
+    def feeder():
+        for i in range(20):
+            q.put(i)
+
+    th = threading.Thread(target=feeder)
+    th.start()
+    run_all(t)
+    th.join()
+    assert got == list(range(20))
+
+
+# ------------------------------------------------------------------ Timeout
+def test_timeout_interrupts_sleep_in_tasklet():
+    out = []
+
+    def f():
+        tm = sync.Timeout(0.01)
+        try:
+            with tm:
+                loop.sleep(10)
+        except sync.TimeoutExpired as e:
+            out.append((isinstance(e, TimeoutError), e.timeout is tm, tm.expired))
+
+    run_all(spawn(f))
+    assert out == [(True, True, True)]
+
+
+def test_timeout_cancelled_when_block_ends_first():
+    def f():
+        with sync.Timeout(0.01) as tm:
+            loop.sleep(0.001)
+        loop.sleep(0.03)          # past the deadline: nothing fires
+        return tm
+
+    t = spawn(f)
+    run_all(t)
+    assert loop.get_loop().pending()["timers"] == 0
+
+
+def test_timeout_suppress_and_none():
+    out = []
+
+    def f():
+        with sync.Timeout(0.01, suppress=True) as tm:
+            loop.sleep(10)
+            out.append("not reached")
+        out.append(tm.expired)
+        with sync.Timeout(None):
+            loop.sleep(0.001)
+        out.append("none ok")
+
+    run_all(spawn(f))
+    assert out == [True, "none ok"]
+
+
+def test_nested_timeouts_outer_fires():
+    out = []
+
+    def f():
+        outer = sync.Timeout(0.01)
+        try:
+            with outer:
+                with sync.Timeout(5) as inner:
+                    loop.sleep(10)
+        except sync.TimeoutExpired as e:
+            out.append((e.timeout is outer, inner.expired))
+
+    run_all(spawn(f))
+    assert out == [(True, False)]
+
+
+def test_timeout_in_main_tasklet():
+    with pytest.raises(sync.TimeoutExpired):
+        with sync.Timeout(0.01):
+            loop.sleep(10)
+    with sync.Timeout(0.01, suppress=True) as tm:
+        sync.Event().wait()
+    assert tm.expired
+
+
+def test_timeout_around_raw_channel_receive():
+    ch = stackless.channel()
+    out = []
+
+    def f():
+        try:
+            with sync.Timeout(0.01):
+                ch.receive()
+        except TimeoutError:
+            out.append("timeout")
+
+    t = spawn(f)
+    run_all(t)
+    assert out == ["timeout"] and ch.balance == 0
+
+
+def test_timeout_around_lock_and_queue_leaves_no_waiter():
+    lk = sync.Lock()
+    lk.acquire()
+    q = sync.Queue()
+    out = []
+
+    def f():
+        with sync.Timeout(0.01, suppress=True):
+            lk.acquire()
+        with sync.Timeout(0.01, suppress=True):
+            q.get()
+        out.append((len(lk._waiters), len(q._getters)))
+
+    run_all(spawn(f))
+    assert out == [(0, 0)]
+    lk.release()
+
+
+def test_timeout_reuse_while_active_is_error():
+    tm = sync.Timeout(1)
+    with tm:
+        with pytest.raises(RuntimeError, match="already active"):
+            tm.__enter__()

@@ -1,0 +1,601 @@
+"""The scheduler: run() (nested, with timeout, soft, totaltimeout), exceptions leaving
+run(), the error handler, deadlock detection and the schedule callback.
+
+Contract: Stackless 3.8 Doc/library/stackless/scheduler.rst, stackless.rst (run,
+set_schedule_callback, set_error_handler) and Stackless/module/stacklessmodule.c
+(PyStackless_RunWatchdogEx, push/pop_watchdog), scheduling.c (schedule_task_block,
+slp_tasklet_end, slp_call_schedule_fasthook).
+
+Cases that hang or crash when the implementation is wrong (deadlock, pre-emption)
+run in a child interpreter with a time limit.
+"""
+import sys
+
+import pytest
+
+import stackless
+
+IS_SLP = "Stackless" in sys.version
+
+
+class Boom(Exception):
+    pass
+
+
+# ----------------------------------------------------------- cooperative run
+
+def test_run_runs_until_queue_empty():
+    log = []
+
+    def f(n, name):
+        for i in range(n):
+            log.append((name, i))
+            stackless.schedule()
+
+    stackless.tasklet(f)(3, "a")
+    stackless.tasklet(f)(2, "b")
+    assert stackless.run() is None
+    assert log == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]
+    assert stackless.getruncount() == 1
+
+
+def test_run_returns_when_remaining_tasklets_are_blocked():
+    c = stackless.channel()
+    t = stackless.tasklet(c.receive)()
+    assert stackless.run() is None  # no deadlock error: main is revived
+    assert t.blocked
+    assert stackless.current is stackless.main
+    t.kill()
+
+
+def test_main_is_paused_during_run():
+    seen = []
+    stackless.tasklet(lambda: seen.append((stackless.main.paused, stackless.main.scheduled,
+                                           stackless.getruncount())))()
+    stackless.run()
+    assert seen == [(True, False, 1)]
+    assert stackless.main.scheduled
+
+
+def test_exception_in_tasklet_propagates_out_of_run():
+    log = []
+
+    def looper():
+        for i in range(3):
+            log.append(i)
+            stackless.schedule()
+
+    def bad():
+        raise Boom("catch this")
+
+    lt = stackless.tasklet(looper)()
+    bt = stackless.tasklet(bad)()
+    with pytest.raises(Boom, match="catch this"):
+        stackless.run()
+    assert not bt.alive
+    assert lt.alive and lt.scheduled  # the other tasklet is untouched
+    stackless.run()
+    assert log == [0, 1, 2]
+
+
+def test_exception_in_tasklet_propagates_to_main_blocked_in_channel():
+    # the error of a dying tasklet wakes the main tasklet wherever it waits
+    c = stackless.channel()
+
+    def bad():
+        raise Boom("x")
+
+    stackless.tasklet(bad)()
+    with pytest.raises(Boom):
+        c.receive()
+    assert c.balance == 0
+    assert stackless.main.scheduled and not stackless.main.blocked
+
+
+def test_exception_in_tasklet_propagates_into_schedule_of_main():
+    stackless.tasklet(lambda: 1 / 0)()
+    with pytest.raises(ZeroDivisionError):
+        stackless.schedule()
+
+
+def test_nested_run_returns_when_queue_empties():
+    log = []
+
+    def a():
+        log.append("a1")
+        stackless.run()
+        log.append("a2")
+
+    def b():
+        log.append("b")
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert log == ["a1", "b", "a2"]
+
+
+def test_nested_run_watchdog_stack():
+    depth = []
+
+    def inner():
+        info = stackless.get_thread_info(-1, 1 << 31)
+        depth.append(len(info[3]) - 1)
+
+    def outer():
+        stackless.tasklet(inner)()
+        stackless.run()
+
+    stackless.tasklet(outer)()
+    stackless.run()
+    assert depth == [2]  # main and outer are both watchdogs
+    info = stackless.get_thread_info(-1, 1 << 31)
+    assert info[3] in (None, [None])
+
+
+def test_nested_run_exception_goes_to_innermost_watchdog():
+    def inner():
+        raise Boom("deep")
+
+    caught = []
+
+    def outer():
+        stackless.tasklet(inner)()
+        try:
+            stackless.run()
+        except Boom:
+            caught.append("outer")
+            raise
+
+    stackless.tasklet(outer)()
+    with pytest.raises(Boom):
+        stackless.run()
+    # the error wakes the innermost watchdog (outer's run()); outer re-raises
+    # it and then it reaches the main tasklet
+    assert caught == ["outer"]
+
+
+def test_run_from_tasklet_with_timeout_argument_parsed():
+    res = []
+
+    def f():
+        res.append(stackless.run(0))
+
+    stackless.tasklet(f)()
+    stackless.run()
+    assert res == [None]
+
+
+# -------------------------------------------------------------- error handler
+
+def test_error_handler_called_in_dying_tasklet():
+    calls = []
+
+    def handler(typ, val, tb):
+        calls.append((typ, val.args, tb is not None, stackless.current))
+
+    def bad():
+        raise Boom("handled")
+
+    t = stackless.tasklet(bad)()
+    stackless.set_error_handler(handler)
+    try:
+        stackless.run()  # no exception leaves run()
+    finally:
+        stackless.set_error_handler(None)
+    assert calls == [(Boom, ("handled",), True, t)]
+    assert not t.alive
+
+
+def test_error_handler_not_called_for_taskletexit():
+    calls = []
+    stackless.set_error_handler(lambda *a: calls.append(a))
+    try:
+        t = stackless.tasklet(stackless.schedule_remove)()
+        stackless.run()
+        t.kill()
+    finally:
+        stackless.set_error_handler(None)
+    assert calls == []
+
+
+def test_error_handler_raising_propagates_its_error():
+    def handler(typ, val, tb):
+        raise KeyError("from handler")
+
+    stackless.tasklet(lambda: 1 / 0)()
+    stackless.set_error_handler(handler)
+    try:
+        with pytest.raises(KeyError):
+            stackless.run()
+    finally:
+        stackless.set_error_handler(None)
+
+
+def test_error_handler_others_keep_running():
+    log = []
+    stackless.set_error_handler(lambda *a: log.append("handled"))
+    try:
+        stackless.tasklet(lambda: 1 / 0)()
+        stackless.tasklet(log.append)("next")
+        stackless.run()
+    finally:
+        stackless.set_error_handler(None)
+    assert log == ["handled", "next"]
+
+
+# -------------------------------------------------------- schedule callback
+
+def test_schedule_callback_sees_every_switch():
+    calls = []
+
+    def cb(prev, next):
+        calls.append((prev, next))
+
+    def f():
+        stackless.schedule()
+
+    t = stackless.tasklet(f)()
+    m = stackless.main
+    stackless.set_schedule_callback(cb)
+    try:
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    # main -> t (run), t -> t?  no: schedule() with only t runnable does not
+    # switch; t -> main when t ends
+    assert calls[0] == (m, t)
+    assert calls[-1][0] is t
+    assert calls[-1][1] in (m, None)
+    assert all(p is not n for p, n in calls)
+
+
+def test_schedule_callback_two_tasklets_alternate():
+    calls = []
+    a = stackless.tasklet(stackless.schedule)()
+    b = stackless.tasklet(stackless.schedule)()
+    m = stackless.main
+    stackless.set_schedule_callback(lambda p, n: calls.append((p, n)))
+    try:
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert calls[:3] == [(m, a), (a, b), (b, a)]
+    assert calls[-1][0] is b
+
+
+def test_schedule_callback_not_called_without_switch():
+    calls = []
+    stackless.set_schedule_callback(lambda p, n: calls.append((p, n)))
+    try:
+        stackless.schedule()  # nothing else to run: no switch
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert calls == []
+
+
+def test_schedule_callback_exception_is_printed_not_propagated(capfd):
+    ran = []
+
+    def cb(prev, next):
+        raise Boom("in callback")
+
+    stackless.tasklet(ran.append)(1)
+    stackless.set_schedule_callback(cb)
+    try:
+        stackless.run()  # must not raise
+    finally:
+        stackless.set_schedule_callback(None)
+    assert ran == [1]
+    err = capfd.readouterr().err
+    assert "Boom" in err and "in callback" in err
+
+
+def test_schedule_callback_replaced_old_not_called():
+    c1, c2 = [], []
+    stackless.set_schedule_callback(lambda p, n: c1.append(1))
+    stackless.set_schedule_callback(lambda p, n: c2.append(1))
+    try:
+        stackless.tasklet(lambda: None)()
+        stackless.run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert c1 == [] and len(c2) >= 2
+
+
+def test_schedule_callback_prev_none_when_main_of_new_thread_starts(run_python):
+    # "When main starts up or after death, prev is None": observable in a thread
+    # whose main tasklet is created while the callback is installed
+    code = r"""
+import threading, stackless
+calls = []
+def cb(prev, next):
+    calls.append((threading.get_ident(), prev, next))
+stackless.set_schedule_callback(cb)
+res = {}
+def thread_main():
+    res['tid'] = threading.get_ident()
+    t = stackless.tasklet(lambda: None)()
+    res['main'] = stackless.main
+    res['t'] = t
+    stackless.run()
+th = threading.Thread(target=thread_main)
+th.start(); th.join()
+stackless.set_schedule_callback(None)
+mine = [(p, n) for tid, p, n in calls if tid == res['tid']]
+assert mine, calls
+first = mine[0]
+assert first[0] is None, mine
+assert first[1] is res['main'], mine
+assert (res['main'], res['t']) in mine, mine
+print("OK")
+"""
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "OK"
+
+
+# ------------------------------------------------------------------ deadlock
+
+def test_deadlock_main_receive_nothing_runnable(run_python):
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+try:
+    c.receive()
+except RuntimeError as e:
+    print("ERR", e)
+print("balance", c.balance, stackless.current is stackless.main, stackless.getruncount())
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "ERR Deadlock: the last runnable tasklet cannot be blocked.",
+        "balance 0 True 1",
+    ]
+
+
+def test_deadlock_main_send_nothing_runnable(run_python):
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+try:
+    c.send(1)
+except RuntimeError as e:
+    print("ERR", e)
+print("balance", c.balance)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "ERR Deadlock: the last runnable tasklet cannot be blocked.",
+        "balance 0",
+    ]
+
+
+def test_main_receiving_woken_when_last_tasklet_ends(run_python):
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+stackless.tasklet(lambda: None)()
+try:
+    c.receive()
+except RuntimeError as e:
+    print("ERR", e)
+print("balance", c.balance, stackless.main.blocked)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "ERR the main tasklet is receiving without a sender available.",
+        "balance 0 False",
+    ]
+
+
+def test_main_sending_woken_when_last_tasklet_ends(run_python):
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+stackless.tasklet(lambda: None)()
+try:
+    c.send(1)
+except RuntimeError as e:
+    print("ERR", e)
+print("balance", c.balance)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "ERR the main tasklet is sending without a receiver available.",
+        "balance 0",
+    ]
+
+
+def test_deadlock_last_tasklet_blocking_while_main_blocked(run_python):
+    r = run_python(r"""
+import stackless
+c1 = stackless.channel()
+c2 = stackless.channel()
+def f():
+    try:
+        c2.receive()
+    except RuntimeError as e:
+        print("T", e)
+stackless.tasklet(f)()
+try:
+    c1.receive()
+except RuntimeError as e:
+    print("MAIN", e)
+print("done", c1.balance, c2.balance)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "T Deadlock: the last runnable tasklet cannot be blocked.",
+        "MAIN the main tasklet is receiving without a sender available.",
+        "done 0 0",
+    ]
+
+
+def test_deadlock_error_uncaught_in_tasklet_reaches_main(run_python):
+    r = run_python(r"""
+import stackless
+c1 = stackless.channel()
+c2 = stackless.channel()
+stackless.tasklet(c2.receive)()
+try:
+    c1.receive()
+except RuntimeError as e:
+    print("MAIN", e)
+print("done", c1.balance, c2.balance)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "MAIN Deadlock: the last runnable tasklet cannot be blocked.",
+        "done 0 0",
+    ]
+
+
+def test_blocking_in_tasklet_while_main_runs_is_not_deadlock():
+    c = stackless.channel()
+    log = []
+
+    def f():
+        log.append("before")
+        c.receive()
+        log.append("after")
+
+    t = stackless.tasklet(f)()
+    stackless.run()
+    assert log == ["before"]
+    assert t.blocked
+    c.send(None)
+    stackless.run()
+    assert log == ["before", "after"]
+
+
+# ------------------------------------------------------- pre-emptive run()
+
+def test_run_timeout_interrupts_busy_tasklet(run_python):
+    r = run_python(r"""
+import stackless
+state = {"n": 0}
+def busy():
+    while True:
+        state["n"] += 1
+t = stackless.tasklet(busy)()
+res = stackless.run(1000)
+print(res is t, t.alive, t.scheduled, t.paused, stackless.getruncount(), state["n"] > 0)
+n = state["n"]
+t.insert()
+res2 = stackless.run(1000)
+print(res2 is t, state["n"] > n)
+t.kill()
+print(t.alive)
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True True False True 1 True", "True True", "False"]
+
+
+def test_run_timeout_returns_none_when_all_finish(run_python):
+    r = run_python(r"""
+import stackless
+out = []
+for i in range(3):
+    stackless.tasklet(out.append)(i)
+print(stackless.run(1000000), out)
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None [0, 1, 2]"
+
+
+def test_run_timeout_does_not_interrupt_atomic(run_python):
+    r = run_python(r"""
+import stackless
+state = {"atomic_done": False, "spins": 0}
+def busy():
+    with stackless.atomic():
+        for i in range(300000):
+            pass
+        state["atomic_done"] = True
+    while True:
+        state["spins"] += 1
+t = stackless.tasklet(busy)()
+res = stackless.run(100)
+print(res is t, state["atomic_done"])
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True True"
+
+
+def test_run_timeout_cooperative_tasklets_not_interrupted(run_python):
+    r = run_python(r"""
+import stackless
+out = []
+def coop(name):
+    for i in range(50):
+        out.append(name)
+        stackless.schedule()
+stackless.tasklet(coop)("a")
+stackless.tasklet(coop)("b")
+print(stackless.run(100000), len(out))
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None 100"
+
+
+def test_run_totaltimeout_interrupts_cooperative_tasklets(run_python):
+    r = run_python(r"""
+import stackless
+def coop():
+    while True:
+        stackless.schedule()
+ts = [stackless.tasklet(coop)() for i in range(3)]
+res = stackless.run(1000, totaltimeout=True)
+print(res in ts, res.scheduled, stackless.getruncount())
+for t in ts:
+    t.kill()
+print([t.alive for t in ts])
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True False 3", "[False, False, False]"]
+
+
+def test_run_soft_timeout_returns_none_and_leaves_tasklets_scheduled(run_python):
+    r = run_python(r"""
+import stackless
+def coop():
+    while True:
+        for i in range(100):
+            pass
+        stackless.schedule()
+ts = [stackless.tasklet(coop)() for i in range(2)]
+res = stackless.run(100, soft=True, totaltimeout=True)
+print(res, [t.scheduled for t in ts], stackless.getruncount())
+for t in ts:
+    t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None [True, True] 3"
+
+
+def test_nested_run_with_timeout_only_outermost_counts(run_python):
+    r = run_python(r"""
+import stackless
+def busy():
+    while True:
+        pass
+inner_res = []
+def outer():
+    stackless.tasklet(busy)()
+    inner_res.append(stackless.run())   # cooperative inner run
+o = stackless.tasklet(outer)()
+res = stackless.run(1000)
+print(res is not None, inner_res)
+res.kill()
+for t in (o,):
+    if t.alive:
+        t.kill()
+print(stackless.getruncount())
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "True []"
+    assert lines[-1] == "1"

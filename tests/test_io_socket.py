@@ -333,3 +333,69 @@ def test_patch_and_unpatch():
         assert ssocket.unpatch() is True
     assert stdsocket.socket is orig and not ssocket.is_patched()
     assert ssocket.unpatch() is False
+
+
+# The README's tour (notes/README-io.md), verbatim but for the port and run_forever.
+def _readme_chat_server():
+    from stackless import socket, sync
+
+    rooms = set()                                   # one outbox queue per client
+
+    def client(conn):
+        outbox = sync.Queue(maxsize=100)
+
+        def writer():                               # one tasklet writes to this client
+            while (line := outbox.get()) is not None:
+                conn.sendall(line)
+
+        w = stackless.tasklet(writer)()
+        rooms.add(outbox)
+        try:
+            with conn, conn.makefile("rb") as lines:
+                conn.sendall(b"welcome\n")
+                for line in lines:                  # blocks only this tasklet
+                    for q in rooms - {outbox}:
+                        try:
+                            q.put_nowait(line)
+                        except sync.Full:           # a reader that does not keep up loses lines
+                            pass
+        finally:
+            rooms.discard(outbox)
+            w.kill()
+
+    def acceptor(server):
+        while True:
+            conn, addr = server.accept()            # blocks only this tasklet
+            stackless.tasklet(client)(conn)
+
+    server = socket.create_server(("127.0.0.1", 0))
+    return stackless.tasklet(acceptor)(server), server, rooms
+
+
+def test_readme_chat_server():
+    acc, server, rooms = _readme_chat_server()
+    addr = server.getsockname()
+    got = {}
+
+    def user(name, says, expect):
+        with ssocket.create_connection(addr) as c, c.makefile("rwb") as f:
+            assert f.readline() == b"welcome\n"
+            while len(rooms) < 3:
+                loop.sleep(0.001)
+            for line in says:
+                f.write(line)
+                f.flush()
+            got[name] = [f.readline() for _ in range(expect)]
+            loop.sleep(0.01)
+
+    users = [spawn(user, "a", [b"a1\n", b"a2\n"], 1), spawn(user, "b", [b"b1\n"], 2),
+             spawn(user, "c", [], 3)]
+    run_all(*users)
+    assert got["a"] == [b"b1\n"]
+    assert got["b"] == [b"a1\n", b"a2\n"]               # one sender's lines keep their order
+    assert sorted(got["c"]) == [b"a1\n", b"a2\n", b"b1\n"]
+    assert got["c"].index(b"a1\n") < got["c"].index(b"a2\n")
+    acc.kill()
+    server.close()
+    settle()
+    assert not rooms

@@ -377,3 +377,127 @@ def test_kill_pending_then_run():
     t.run()
     assert killed == [True]
     assert not t.alive
+
+
+# ------------------------------------------------- per-tasklet interpreter state
+
+def test_exc_info_is_per_tasklet():
+    log = []
+
+    def a():
+        try:
+            raise KeyError("a")
+        except KeyError:
+            stackless.schedule()
+            log.append(("a", sys.exc_info()[0]))
+            try:
+                raise  # re-raises a's exception, not b's
+            except KeyError as e:
+                log.append(("a reraised", e.args))
+
+    def b():
+        log.append(("b", sys.exc_info()[0]))
+        try:
+            raise ValueError("b")
+        except ValueError:
+            stackless.schedule()
+            log.append(("b", sys.exc_info()[0]))
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert log == [("b", None), ("a", KeyError), ("a reraised", ("a",)), ("b", ValueError)]
+    assert sys.exc_info() == (None, None, None)
+
+
+def test_main_exc_info_survives_tasklet_switch():
+    got = []
+    stackless.tasklet(lambda: got.append(sys.exc_info()[0]))()
+    try:
+        raise IndexError("main")
+    except IndexError:
+        stackless.run()
+        assert sys.exc_info()[0] is IndexError
+    assert got == [None]
+
+
+def test_recursion_depth_is_per_tasklet():
+    limit = sys.getrecursionlimit()
+    res = []
+
+    def deep(n, then):
+        if n:
+            return deep(n - 1, then)
+        return then()
+
+    def a():
+        deep(limit // 2, stackless.schedule)
+        res.append("a done")
+
+    def b():
+        try:
+            deep(limit // 2 + 50, lambda: None)
+            res.append("b ok")
+        except RecursionError:
+            res.append("b recursion error")
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert res == ["b ok", "a done"]
+
+
+def test_tasklet_frame_chain_ends_in_tasklet():
+    def inner():
+        stackless.schedule()
+
+    def outer():
+        inner()
+
+    t = stackless.tasklet(outer)()
+    t.run()
+    names = []
+    f = t.frame
+    while f is not None:
+        names.append(f.f_code.co_name)
+        f = f.f_back
+    stackless.run()
+    assert names[:2] == ["inner", "outer"]
+    assert "test_tasklet_frame_chain_ends_in_tasklet" not in names
+
+
+def test_traceback_of_error_from_tasklet_names_tasklet_function():
+    def failing_tasklet_function():
+        raise ValueError("deep")
+
+    stackless.tasklet(failing_tasklet_function)()
+    with pytest.raises(ValueError) as ei:
+        stackless.run()
+    text = "".join(traceback.format_exception(ei.type, ei.value, ei.tb))
+    assert "failing_tasklet_function" in text
+
+
+def test_generators_and_with_blocks_across_switches():
+    log = []
+
+    class CM(object):
+        def __enter__(self):
+            log.append("enter")
+
+        def __exit__(self, *a):
+            log.append("exit")
+
+    def gen():
+        for i in range(3):
+            stackless.schedule()
+            yield i
+
+    def f():
+        with CM():
+            for v in gen():
+                log.append(v)
+
+    stackless.tasklet(f)()
+    stackless.tasklet(lambda: [stackless.schedule() for _ in range(5)])()
+    stackless.run()
+    assert log == ["enter", 0, 1, 2, "exit"]

@@ -276,20 +276,49 @@ def test_schedule_callback_not_called_without_switch():
 
 
 def test_schedule_callback_exception_is_printed_not_propagated(capfd):
+    # Stackless reports it with PyErr_WriteUnraisable: printed on stderr, or
+    # (Python >= 3.8) handed to sys.unraisablehook, which prints by default
     ran = []
+    unraisable = []
 
     def cb(prev, next):
         raise Boom("in callback")
 
+    old_hook = getattr(sys, "unraisablehook", None)
+    if old_hook is not None:
+        sys.unraisablehook = unraisable.append
     stackless.tasklet(ran.append)(1)
     stackless.set_schedule_callback(cb)
     try:
         stackless.run()  # must not raise
     finally:
         stackless.set_schedule_callback(None)
+        if old_hook is not None:
+            sys.unraisablehook = old_hook
     assert ran == [1]
-    err = capfd.readouterr().err
-    assert "Boom" in err and "in callback" in err
+    if old_hook is not None:
+        assert unraisable, "the callback error was not reported"
+        assert all(isinstance(u.exc_value, Boom) for u in unraisable)
+        assert str(unraisable[0].exc_value) == "in callback"
+    else:
+        err = capfd.readouterr().err
+        assert "Boom" in err and "in callback" in err
+
+
+def test_schedule_callback_exception_printed_in_child(run_python):
+    r = run_python(r"""
+import stackless
+def cb(prev, next):
+    raise KeyError("from the callback")
+stackless.set_schedule_callback(cb)
+stackless.tasklet(lambda: None)()
+stackless.run()
+stackless.set_schedule_callback(None)
+print("survived")
+""")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "survived"
+    assert "KeyError" in r.stderr and "from the callback" in r.stderr
 
 
 def test_schedule_callback_replaced_old_not_called():

@@ -225,8 +225,22 @@ EXPECTED = {
 }
 
 
+# Seeds whose recorded trace shows a Stackless bug we do not want to copy.
+# 17: main blocks in send(); the last tasklet then blocks and gets the deadlock
+#     bomb, and scheduling.c schedule_task_block() (cantblock branch) claims the
+#     *main* tasklet's tempval -- the value main is sending -- so the receiver
+#     later gets None instead of 'M'.  A correct runtime delivers 'M'.
+KNOWN_STACKLESS_BUGS = {17: "Stackless loses main's sent value on a tasklet deadlock"}
+
+
 @pytest.mark.parametrize("seed", range(N_PROGRAMS))
 def test_exception_trace_matches_stackless(seed):
+    if seed in KNOWN_STACKLESS_BUGS:
+        expected = EXPECTED[seed].replace("t0:r=None", "t0:r='M'")
+        if "Stackless" in sys.version:
+            pytest.skip(KNOWN_STACKLESS_BUGS[seed])
+        assert compact(run_program(seed)) == expected
+        return
     if seed not in EXPECTED:
         pytest.skip("no recorded trace for this seed")
     assert compact(run_program(seed)) == EXPECTED[seed]

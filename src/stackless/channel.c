@@ -99,8 +99,10 @@ notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
     r = PyObject_CallFunction(hook, "(OOii)", (PyObject *)ch, (PyObject *)t, dir > 0, !cando);
     th->schedlock = 0;
     if (r == NULL) {
-        PySys_WriteStderr("Exception in the stackless channel callback:\n");
-        PyErr_PrintEx(0);
+        PyObject *msg = PyUnicode_FromString("Error in channel callback");
+        PyErr_WriteUnraisable(msg);
+        Py_XDECREF(msg);
+        PyErr_Clear();
     }
     else
         Py_DECREF(r);

@@ -48,7 +48,6 @@ uncaught error in a tasklet) or that a callback raises propagates out of
 ``run_forever``/``run_until`` with the loop left consistent; call it again to go on.
 """
 import collections
-import heapq
 import itertools
 import os
 import threading
@@ -56,6 +55,7 @@ import time
 
 import stackless as _sl
 from stackless._io_poll import READ, WRITE, Poller, Wakeup
+from stackless._io_timers import TimerQueue
 
 __all__ = [
     "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep",
@@ -64,8 +64,6 @@ __all__ = [
 ]
 
 _monotonic = time.monotonic
-_heappush = heapq.heappush
-_heappop = heapq.heappop
 _getcurrent = _sl.getcurrent
 _getruncount = _sl.getruncount
 _schedule = _sl.schedule
@@ -133,29 +131,39 @@ class Waiter:
 
 
 class Handle:
-    """A scheduled callback (``call_later``); ``cancel()`` is idempotent."""
+    """A scheduled callback (``call_later``); ``cancel()`` is idempotent and a no-op
+    once the callback has run."""
 
-    __slots__ = ("when", "fn", "args", "state", "loop")
+    __slots__ = ("_entry", "_loop", "_cancelled")
 
-    def __init__(self, loop, when, fn, args):
-        self.loop = loop
-        self.when = when
-        self.fn = fn
-        self.args = args
-        self.state = 0  # 0 pending, 1 fired, 2 cancelled
+    def __init__(self, loop, entry):
+        self._loop = loop
+        self._entry = entry
+        self._cancelled = False
+
+    @property
+    def when(self):
+        return self._entry[0]
 
     def cancel(self):
-        if self.state == 0:
-            self.state = 2
-            self.fn = self.args = None
-            self.loop._note_cancelled()
+        if self._entry[2] is not None:
+            self._cancelled = True
+            self._loop._cancel_timer(self._entry)
 
     def cancelled(self):
-        return self.state == 2
+        return self._cancelled
 
     def __repr__(self):
-        st = ("pending", "fired", "cancelled")[self.state]
+        st = "cancelled" if self._cancelled else ("pending" if self._entry[2] else "done")
         return f"<stackless.loop.Handle when={self.when:.6f} {st}>"
+
+
+def _wake_channel(ch):
+    # Marks the timer of a sleeping tasklet, whose entry holds the channel itself
+    # instead of an args tuple; _poll inlines this.  The tasklet is blocked on ch
+    # unless it was killed (then the timer was cancelled) or thrown at (balance 0).
+    if ch.balance < 0:
+        ch.send(None)
 
 
 class Loop:
@@ -168,9 +176,9 @@ class Loop:
         self._wakeup = Wakeup()
         self._wakefd = self._wakeup.fileno()
         self._poller.set_mask(self._wakefd, READ)
-        self._timers = []            # heap of (when, seq, Handle)
+        # [when, seq, fn, args] entries (see _io_timers); fn None: cancelled or fired.
+        self._timers = TimerQueue()
         self._seq = itertools.count()
-        self._ncancelled = 0
         self._ready = collections.deque()   # (fn, args); appended from any thread
         self._fds = {}               # fd -> [readers, writers] (lists of Waiter)
         self._stopping = False
@@ -181,23 +189,38 @@ class Loop:
 
     # ------------------------------------------------------------------ timers
     def call_later(self, delay, fn, *args):
-        return self.call_at(_monotonic() + delay, fn, *args)
+        """Run ``fn(*args)`` in the main tasklet after ``delay`` seconds (loop
+        thread only); returns a Handle."""
+        entry = [_monotonic() + delay, next(self._seq), fn, args]
+        self._timers.push(entry)
+        return Handle(self, entry)
 
     def call_at(self, when, fn, *args):
-        h = Handle(self, when, fn, args)
-        _heappush(self._timers, (when, next(self._seq), h))
-        return h
+        entry = [when, next(self._seq), fn, args]
+        self._timers.push(entry)
+        return Handle(self, entry)
 
     def time(self):
         return _monotonic()
 
-    def _note_cancelled(self):
-        self._ncancelled += 1
-        timers = self._timers
-        if self._ncancelled > 256 and self._ncancelled * 2 > len(timers):
-            self._timers = [e for e in timers if e[2].state == 0]
-            heapq.heapify(self._timers)
-            self._ncancelled = 0
+    def _cancel_timer(self, entry):
+        self._timers.cancel(entry)
+
+    def sleep(self, seconds):
+        """Block the current tasklet for ``seconds`` (> 0).  The fast path of the
+        module-level sleep(): one channel and one timer entry, no Waiter."""
+        if _getcurrent().is_main:
+            self.park(Waiter(self), seconds)
+            return
+        ch = _channel()
+        ch.preference = 1
+        entry = [_monotonic() + seconds, next(self._seq), _wake_channel, ch]
+        self._timers.push(entry)
+        try:
+            ch.receive()
+        finally:
+            if entry[2] is not None:      # left early (kill/throw): drop the timer
+                self._timers.cancel(entry)
 
     # --------------------------------------------------------------- callbacks
     def call_soon(self, fn, *args):
@@ -222,12 +245,13 @@ class Loop:
         """Block the current tasklet on Waiter ``w`` until it is woken (True) or
         ``timeout`` seconds pass (False).  Raises what ``w.throw`` was given, or what
         kill()/throw() deliver; ``w`` is never left WAITING."""
-        h = None
+        entry = None
         if timeout is not None:
             if timeout <= 0:
                 w.state = _TIMEDOUT
                 return False
-            h = self.call_at(_monotonic() + timeout, w._expire)
+            entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
+            self._timers.push(entry)
         try:
             cur = _getcurrent()
             if cur.is_main:
@@ -238,8 +262,8 @@ class Loop:
                 w.channel = ch
                 ch.receive()
         finally:
-            if h is not None and h.state == 0:
-                h.cancel()
+            if entry is not None and entry[2] is not None:
+                self._timers.cancel(entry)
             if w.state == _WAITING:
                 w.state = _CANCELLED
             w.channel = None
@@ -399,12 +423,14 @@ class Loop:
                     return
                 if self._ready or self._stopping or _getruncount() > 1:
                     timeout = 0
-                elif self._timers:
-                    timeout = self._timers[0][0] - _monotonic()
-                    if timeout < 0:
-                        timeout = 0
                 else:
-                    timeout = None
+                    when = self._timers.next_when()
+                    if when is None:
+                        timeout = None
+                    else:
+                        timeout = when - _monotonic()
+                        if timeout < 0:
+                            timeout = 0
                 self._poll(timeout)
                 if self._main_exc is not None:
                     self._raise_main_exc()
@@ -424,17 +450,17 @@ class Loop:
                 else:
                     self._dispatch_fd(fd, ev)
         timers = self._timers
-        if timers:
-            now = _monotonic()
-            while timers and timers[0][0] <= now:
-                h = _heappop(timers)[2]
-                if h.state == 0:
-                    h.state = 1
-                    fn, args = h.fn, h.args
-                    h.fn = h.args = None
-                    fn(*args)
-                else:
-                    self._ncancelled -= 1
+        if timers.live or timers.cancelled:
+            for entry in timers.pop_due(_monotonic()):
+                fn = entry[2]
+                if fn is not None:
+                    entry[2] = None
+                    if fn is _wake_channel:       # a sleeping tasklet (args is the channel)
+                        ch = entry[3]
+                        if ch.balance < 0:
+                            ch.send(None)
+                    else:
+                        fn(*entry[3])
         ready = self._ready
         if ready:
             # Only what is queued now: a callback that queues more runs next turn.
@@ -457,7 +483,7 @@ class Loop:
         cancelled), fds with waiters, fd waiters, queued callbacks."""
         nfd_waiters = sum(len(e[0]) + len(e[1]) for e in self._fds.values())
         return {
-            "timers": sum(1 for e in self._timers if e[2].state == 0),
+            "timers": self._timers.live,
             "fds": sum(1 for e in self._fds.values() if e[0] or e[1]),
             "fd_waiters": nfd_waiters,
             "callbacks": len(self._ready),
@@ -520,8 +546,7 @@ def sleep(seconds):
     """Block the calling tasklet for ``seconds``; ``sleep(0)`` only lets the other
     runnable tasklets (and one poll of I/O) run.  Negative: ValueError, as time.sleep."""
     if seconds > 0:
-        loop = get_loop()
-        loop.park(Waiter(loop), seconds)
+        get_loop().sleep(seconds)
     elif seconds == 0:
         if _getcurrent().is_main:
             get_loop().run_once(0)

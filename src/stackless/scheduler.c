@@ -363,9 +363,11 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
     th->current = old_current;
     th->schedlock = 0;
     if (r == NULL) {
-        /* printed, not propagated (as Stackless) */
-        PySys_WriteStderr("Exception in the stackless schedule callback:\n");
-        PyErr_PrintEx(0);
+        /* reported through sys.unraisablehook, not propagated (as Stackless) */
+        PyObject *msg = PyUnicode_FromString("Error in scheduling callback");
+        PyErr_WriteUnraisable(msg);
+        Py_XDECREF(msg);
+        PyErr_Clear();
     }
     else
         Py_DECREF(r);
@@ -536,19 +538,10 @@ cantblock:
     bomb = make_deadlock_bomb(th->st, "Deadlock: the last runnable tasklet cannot be blocked.");
     if (bomb == NULL)
         return -1;
-    /* As Stackless does (and its recorded traces show), the watchdog's
-     * tempval is claimed here: a value a blocked main tasklet was sending is
-     * dropped and its receiver later gets None. */
-    tmpval = wakeup->tempval;
-    Py_INCREF(Py_None);
-    wakeup->tempval = Py_None;
+    /* Stackless also claims the watchdog's tempval here, which loses a value
+     * a blocked main tasklet is sending; that bug is not copied. */
     Py_XSETREF(prev->tempval, bomb);
-    fail = slp_schedule_task(th, result, prev, prev, did_switch);
-    if (fail)
-        Py_XSETREF(wakeup->tempval, tmpval);
-    else
-        Py_XDECREF(tmpval);
-    return fail;
+    return slp_schedule_task(th, result, prev, prev, did_switch);
 }
 
 static int

@@ -62,8 +62,8 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->tempval = Py_None;
     t->thread = th;
     slp_thread_incref(th);
-    if (th->current != NULL && (th->current->flags & TF_ATOMIC))
-        t->flags |= TF_ATOMIC;
+    /* As Stackless' tasklet_new: flags start cleared (the atomic flag of the
+     * creator is not inherited, whatever the set_atomic docstring says). */
     /* share the creator's contextvars.Context (created now if still lazy) */
     ts = PyThreadState_Get();
     if (ts->context == NULL) {

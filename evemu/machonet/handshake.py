@@ -192,7 +192,7 @@ class Handshake:
             b"boot_build": C.BUILD_VERSION,
             b"boot_codename": wire_str(C.PROJECT_CODENAME),
             b"boot_region": wire_str(C.PROJECT_REGION),
-            b"cluster_usercount": self.user_count(),
+            b"cluster_usercount": self.user_count() + 1,      # including this user
             b"proxy_nodeid": C.PROXY_NODE_ID,
             b"user_logonqueueposition": 1,
             b"config_vals": {b"imageserverurl": wire_str(self.image_server_url)},

@@ -125,8 +125,6 @@ class Server:
             raise LoginFailed("Failed to create a new account.") from None
         if acct.banned:
             raise LoginFailed("Your account is banned.")
-        if acct.id in self.online:
-            raise LoginFailed("This account is currently online.")
         if password:
             ok = acct.check_password(plain=password)
             reason = "The plain Password you entered is incorrect for this account."
@@ -135,6 +133,8 @@ class Server:
             reason = "The Password you entered is incorrect for this account."
         if not ok:
             raise LoginFailed(reason)
+        if acct.id in self.online:
+            raise LoginFailed("This account is currently online.")
         self.db.record_login(acct.id)
         return acct
 

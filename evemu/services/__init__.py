@@ -153,7 +153,7 @@ class BindableService(Service):
             if isinstance(nested, CallResult):
                 nested = nested.value
         return CallResult((SubStruct(SubStream(oid)), nested),
-                          oob={b"OID+": {oid[0].encode("ascii"): oid[1]}})
+                          oob={b"OID+": {oid[0]: oid[1]}})
 
 
 class ServiceManager:
@@ -189,12 +189,13 @@ class ServiceManager:
 
     # ------------------------------------------------------------- bound objects
     def bind(self, obj, connection):
-        """Register ``obj`` for ``connection``; returns its OID ``(idString, filetime)``."""
+        """Register ``obj`` for ``connection``; returns its OID ``(idString, filetime)`` in wire
+        form (the id as a Py2 byte string)."""
         bound_id = f"N={self.node_id}:{next(self._counter)}"
         obj.bound_id = bound_id
         self._bound[bound_id] = obj
         connection.bound_ids.add(bound_id)
-        return (bound_id, filetime_now())
+        return (bound_id.encode("ascii"), filetime_now())
 
     def bound(self, bound_id, connection):
         obj = self._bound.get(bound_id)

@@ -339,3 +339,30 @@ def test_captured_version_frame_is_what_we_send():
     assert canon(SubStream(1).value) == canon(1)
     with pytest.raises(ProtocolError):
         raise ProtocolError("smoke")
+
+
+def test_simultaneous_logins_of_one_account_let_exactly_one_in():
+    import stackless
+    from stackless import loop
+    from server_helpers import settle
+    outcomes = []
+
+    with running_server() as server:
+        server.db.create_account("twin", C.ROLE_STD, password="pw")
+        clients = [Client.connect(server.address) for _ in range(8)]
+
+        def attempt(c):
+            try:
+                c.login("twin", "pw")
+                outcomes.append("in")
+            except LoginError as e:
+                outcomes.append(e.reason)
+
+        tasks = [stackless.tasklet(attempt)(c) for c in clients]
+        for t in tasks:
+            loop.run_until(t)
+        assert sorted(outcomes) == ["This account is currently online."] * 7 + ["in"]
+        assert list(server.online) == [server.db.get_account("twin").id]
+        for c in clients:
+            c.close()
+        assert settle(lambda: not server.online and not server.connections)

@@ -155,16 +155,14 @@ class Connection:
             self.close(self.close_reason or "closed")
 
     def _handshake(self):
-        hs = Handshake(self._recv_handshake_value, self.send_value, self.server.authenticate,
+        def authenticate(name, password_hash, password):
+            return self.server.authenticate(name, password_hash, password, conn=self)
+
+        hs = Handshake(self._recv_handshake_value, self.send_value, authenticate,
                        peer=self.peer, node_id=self.server.node_id,
                        user_count=self.server.user_count,
                        image_server_url=self.config.image_server_url)
-        try:
-            account = hs.run()
-        except LoginRefused:
-            raise
-        self.account = account
-        self.server.account_online(self, account)
+        account = hs.run()               # marks the account online for this connection
         s = Session()
         s.update(address=self.peer, languageID=hs.language, userType=account.type,
                  userid=account.id, role=account.role,

@@ -100,9 +100,11 @@ class Server:
     def user_count(self):
         return len(self.online)
 
-    def authenticate(self, name, password_hash, password):
+    def authenticate(self, name, password_hash, password, conn=None):
         """The account for a login, or LoginFailed with the message the user sees (EVEmu's
-        texts).  Creates the account on first login when auto accounts are on."""
+        texts).  Creates the account on first login when auto accounts are on.  On success the
+        account is marked online for ``conn`` at once (no tasklet switch between the check
+        and the mark), so two simultaneous logins of one account cannot both pass."""
         try:
             validate_account_name(name)
         except AccountNameError as e:
@@ -135,14 +137,12 @@ class Server:
             raise LoginFailed(reason)
         if acct.id in self.online:
             raise LoginFailed("This account is currently online.")
+        if conn is not None:
+            conn.account = acct
+            self.online[acct.id] = conn
+        self.logins += 1
         self.db.record_login(acct.id)
         return acct
-
-    def account_online(self, conn, account):
-        if account.id in self.online:          # raced with another login of the same account
-            raise LoginFailed("This account is currently online.")
-        self.online[account.id] = conn
-        self.logins += 1
 
     def connection_closed(self, conn):
         self.connections.discard(conn)

@@ -32,7 +32,7 @@ __all__ = [
 HEADER = struct.Struct("<I")
 #: Largest inbound frame accepted by default (EVEmu's limit: 1 MiB).
 DEFAULT_MAX_FRAME = 1 << 20
-_RECV_CHUNK = 64 * 1024
+_RECV_CHUNK = 16 * 1024          # per reader: 4096 connections hold 64 MiB of it
 
 
 class FramingError(ConnectionError):

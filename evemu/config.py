@@ -15,6 +15,8 @@ class Config:
     auto_account: bool = True          # create accounts on first login (EVEmu's AutoAccount)
     auto_account_role: int = C.ROLE_STD
     max_frame: int = 1 << 20           # inbound frame limit (EVEmu: 1 MiB)
+    max_handshake_frame: int = 64 << 10  # before login: no client sends more than a few hundred
+    max_inflated: int = 16 << 20       # a zlib frame may not inflate beyond this
     handshake_timeout: float = 60.0    # whole login handshake must finish within this
     idle_timeout: float = 600.0        # drop a logged-in connection silent this long (EVEmu: 10 min)
     send_timeout: float = 60.0         # a peer that does not read for this long is dropped

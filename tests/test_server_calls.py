@@ -416,3 +416,38 @@ def test_server_shutdown_closes_clients():
             c.recv()
         c.close()
         assert not server.connections and not server.online
+
+
+def test_frame_limits_before_and_after_login(server):
+    big = b"z" * (100 << 10)
+    # before the login a 100 KiB frame is refused (limit 64 KiB)...
+    hostile(server, encode_frame(marshal.dumps((big,), None)), login=False)
+    # ...after it, a 100 KiB call goes through (limit 1 MiB), compressed or not
+    with Client.connect(server.address) as c:
+        c.login("bigcaller", "pw")
+        args, _ = c.call("debugSvc", "Echo", big)
+        assert args == (big,)
+        _, pkt = c.call_packet("debugSvc", "Echo", big)
+        c.send_raw(encode_frame(marshal.dumps(pkt.to_wire(), None)))
+        assert c.wait_reply(pkt.source.call_id).body[0].value[0] == (big,)
+
+
+def test_zlib_bomb_is_refused(server):
+    import zlib
+    bomb = zlib.compress(b"\x7e\x00\x00\x00\x00\x13\xff" + struct.pack("<I", 40 << 20)
+                         + b"\0" * (40 << 20), 9)
+    assert len(bomb) < (1 << 20)
+    hostile(server, encode_frame(bomb))
+
+
+def test_server_notification(client):
+    assert client.call("debugSvc", "Notify", "hello") is True
+    assert client.call("debugSvc", "Notify", "again") is True
+    notes = [p for p in client.notifications if p.type == C.NOTIFICATION]
+    assert len(notes) == 2
+    n = notes[0]
+    assert n.source == Address.node(C.DEFAULT_NODE_ID)
+    assert n.destination == Address.broadcast("OnRemoteMessage", "charid")
+    (flag, ss), = n.body
+    assert flag == 0 and ss.value == (0, (1, (b"CustomNotify", {b"notify": "hello"})))
+    assert [p.oob for p in notes] == [{b"sn": 1}, {b"sn": 2}]

@@ -66,10 +66,13 @@ class Connection:
         self.calls = set()                  # running call tasklets
         self.closed = False
         self.close_reason = None
-        self.reader = FrameReader(sock, self.config.max_frame)
+        # until the login succeeds, an anonymous peer may not make us buffer much
+        self.reader = FrameReader(sock, min(self.config.max_frame,
+                                            self.config.max_handshake_frame))
         self._send_lock = sync.Lock()
         self._call_slots = sync.Semaphore(self.config.max_calls_per_connection)
         self._ping_id = 0
+        self._notify_seq = 0
         self.tasklet = None
 
     def __repr__(self):
@@ -108,9 +111,15 @@ class Connection:
     def send_packet(self, packet):
         self.send_value(packet.to_wire())
 
-    def notify(self, event, id_type, args, oob=None):
-        """Send a macho.Notification (server -> client event)."""
+    def notify(self, event, id_type, args, sequenced=True):
+        """Send a macho.Notification (server -> client event ``event`` with ``args``).
+        ``oob['sn']`` carries this connection's notification sequence number (1, 2, ...);
+        EVEmu leaves it out for some destiny updates (``sequenced=False``)."""
         body = ((0, SubStream((0, (1, tuple(args))))),)
+        oob = None
+        if sequenced:
+            self._notify_seq += 1
+            oob = {b"sn": self._notify_seq}
         pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
                      Address.broadcast(event, id_type), self.userid, body, oob)
         self.send_packet(pkt)
@@ -120,7 +129,7 @@ class Connection:
         payload = self.reader.read_frame()
         if payload is None:
             raise _Closed("peer closed during the handshake")
-        return marshal.loads(payload)
+        return marshal.loads(payload, max_size=self.config.max_inflated)
 
     def run(self):
         """The reader tasklet's body."""
@@ -163,6 +172,7 @@ class Connection:
                        user_count=self.server.user_count,
                        image_server_url=self.config.image_server_url)
         account = hs.run()               # marks the account online for this connection
+        self.reader.max_frame = self.config.max_frame
         s = Session()
         s.update(address=self.peer, languageID=hs.language, userType=account.type,
                  userid=account.id, role=account.role,
@@ -188,7 +198,7 @@ class Connection:
             if payload is None:
                 raise _Closed("peer closed the connection")
             pinged = False
-            packet = parse_packet(marshal.loads(payload))
+            packet = parse_packet(marshal.loads(payload, max_size=self.config.max_inflated))
             self._handle(packet)
 
     def _handle(self, packet):

@@ -38,6 +38,13 @@ class DebugService(Service):
         return True
 
     @exposed
+    def Notify(self, call, text):
+        """An OnRemoteMessage('CustomNotify', {notify: text}) to the caller, then True."""
+        call.connection.notify("OnRemoteMessage", "charid",
+                               (b"CustomNotify", {b"notify": text}))
+        return True
+
+    @exposed
     def WithOOB(self, call):
         return CallResult(1, oob={b"note": b"out of band"})
 

@@ -190,9 +190,9 @@ def echo_gevent(conns, rounds):
 
 
 # -------------------------------------------------------------------- sleep
-# Every task is created and parked on a start barrier first (creating 100,000
-# stacks is the runtime's cost, measured by the core's benchmarks, not a timer
-# figure).  Then the barrier opens and each task sleeps SLEEPS times (--sleeps,
+# Every task is created and parked on a start barrier first, and parks on a
+# second one when it is done (creating and ending 100,000 stacks is the
+# runtime's cost, measured by the core's benchmarks, not a timer figure).  Then the barrier opens and each task sleeps SLEEPS times (--sleeps,
 # default 1) in a row, a random time in [0, span) each, recording its target and
 # when it woke.  The first sleep of every task starts in one thundering herd
 # (100,000 tasks resumed at once): deadlines that fall inside the herd are late by
@@ -232,7 +232,7 @@ def sleep_stackless(n, span):
     records = []
     now = time.monotonic
     sleep = loop.sleep
-    go = sync.Event()
+    go, done = sync.Event(), sync.Event()
 
     def f(ds):
         go.wait()
@@ -240,9 +240,9 @@ def sleep_stackless(n, span):
             target = now() + d
             sleep(d)
             records.append((target, now(), k))
+        done.wait()
 
-    for ds in _durations(n, span):
-        stackless.tasklet(f)(ds)
+    ts = [stackless.tasklet(f)(ds) for ds in _durations(n, span)]
     loop.sleep(0)      # every task runs to the barrier
     t0, c0 = now(), time.process_time()
     go.set()
@@ -250,6 +250,9 @@ def sleep_stackless(n, span):
         loop.sleep(0.05)
     out = _lateness_stats(records)
     out["wall_s"], out["cpu_s"] = now() - t0, time.process_time() - c0
+    done.set()
+    for t in ts:
+        loop.run_until(t)
     return out
 
 
@@ -261,7 +264,7 @@ def sleep_asyncio(n, span, use_uvloop=False):
     async def main():
         lp = asyncio.get_running_loop()
         now = lp.time
-        go = asyncio.Event()
+        go, done = asyncio.Event(), asyncio.Event()
 
         async def f(ds):
             await go.wait()
@@ -269,13 +272,18 @@ def sleep_asyncio(n, span, use_uvloop=False):
                 target = now() + d
                 await asyncio.sleep(d)
                 records.append((target, now(), k))
+            await done.wait()
 
         tasks = [asyncio.ensure_future(f(ds)) for ds in _durations(n, span)]
         await asyncio.sleep(0)
         t0, c0 = now(), time.process_time()
         go.set()
+        while len(records) < n * SLEEPS:
+            await asyncio.sleep(0.05)
+        wall, cpu = now() - t0, time.process_time() - c0
+        done.set()
         await asyncio.gather(*tasks)
-        return now() - t0, time.process_time() - c0
+        return wall, cpu
 
     if use_uvloop:
         import uvloop
@@ -292,7 +300,7 @@ def sleep_gevent(n, span):
 
     records = []
     now = time.monotonic
-    go = gevent.event.Event()
+    go, done = gevent.event.Event(), gevent.event.Event()
 
     def f(ds):
         go.wait()
@@ -300,14 +308,18 @@ def sleep_gevent(n, span):
             target = now() + d
             gevent.sleep(d)
             records.append((target, now(), k))
+        done.wait()
 
     gs_ = [gevent.spawn(f, ds) for ds in _durations(n, span)]
     gevent.sleep(0)
     t0, c0 = now(), time.process_time()
     go.set()
-    gevent.joinall(gs_)
+    while len(records) < n * SLEEPS:
+        gevent.sleep(0.05)
     out = _lateness_stats(records)
     out["wall_s"], out["cpu_s"] = now() - t0, time.process_time() - c0
+    done.set()
+    gevent.joinall(gs_)
     return out
 
 

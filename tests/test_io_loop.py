@@ -36,6 +36,19 @@ def bounded_and_clean():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert loop.get_loop().pending() == ZERO
+    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_threads_left_behind():
+    """Worker threads would make the runtime's deadlock detection wait for them
+    (Stackless's rule), so later suites must not inherit any."""
+    before = set(threading.enumerate())
+    yield
+    loop.shutdown_thread_pool(wait=True)
+    for t in set(threading.enumerate()) - before:
+        t.join(10)
+    assert set(threading.enumerate()) <= before
 
 
 def spawn(fn, *args):
@@ -229,6 +242,28 @@ def test_callback_exception_propagates_out_of_run_and_loop_survives():
     loop.sleep(0.001)   # still usable
 
 
+def test_timers_due_with_a_raising_callback_still_fire():
+    woke = []
+
+    def sleeper():
+        loop.sleep(0.01)
+        woke.append(1)
+
+    t = spawn(sleeper)
+    loop.sleep(0)
+
+    def bad():
+        raise ArithmeticError("cb")
+
+    loop.call_later(0.005, bad)
+    import time as _t
+    _t.sleep(0.02)            # both the callback and the sleeper are due in one turn
+    with pytest.raises(ArithmeticError):
+        loop.sleep(0)
+    loop.run_until(t)
+    assert woke == [1]
+
+
 # ---------------------------------------------------------------- driving
 def test_run_until_returns_when_tasklet_dies_and_for_dead_tasklet():
     t = spawn(lambda: loop.sleep(0.005))
@@ -245,6 +280,17 @@ def test_run_forever_and_stop_from_tasklet():
     spawn(stopper)
     loop.run_forever()
     assert not loop.get_loop().is_running()
+
+
+def test_stop_without_run_forever_does_not_spin_and_applies_to_next_run():
+    lp = loop.get_loop()
+    loop.stop()
+    before = lp.polls
+    loop.sleep(0.1)               # an inline wait is not a run_forever: no busy polling
+    assert lp.polls - before <= 3
+    loop.run_forever()            # returns after one turn: the stop was pending
+    loop.stop()
+    loop.run_forever()
 
 
 def test_stop_from_other_thread_wakes_kernel_wait():
@@ -334,8 +380,10 @@ def test_wait_readable_wakes_on_data_and_times_out():
 
 
 def test_wait_readable_rejects_bad_fd():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid file descriptor: -1"):
         loop.wait_readable(-1)
+    with pytest.raises(TypeError, match="expected an int fd or an object with fileno"):
+        loop.wait_writable("3")
     r, w = os.pipe()
     os.close(r)
     os.close(w)
@@ -442,6 +490,45 @@ def test_kill_before_thread_call_starts_cancels_it():
         assert ran == []                     # cancelled before it started
     finally:
         loop.set_thread_pool(old)
+
+
+def test_idle_pool_workers_leave_and_deadlock_detection_returns():
+    from stackless._io_threads import IdleThreadPool
+    pool = IdleThreadPool(max_workers=2, idle=0.02)
+    old = loop.set_thread_pool(pool)
+    try:
+        assert loop.call_on_thread(sum, [1, 2, 3]) == 6
+        for _ in range(500):
+            if pool.worker_count() == 0:
+                break
+            loop.sleep(0.01)
+        assert pool.worker_count() == 0
+    finally:
+        loop.set_thread_pool(old)
+        pool.shutdown()
+    loop.shutdown_thread_pool()
+    # No other thread is alive now, so the runtime reports the deadlock of a
+    # main tasklet blocked on a channel nobody else can reach (instead of
+    # waiting for a thread that might wake it).
+    for t in threading.enumerate():
+        if t is not threading.main_thread():
+            t.join(5)
+    assert threading.active_count() == 1
+    with pytest.raises(RuntimeError):
+        stackless.channel().receive()
+
+
+def test_pool_shutdown_and_errors():
+    from stackless._io_threads import IdleThreadPool
+    with pytest.raises(ValueError):
+        IdleThreadPool(max_workers=0)
+    pool = IdleThreadPool(max_workers=3)
+    futs = [pool.submit(pow, 2, i) for i in range(10)]
+    pool.shutdown(wait=True)
+    assert [f.result() for f in futs] == [2 ** i for i in range(10)]
+    assert pool.worker_count() == 0
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(pow, 2, 2)
 
 
 def test_call_on_thread_runs_on_another_thread_from_main():

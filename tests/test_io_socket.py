@@ -3,6 +3,7 @@ makefile, UDP, closing and killing while blocked, patch()/unpatch()."""
 import errno
 import resource
 import signal
+import threading
 import socket as stdsocket
 
 import pytest
@@ -32,6 +33,19 @@ def bounded_and_clean():
         signal.signal(signal.SIGALRM, old)
         ssocket.unpatch()
     assert loop.get_loop().pending() == ZERO
+    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_threads_left_behind():
+    """Worker threads would make the runtime's deadlock detection wait for them
+    (Stackless's rule), so later suites must not inherit any."""
+    before = set(threading.enumerate())
+    yield
+    loop.shutdown_thread_pool(wait=True)
+    for t in set(threading.enumerate()) - before:
+        t.join(10)
+    assert set(threading.enumerate()) <= before
 
 
 def spawn(fn, *args):
@@ -189,6 +203,33 @@ def test_connect_refused():
         ssocket.create_connection(("127.0.0.1", port))
 
 
+def test_connect_timeout_and_kill_while_connecting():
+    # A listener with backlog 0 takes one connection into its queue and drops the
+    # SYNs after it: further connects hang until their timeout.
+    srv = stdsocket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    addr = srv.getsockname()
+    first = stdsocket.create_connection(addr)
+    s1 = ssocket.socket()
+    s1.settimeout(0.05)
+    s2 = ssocket.socket()
+    s2.settimeout(0.05)
+    s3 = ssocket.socket()
+    try:
+        with pytest.raises(TimeoutError, match="timed out"):
+            s1.connect(addr)
+        assert s2.connect_ex(addr) == errno.EAGAIN
+        t = spawn(s3.connect, addr)     # no timeout: parked until killed
+        settle()
+        assert t.blocked and loop.get_loop().pending()["fd_waiters"] == 1
+        t.kill()
+        assert not t.alive and loop.get_loop().pending()["fd_waiters"] == 0
+    finally:
+        for s in (s1, s2, s3, first, srv):
+            s.close()
+
+
 def test_peer_closes_mid_sendall():
     srv, addr = listener()
     out = []
@@ -249,6 +290,42 @@ def test_kill_tasklets_blocked_in_socket_calls_leaves_nothing():
         s.close()
 
 
+def test_socket_dropped_without_close_does_not_confuse_fd_reuse():
+    import gc
+    a, b = ssocket.socketpair()
+    t = spawn(a.recv, 1)
+    settle()
+    assert t.blocked              # a waits once: its epoll interest is kept afterwards
+    b.send(b"x")
+    loop.run_until(t)
+    assert loop.get_loop()._poller.mask(a.fileno())
+    old_fds = {a.fileno()}        # the end with kept epoll interest
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)   # dropped unclosed on purpose
+        del a, b, t
+        gc.collect()
+    extra = []
+    for _ in range(20):           # Linux hands out the lowest free number: reuse comes
+        c, d = ssocket.socketpair()
+        if {c.fileno(), d.fileno()} & old_fds:
+            break
+        extra += [c, d]
+    for s in extra:
+        s.close()
+    assert {c.fileno(), d.fileno()} & old_fds
+    with c, d:
+        if c.fileno() not in old_fds:
+            c, d = d, c           # wait on the end that reuses a number
+        got = []
+        t = spawn(lambda: got.append(c.recv(10)))
+        settle()
+        assert t.blocked
+        d.send(b"new")
+        loop.run_until(t)
+        assert got == [b"new"]
+
+
 def test_makefile_lines():
     srv, addr = listener()
     got = []
@@ -302,7 +379,11 @@ def test_recv_into_and_udp():
 
 def test_socket_calls_from_main_tasklet_inline():
     srv, addr = listener()
-    t = spawn(lambda: srv.accept()[0].sendall(b"from tasklet"))
+    def serve():
+        with srv.accept()[0] as conn:
+            conn.sendall(b"from tasklet")
+
+    t = spawn(serve)
     c = ssocket.create_connection(addr)
     assert c.recv(100) == b"from tasklet"
     loop.run_until(t)

@@ -29,6 +29,19 @@ def bounded_and_clean():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert loop.get_loop().pending() == ZERO
+    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_threads_left_behind():
+    """Worker threads would make the runtime's deadlock detection wait for them
+    (Stackless's rule), so later suites must not inherit any."""
+    before = set(threading.enumerate())
+    yield
+    loop.shutdown_thread_pool(wait=True)
+    for t in set(threading.enumerate()) - before:
+        t.join(10)
+    assert set(threading.enumerate()) <= before
 
 
 def spawn(fn, *args):

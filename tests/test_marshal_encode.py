@@ -246,3 +246,14 @@ def test_rle_reference_row():
     row = bytes.fromhex("44d6120000000000" "0000000000000440" "64000000" "5e020000" "00" "41")
     assert _marshal._rle_pack(row).hex() == "f544d6125a0440646a5e027a41"
     assert _marshal._rle_unpack(bytes.fromhex("f544d6125a0440646a5e027a41"), len(row)) == row
+
+
+def test_rle_tolerates_zero_padding_only():
+    """Output past the row is accepted when it is zero (encoders may pad), refused otherwise;
+    a literal run cut short by the end of the input copies what is there."""
+    from evemu.wire import _marshal
+    assert _marshal._rle_unpack(bytes([0xFF]), 3) == b"\x00\x00\x00"        # 16 zeros into 3
+    assert _marshal._rle_unpack(bytes([0x07, 0x00, 0x00]), 1) == b"\x00"    # zero literal spill
+    assert _marshal._rle_unpack(bytes([0x06, 0x41]), 4) == b"\x41\x00\x00\x00"  # short literal
+    with pytest.raises(m.MarshalError):
+        _marshal._rle_unpack(bytes([0x06, 0x41, 0x42]), 1)                  # 'B' past the row

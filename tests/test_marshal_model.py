@@ -257,3 +257,82 @@ def test_packed_row_errors():
     spill = good[:blob_at - 2] + b"\x03\x00\x05" + good[blob_at + 1:]
     with pytest.raises(m.MarshalError):
         m.loads(spill)
+
+
+def test_threads_decode_and_encode_concurrently():
+    """The codec keeps no per-call state in the module: threads decoding and encoding at the
+    same time get the same results as one thread."""
+    import threading
+    d = m.DBRowDescriptor(COLS)
+    value = {b"rows": [m.PackedRow(d, [i, i * 2, i / 4, b"n%d" % i, bool(i & 1), None, 0.5])
+                       for i in range(300)],
+             b"call": m.Instance("macho.CallReq", (m.SubStream((1, "x")), m.Token("a.b")))}
+    data = m.dumps(value, None)
+    expected = repr(m.loads(data))
+    errors = []
+
+    def work():
+        try:
+            for _ in range(30):
+                v = m.loads(data)
+                assert repr(v) == expected
+                assert m.dumps(v, None) == data
+                assert m.loads(m.dumps(v, 0)) == v
+        except Exception as e:  # collected and re-raised in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+
+def test_no_leaks_in_the_row_api():
+    import tracemalloc
+    d = m.DBRowDescriptor(COLS)
+
+    def run():
+        for i in range(50):
+            r = m.PackedRow(d, [i, 2, 3.5, b"x", True, None, 1.0])
+            r2 = m.PackedRow(d, {"itemID": i, "name": [b"y"]})
+            (r.price, r["name"], r[-1], r.get("nope"), r.values(), r.items(), r.asdict(),
+             repr(r), r == r2, list(r), r.data, r2.name)
+            for bad in ([1], [10 ** 20] * 7, {"q": 300}):
+                try:
+                    m.PackedRow(d, bad)
+                except (ValueError, OverflowError, TypeError):
+                    pass
+            for key in ("nope", 99, 1.5):
+                try:
+                    r[key]
+                except (KeyError, IndexError, TypeError):
+                    pass
+            try:
+                r.nope
+            except AttributeError:
+                pass
+            m.loads(m.dumps([r, r2], None))
+            m.DBRowDescriptor([("a", 3), (b"b", 129)])
+            repr(d)
+            try:
+                m.DBRowDescriptor([("a", 99)])
+            except ValueError:
+                pass
+
+    run()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run()
+        gc.collect()
+        base, _ = tracemalloc.get_traced_memory()
+        for _ in range(10):
+            run()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - base < 32 * 1024, (base, after)

@@ -28,6 +28,7 @@ typedef struct {
     Py_ssize_t map_next;          /* next unread map entry */
     PyObject **slots;             /* map_count entries, NULL while not (yet) stored */
     int depth, max_depth;
+    Py_ssize_t row_budget;        /* bytes of unpacked PackedRows still allowed */
     Py_ssize_t obj_start;         /* offset of the header byte of the object being decoded */
 } Decoder;
 
@@ -325,6 +326,11 @@ decode_packedrow(Decoder *d)
     Py_ssize_t n;
     if (read_size(d, &n) < 0 || need(d, n) < 0)
         goto done;
+    if (ds->row_len > d->row_budget) {
+        evm_error(d->st, at, "PackedRows unpack to more than the max_size limit");
+        goto done;
+    }
+    d->row_budget -= ds->row_len;
     row = (PackedRowObject *)evm_packedrow_alloc(d->st, ds);   /* data zero-filled */
     if (row == NULL)
         goto done;
@@ -648,7 +654,7 @@ wrap_foreign_error(MarshalState *st, Py_ssize_t offset)
 
 PyObject *
 evm_decode(MarshalState *st, const unsigned char *buf, Py_ssize_t len, int max_depth,
-           int allow_trailing)
+           Py_ssize_t max_size, int allow_trailing)
 {
     Decoder d;
     PyObject *root = NULL;
@@ -658,6 +664,7 @@ evm_decode(MarshalState *st, const unsigned char *buf, Py_ssize_t len, int max_d
     d.start = d.pos = buf;
     d.end = buf + len;
     d.max_depth = max_depth;
+    d.row_budget = max_size;
     d.obj_start = 0;
 
     if (len < 1 || buf[0] != STREAM_HEADER) {

@@ -145,9 +145,11 @@ Py_ssize_t evm_rle_pack(const unsigned char *in, Py_ssize_t in_len, unsigned cha
 /* Decoder / encoder entry points                                                              */
 /* ------------------------------------------------------------------------------------------ */
 /* Decode one complete stream (starting with 0x7E; zlib already removed); the caller keeps buf
- * alive.  allow_trailing: ignore bytes between the root object and the slot map (EVEmu does). */
+ * alive.  max_size also bounds the total unpacked size of all PackedRows (a 4-byte row that
+ * references a wide descriptor unpacks to the descriptor's row length).  allow_trailing: ignore
+ * bytes between the root object and the slot map (EVEmu does). */
 PyObject *evm_decode(MarshalState *st, const unsigned char *buf, Py_ssize_t len, int max_depth,
-                     int allow_trailing);
+                     Py_ssize_t max_size, int allow_trailing);
 
 /* Encode obj into a new bytes object holding one complete stream (uncompressed). */
 PyObject *evm_encode(MarshalState *st, PyObject *obj, int max_depth);

@@ -160,7 +160,8 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
         if (inflated == NULL)
             goto done;
         res = evm_decode(st, (const unsigned char *)PyBytes_AS_STRING(inflated),
-                         PyBytes_GET_SIZE(inflated), max_depth, allow_trailing);
+                         PyBytes_GET_SIZE(inflated), max_depth, max_size,
+                         allow_trailing);
         Py_DECREF(inflated);
     }
     else {
@@ -169,7 +170,7 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
                       max_size);
             goto done;
         }
-        res = evm_decode(st, buf, view.len, max_depth, allow_trailing);
+        res = evm_decode(st, buf, view.len, max_depth, max_size, allow_trailing);
     }
 done:
     PyBuffer_Release(&view);
@@ -254,10 +255,14 @@ marshal_rle_pack(PyObject *Py_UNUSED(module), PyObject *arg)
     Py_buffer v;
     if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, evm_rle_bound(v.len));
-    if (out != NULL) {
-        Py_ssize_t n = evm_rle_pack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out));
-        _PyBytes_Resize(&out, n);
+    PyObject *out = NULL;
+    unsigned char *tmp = PyMem_Malloc((size_t)evm_rle_bound(v.len));
+    if (tmp == NULL)
+        PyErr_NoMemory();
+    else {
+        Py_ssize_t n = evm_rle_pack(v.buf, v.len, tmp);
+        out = PyBytes_FromStringAndSize((const char *)tmp, n);
+        PyMem_Free(tmp);
     }
     PyBuffer_Release(&v);
     return out;

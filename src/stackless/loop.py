@@ -55,12 +55,13 @@ import time
 
 import stackless as _sl
 from stackless._io_poll import READ, WRITE, Poller, Wakeup
+from stackless._io_threads import IdleThreadPool as _DefaultPool
 from stackless._io_timers import TimerQueue
 
 __all__ = [
     "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep",
     "call_later", "call_soon", "call_soon_threadsafe", "wait_readable", "wait_writable",
-    "call_on_thread", "set_thread_pool",
+    "call_on_thread", "set_thread_pool", "shutdown_thread_pool",
 ]
 
 _monotonic = time.monotonic
@@ -182,6 +183,7 @@ class Loop:
         self._ready = collections.deque()   # (fn, args); appended from any thread
         self._fds = {}               # fd -> [readers, writers] (lists of Waiter)
         self._stopping = False
+        self._forever = 0            # run_forever calls on the stack
         self._depth = 0              # how many drives of this loop are on the stack
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
@@ -234,7 +236,8 @@ class Loop:
             self._wakeup.notify()
 
     def stop(self):
-        """Make the innermost ``run_forever`` return after this turn.  Thread-safe."""
+        """Make the innermost ``run_forever`` return after this turn (if none runs,
+        the next one returns after one turn).  Thread-safe."""
         if self._thread_id != _get_ident():
             self.call_soon_threadsafe(self.stop)
             return
@@ -376,9 +379,11 @@ class Loop:
     def run_forever(self):
         """Run tasklets, timers and I/O until ``stop()`` is called."""
         self._check_driver("run_forever")
+        self._forever += 1
         try:
             self._run(self._stop_requested)
         finally:
+            self._forever -= 1
             self._stopping = False
 
     def _stop_requested(self):
@@ -421,7 +426,7 @@ class Loop:
                     self._raise_main_exc()
                 if done():
                     return
-                if self._ready or self._stopping or _getruncount() > 1:
+                if self._ready or _getruncount() > 1 or (self._stopping and self._forever):
                     timeout = 0
                 else:
                     when = self._timers.next_when()
@@ -451,16 +456,26 @@ class Loop:
                     self._dispatch_fd(fd, ev)
         timers = self._timers
         if timers.live or timers.cancelled:
-            for entry in timers.pop_due(_monotonic()):
-                fn = entry[2]
-                if fn is not None:
-                    entry[2] = None
-                    if fn is _wake_channel:       # a sleeping tasklet (args is the channel)
-                        ch = entry[3]
-                        if ch.balance < 0:
-                            ch.send(None)
-                    else:
-                        fn(*entry[3])
+            due = timers.pop_due(_monotonic())
+            i = 0
+            try:
+                for entry in due:
+                    i += 1
+                    fn = entry[2]
+                    if fn is not None:
+                        entry[2] = None
+                        if fn is _wake_channel:       # a sleeping tasklet (args: the channel)
+                            ch = entry[3]
+                            if ch.balance < 0:
+                                ch.send(None)
+                        else:
+                            fn(*entry[3])
+            finally:
+                if i < len(due):       # a callback raised: the rest fire next turn
+                    for entry in due[i:]:
+                        if entry[2] is not None:
+                            entry[1] = next(self._seq)
+                            timers.push(entry)
         ready = self._ready
         if ready:
             # Only what is queued now: a callback that queues more runs next turn.
@@ -557,11 +572,18 @@ def sleep(seconds):
 
 
 def _fileno(fd):
-    if isinstance(fd, int):
-        if fd < 0:
-            raise ValueError(f"invalid file descriptor: {fd}")
-        return fd
-    return fd.fileno()
+    if not isinstance(fd, int):
+        try:
+            fileno = fd.fileno
+        except AttributeError:
+            raise TypeError(f"expected an int fd or an object with fileno(), not "
+                            f"{type(fd).__name__}") from None
+        fd = fileno()
+        if not isinstance(fd, int):
+            raise TypeError("fileno() returned a non-integer")
+    if fd < 0:
+        raise ValueError(f"invalid file descriptor: {fd}")
+    return fd
 
 
 def wait_readable(fd, timeout=None):
@@ -583,12 +605,26 @@ _pool_lock = threading.Lock()
 
 
 def set_thread_pool(executor):
-    """Use ``executor`` (a concurrent.futures.Executor) for call_on_thread; returns
-    the previous one (None if the default was never created)."""
+    """Use ``executor`` (a concurrent.futures.Executor) for call_on_thread; None
+    goes back to the default pool.  Returns the previous one (None if it was the
+    default or none existed); the caller owns it (shut it down when done)."""
     global _pool
     with _pool_lock:
         old, _pool = _pool, executor
-    return old
+    return None if isinstance(old, _DefaultPool) else old
+
+
+def shutdown_thread_pool(wait=True):
+    """Shut the default pool down now (it is recreated on the next call_on_thread).
+    Its idle threads leave by themselves after a second; while any thread lives,
+    Stackless's deadlock rule treats it as one that might wake a blocked tasklet."""
+    global _pool
+    with _pool_lock:
+        pool = _pool if isinstance(_pool, _DefaultPool) else None
+        if pool is not None:
+            _pool = None
+    if pool is not None:
+        pool.shutdown(wait=wait)
 
 
 def _get_pool():
@@ -597,8 +633,7 @@ def _get_pool():
     if pool is None:
         with _pool_lock:
             if _pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-                _pool = ThreadPoolExecutor(thread_name_prefix="stackless.loop")
+                _pool = _DefaultPool()
             pool = _pool
     return pool
 

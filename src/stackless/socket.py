@@ -318,6 +318,17 @@ class socket(_std_socket):
         self._forget()
         _ss.close(self)
 
+    def __del__(self, _ss_del=_ss.__del__):
+        # Dropped without close(): the C finalizer closes the fd, so first drop the
+        # loop's lazily kept epoll interest, or a new file reusing the number would
+        # be believed registered.
+        try:
+            if self._sl_loop is not None:
+                self._forget()
+        except Exception:
+            pass
+        _ss_del(self)
+
     def detach(self):
         self._forget()
         return _std_socket.detach(self)

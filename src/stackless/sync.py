@@ -54,15 +54,12 @@ class _W(Waiter):
     __slots__ = ("notified", "tasklet")
 
     def __init__(self, loop, tasklet=None):
-        Waiter.__init__(self, loop)
+        # (all slots set here rather than through Waiter.__init__: one call less)
+        self.loop = loop
+        self.state = 0
+        self.value = self.exc = self.channel = None
         self.notified = False
         self.tasklet = tasklet
-
-
-def _park(w, timeout):
-    """Park on ``w``; returns normally on wake-up or timeout (the caller looks at
-    ``w.notified``); raises on kill/throw."""
-    w.loop.park(w, timeout)
 
 
 def _timeout_arg(blocking, timeout):
@@ -101,7 +98,7 @@ class Lock:
             self._waiters.append(w)
         ok = False
         try:
-            _park(w, timeout)
+            w.loop.park(w, timeout)
             ok = True
         finally:
             with self._mutex:
@@ -172,7 +169,7 @@ class RLock:
             self._waiters.append(w)
         ok = False
         try:
-            _park(w, timeout)
+            w.loop.park(w, timeout)
             ok = True
         finally:
             with self._mutex:
@@ -267,7 +264,7 @@ class Event:
             w = _W(get_loop())
             self._waiters.append(w)
         try:
-            _park(w, timeout)
+            w.loop.park(w, timeout)
         finally:
             with self._mutex:
                 if not w.notified:
@@ -323,7 +320,7 @@ class Condition:
         ok = False
         try:
             if timeout is None or timeout > 0:
-                _park(w, timeout)
+                w.loop.park(w, timeout)
             ok = True
         finally:
             with self._mutex:
@@ -400,7 +397,7 @@ class Semaphore:
             self._waiters.append(w)
         ok = False
         try:
-            _park(w, timeout)
+            w.loop.park(w, timeout)
             ok = True
         finally:
             with self._mutex:
@@ -504,7 +501,7 @@ class Queue:
         ok = False
         try:
             if timeout is None or timeout > 0:
-                _park(w, timeout)
+                w.loop.park(w, timeout)
             ok = True
         finally:
             with self._mutex:
@@ -583,7 +580,7 @@ class Queue:
                 w = _W(get_loop())
                 self._joiners.append(w)
             try:
-                _park(w, None)
+                w.loop.park(w, None)
             finally:
                 with self._mutex:
                     if not w.notified:

@@ -43,6 +43,9 @@ log = logging.getLogger("evemu.services")
 TRANSPORT_KEYWORDS = frozenset({"machoVersion"})
 
 
+_signatures = {}     # exposed function -> inspect.Signature (checked before every call)
+
+
 def exposed(fn):
     """Mark a method as callable by clients."""
     fn.__evemu_exposed__ = True
@@ -247,8 +250,11 @@ class ServiceManager:
             log.warning("%s: no method %s.%s (returning None)", call.connection, where, method)
             return None
         kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
+        sig = _signatures.get(fn.__func__)
+        if sig is None:
+            sig = _signatures[fn.__func__] = inspect.signature(fn)
         try:
-            inspect.signature(fn).bind(call, *args, **kwargs)
+            sig.bind(call, *args, **kwargs)
         except TypeError as e:
             log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method, e)
             raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None

@@ -91,7 +91,8 @@ def main(argv=None):
                     debug_services=args.debug_services)
 
     from evemu.machonet.server import Server
-    server = Server(config)
+    from evemu.services import build_services
+    server = Server(build_services, config)
     try:
         server.start()
     except OSError as e:

@@ -16,6 +16,7 @@ from stackless import loop
 from evemu.config import Config
 from evemu.db import Database
 from evemu.machonet.server import Server
+from evemu.services import build_services
 from evemu.wire import marshal
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +76,7 @@ def running_server(db=None, **config):
     """An in-process server on a free port with the debug services; yields the Server."""
     config.setdefault("port", 0)
     config.setdefault("debug_services", True)
-    server = Server(Config(**config), db=db or Database(":memory:"))
+    server = Server(build_services, Config(**config), db=db or Database(":memory:"))
     server.start()
     try:
         yield server

@@ -38,6 +38,7 @@ from evemu.wire.framing import FrameReader, FramingError, encode_frame
 from evemu.wire.marshal import MarshalError, SubStream
 
 from . import constants as C
+from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
 from .packets import Address, Packet, PacketError, parse_call, parse_notification, parse_packet
@@ -233,7 +234,6 @@ class Connection:
             self._call_slots.release()
 
     def _serve_call(self, packet, req):
-        from evemu.services import CallContext, CallResult
         manager = self.server.services
         ctx = CallContext(self, self.session, packet, req, manager)
         call_id = packet.source.call_id

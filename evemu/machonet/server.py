@@ -2,7 +2,7 @@
 
 Runs on the stackless loop of the thread that starts it::
 
-    server = Server(Config(port=26000))
+    server = Server(build_services, Config(port=26000))
     server.start()                 # opens the database, registers services, binds, listens
     server.serve_forever()         # the main tasklet drives the loop until stop()
     # stop() (thread- and signal-safe) -> serve_forever returns after shutting down:
@@ -30,7 +30,9 @@ log = logging.getLogger("evemu.server")
 
 
 class Server:
-    def __init__(self, config=None, db=None, extra_services=()):
+    def __init__(self, services, config=None, db=None):
+        """``services(server)`` builds the dispatcher (see :mod:`evemu.machonet.calls`);
+        ``evemu.services.build_services`` is the standard one."""
         self.config = config or Config()
         self.node_id = self.config.node_id
         self.db = db
@@ -42,34 +44,17 @@ class Server:
         self.logins = 0
         self._acceptor = None
         self._stopping = False
-        self._extra_services = tuple(extra_services)
+        self._services_factory = services
         self.services = None
         self.on_shutdown = []            # callables run at the end of shutdown()
         self.signal_watcher = None
 
     # ------------------------------------------------------------------ set-up
-    def _register_services(self):
-        from evemu.services import ServiceManager
-        from evemu.services.charunbound import CharUnboundMgrService
-        from evemu.services.machonet_svc import MachoNetService
-        from evemu.services.objcache import ObjectCachingService
-
-        mgr = ServiceManager(self, self.node_id)
-        for cls in (MachoNetService, ObjectCachingService, CharUnboundMgrService):
-            mgr.register(cls)
-        if self.config.debug_services:
-            from evemu.services.debug import DebugService, DebugBindableService
-            mgr.register(DebugService)
-            mgr.register(DebugBindableService)
-        for cls in self._extra_services:
-            mgr.register(cls)
-        self.services = mgr
-
     def start(self):
         """Open the database, register the services, listen.  Returns (host, port)."""
         if self.db is None:
             self.db = Database(self.config.db_path)
-        self._register_services()
+        self.services = self._services_factory(self)
         self.listener = ssocket.create_server((self.config.host, self.config.port), backlog=1024)
         self.address = self.listener.getsockname()[:2]
         self._acceptor = stackless.tasklet(self._accept_loop)()

@@ -31,11 +31,13 @@ import itertools
 import logging
 
 from evemu.db import filetime_now
+from evemu.machonet.calls import CallContext, CallResult
 from evemu.machonet.errors import CustomError, UserError
 from evemu.wire.marshal import SubStream, SubStruct
 
 __all__ = ["Service", "BindableService", "BoundObject", "ServiceManager", "CallContext",
-           "CallResult", "exposed", "ServiceNotFound", "UserError", "CustomError"]
+           "CallResult", "exposed", "ServiceNotFound", "UserError", "CustomError",
+           "build_services", "STANDARD_SERVICES"]
 
 log = logging.getLogger("evemu.services")
 
@@ -57,37 +59,6 @@ class ServiceNotFound(UserError):
 
     def __init__(self):
         super().__init__("ServiceNotFound")
-
-
-class CallResult:
-    """A result with named out-of-band values (the CallRsp ``oob`` dict)."""
-
-    __slots__ = ("value", "oob")
-
-    def __init__(self, value, oob=None):
-        self.value = value
-        self.oob = oob
-
-
-class CallContext:
-    """What a service method knows about the call it serves."""
-
-    __slots__ = ("connection", "session", "packet", "request", "manager")
-
-    def __init__(self, connection, session, packet, request, manager):
-        self.connection = connection
-        self.session = session
-        self.packet = packet
-        self.request = request
-        self.manager = manager
-
-    @property
-    def server(self):
-        return self.manager.server
-
-    @property
-    def userid(self):
-        return self.session.get("userid")
 
 
 class _Exposing:
@@ -263,3 +234,28 @@ class ServiceManager:
     def dispatch(self, call):
         req = call.request
         return self.invoke(self.resolve(call), call, req.method, req.args, req.kwargs)
+
+
+def _standard():
+    from .charunbound import CharUnboundMgrService
+    from .machonet_svc import MachoNetService
+    from .objcache import ObjectCachingService
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+
+
+STANDARD_SERVICES = _standard()
+
+
+def build_services(server, extra=()):
+    """The ServiceManager of a server: the standard services, the debug ones when
+    ``server.config.debug_services`` is set, then ``extra`` service classes."""
+    mgr = ServiceManager(server, server.node_id)
+    for cls in STANDARD_SERVICES:
+        mgr.register(cls)
+    if server.config.debug_services:
+        from .debug import DebugBindableService, DebugService
+        mgr.register(DebugService)
+        mgr.register(DebugBindableService)
+    for cls in extra:
+        mgr.register(cls)
+    return mgr

@@ -72,11 +72,13 @@ def bounded(seconds=60):
 
 
 @contextlib.contextmanager
-def running_server(db=None, **config):
-    """An in-process server on a free port with the debug services; yields the Server."""
+def running_server(db=None, extra_services=(), **config):
+    """An in-process server on a free port with the debug services (and ``extra_services``
+    classes); yields the Server."""
     config.setdefault("port", 0)
     config.setdefault("debug_services", True)
-    server = Server(build_services, Config(**config), db=db or Database(":memory:"))
+    server = Server(lambda srv: build_services(srv, extra_services), Config(**config),
+                    db=db or Database(":memory:"))
     server.start()
     try:
         yield server

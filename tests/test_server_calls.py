@@ -451,3 +451,43 @@ def test_server_notification(client):
     (flag, ss), = n.body
     assert flag == 0 and ss.value == (0, (1, (b"CustomNotify", {b"notify": "hello"})))
     assert [p.oob for p in notes] == [{b"sn": 1}, {b"sn": 2}]
+
+
+def test_unencodable_session_change_or_oob_is_a_call_error():
+    from evemu.services import CallResult, Service, exposed
+
+    class Buggy(Service):
+        name = "buggy"
+
+        @exposed
+        def BadSession(self, call):
+            call.session.set("weird", object())
+            return 1
+
+        @exposed
+        def BadOOB(self, call):
+            return CallResult(1, oob={b"x": object()})
+
+    with running_server(extra_services=[Buggy]) as server:
+        with Client.connect(server.address) as c:
+            c.login("bugged", "pw")
+            for method in ("BadSession", "BadOOB"):
+                with pytest.raises(RemoteError) as e:
+                    c.call("buggy", method)
+                assert e.value.values == {"error": "Internal server error: TypeError"}
+            assert c.call("machoNet", "GetTime") > 0
+
+
+def test_serve_forever_survives_an_escaping_tasklet_error():
+    with running_server() as server:
+        def boom():
+            raise RuntimeError("escaped")
+
+        def stopper():
+            loop.sleep(0.2)
+            server.stop()
+
+        stackless.tasklet(boom)()
+        stackless.tasklet(stopper)()
+        server.serve_forever()                  # logs the RuntimeError, goes on, then stops
+        assert server.listener is None

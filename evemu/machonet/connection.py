@@ -229,50 +229,62 @@ class Connection:
             self._serve_call(packet, req)
         except _Closed:
             pass
+        except Exception:
+            # A bug outside the service (an exception escaping a tasklet would reach the main
+            # tasklet and stop the loop): log it and drop this connection only.
+            log.exception("%s: internal error while answering %s", self, req.method)
+            self.close("internal error")
         finally:
             self.calls.discard(me)
             self._call_slots.release()
 
+    def _frames(self, *packets):
+        """Encode packets (None skipped) to one byte string of frames."""
+        return b"".join(encode_frame(marshal.dumps(p.to_wire(), 8192))
+                        for p in packets if p is not None)
+
     def _serve_call(self, packet, req):
         manager = self.server.services
         ctx = CallContext(self, self.session, packet, req, manager)
-        call_id = packet.source.call_id
+        where = packet.destination.service or req.target
         started = time.monotonic()
         try:
             result = manager.dispatch(ctx)
             oob = None
             if isinstance(result, CallResult):
                 result, oob = result.value, result.oob
+            # everything is encoded here, so that a value that cannot be sent is this call's
+            # error, not a broken connection
             payload = SubStream.from_raw(marshal.dumps(result, None))
+            rsp = Packet(C.CALL_RSP, packet.destination,
+                         Address.client(self.client_id, packet.source.call_id),
+                         self.userid, (payload,), oob)
+            frames = self._frames(self.session.change_packet(self.server.node_id), rsp)
         except UserError as e:
-            log.info("%s: %s.%s -> UserError %s", self, packet.destination.service or req.target,
-                     req.method, e)
+            log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
             self._send_error(packet, e)
             return
         except (TaskletExit, _Closed):
             raise
         except Exception as e:
-            log.exception("%s: call %s.%s failed", self, packet.destination.service or req.target,
-                          req.method)
+            log.exception("%s: call %s.%s failed", self, where, req.method)
             self._send_error(packet, CustomError(f"Internal server error: {type(e).__name__}"))
             return
-        change = self.session.change_packet(self.server.node_id)
-        if change is not None:
-            self.send_packet(change)
-        rsp = Packet(C.CALL_RSP, packet.destination, Address.client(self.client_id, call_id),
-                     self.userid, (payload,), oob)
-        self.send_packet(rsp)
-        log.debug("%s: %s.%s served in %.1f ms", self, packet.destination.service or req.target,
-                  req.method, (time.monotonic() - started) * 1000)
+        self._send_frame(frames)
+        log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
+                  (time.monotonic() - started) * 1000)
 
     def _send_error(self, packet, exc):
-        change = self.session.change_packet(self.server.node_id)
-        if change is not None:
-            self.send_packet(change)
         body = (C.CALL_REQ, C.WRAPPEDEXCEPTION, (SubStream(exc.to_wire()),))
-        self.send_packet(Packet(C.ERROR_RESPONSE, packet.destination,
-                                Address.client(self.client_id, packet.source.call_id),
-                                self.userid, body))
+        err = Packet(C.ERROR_RESPONSE, packet.destination,
+                     Address.client(self.client_id, packet.source.call_id), self.userid, body)
+        try:
+            change = self.session.change_packet(self.server.node_id)
+            frames = self._frames(change, err)
+        except (TypeError, ValueError):
+            log.exception("%s: session change cannot be encoded; dropped", self)
+            frames = self._frames(err)
+        self._send_frame(frames)
 
     # ------------------------------------------------------------ ping, notify
     def _answer_ping(self, packet):

@@ -136,9 +136,17 @@ class Server:
 
     # ------------------------------------------------------------------ running
     def serve_forever(self):
-        """Drive the loop until stop(); then shut down cleanly."""
+        """Drive the loop until stop(); then shut down cleanly.  An exception escaping some
+        tasklet (a bug) is logged and the server goes on."""
         try:
-            loop.run_forever()
+            while True:
+                try:
+                    loop.run_forever()
+                    return
+                except Exception:
+                    if self._stopping:
+                        return
+                    log.exception("uncaught error in a tasklet; the server goes on")
         finally:
             self.shutdown()
 

@@ -76,10 +76,14 @@ class Server:
                 log.warning("refusing %s: %d connections already", peer, len(self.connections))
                 sock.close()
                 continue
-            conn = Connection(self, sock, peer)
-            self.connections.add(conn)
-            log.debug("%s: connected", conn)
-            stackless.tasklet(conn.run)()
+            try:
+                conn = Connection(self, sock, peer)
+                self.connections.add(conn)
+                log.debug("%s: connected", conn)
+                stackless.tasklet(conn.run)()
+            except Exception:
+                log.exception("cannot serve %s", peer)
+                sock.close()
 
     # ------------------------------------------------------------------ accounts
     def user_count(self):

@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,12 +57,19 @@ class ServerProcess:
         if self.address is None:
             self.proc.kill()
             raise AssertionError("server did not start:\n" + "".join(self.lines))
+        # keep draining the log so that the server never blocks on a full pipe
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
 
     def stop(self, sig):
         self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=20)
-        self.lines.append(out)
-        return self.proc.returncode
+        rc = self.proc.wait(timeout=20)
+        self.drain.join(timeout=10)
+        return rc
 
     @property
     def log(self):
@@ -129,3 +137,17 @@ def test_help(tmp_path):
     assert proc.returncode == 0
     for opt in ("--host", "--port", "--db", "--log-level", "--no-auto-account"):
         assert opt in proc.stdout
+
+
+def test_loadtest_against_the_cli_server(tmp_path):
+    """150 clients at once against `python -m evemu` (each logs in, 5 calls): no errors."""
+    from evemu.client.loadtest import run
+    srv = ServerProcess(tmp_path, "--db", str(tmp_path / "load.sqlite3"))
+    try:
+        result = run(*srv.address, clients=150, calls=5)
+    finally:
+        rc = srv.stop(signal.SIGTERM)
+    assert result["errors"] == 0, result
+    assert result["logins"] == 150 and result["calls"] == 750
+    assert rc == 0 and "Traceback" not in srv.log
+    assert srv.log.count("logged in") == 150 and "server stopped (150 logins served)" in srv.log

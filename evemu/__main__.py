@@ -33,6 +33,9 @@ def parse_args(argv=None):
                    help="refuse logins of unknown accounts instead of creating them")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--create-account", metavar="NAME",
+                   help="create account NAME in the database and exit (password from "
+                        "$EVEMU_PASSWORD, else asked on the terminal)")
     p.add_argument("--debug-services", action="store_true",
                    help="register the debugSvc/debugBindable test services (never in "
                         "production)")
@@ -79,12 +82,42 @@ def _install_signal_handlers(server, log):
     server.on_shutdown.append(lambda: (signal.set_wakeup_fd(-1), rsock.close(), wsock.close()))
 
 
+def create_account(db_path, name, log):
+    import getpass
+    import os
+    import sqlite3
+
+    from evemu.db import AccountNameError, Database
+
+    password = os.environ.get("EVEMU_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for {name}: ")
+    if not password:
+        log.error("an empty password is not allowed")
+        return 1
+    db = Database(db_path)
+    try:
+        acct = db.create_account(name, Config.auto_account_role, password=password)
+    except AccountNameError as e:
+        log.error("%s", e)
+        return 1
+    except sqlite3.IntegrityError:
+        log.error("account %r already exists", name.strip().lower())
+        return 1
+    finally:
+        db.close()
+    log.info("created account %d (%s) in %s", acct.id, acct.name, db.path)
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
     log = logging.getLogger("evemu")
+    if args.create_account:
+        return create_account(args.db_path, args.create_account, log)
     image_url = args.image_server_url or f"http://{args.host}:{(args.port or 26000) + 1}/"
     config = Config(host=args.host, port=args.port, db_path=args.db_path, node_id=args.node_id,
                     image_server_url=image_url, auto_account=args.auto_account,

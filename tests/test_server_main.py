@@ -151,3 +151,27 @@ def test_loadtest_against_the_cli_server(tmp_path):
     assert result["logins"] == 150 and result["calls"] == 750
     assert rc == 0 and "Traceback" not in srv.log
     assert srv.log.count("logged in") == 150 and "server stopped (150 logins served)" in srv.log
+
+
+def test_create_account_then_login_without_auto_accounts(tmp_path):
+    db = str(tmp_path / "accounts.sqlite3")
+    env = dict(_env(tmp_path), EVEMU_PASSWORD="hunter2")
+    cmd = [sys.executable, "-m", "evemu", "--db", db, "--create-account", "Admin"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    assert first.returncode == 0 and "created account 1 (admin)" in first.stderr
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    assert again.returncode == 1 and "account 'admin' already exists" in again.stderr
+    bad = subprocess.run(cmd[:-1] + ["x;y"], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 1 and "invalid characters" in bad.stderr
+
+    srv = ServerProcess(tmp_path, "--db", db, "--no-auto-account")
+    try:
+        with Client.connect(srv.address) as c:
+            assert c.login("admin", "hunter2")["userid"] == 1
+        with Client.connect(srv.address) as c:
+            from evemu.client import LoginError
+            with pytest.raises(LoginError):
+                c.login("stranger", "pw")
+    finally:
+        assert srv.stop(signal.SIGTERM) == 0

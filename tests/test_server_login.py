@@ -366,3 +366,22 @@ def test_simultaneous_logins_of_one_account_let_exactly_one_in():
         for c in clients:
             c.close()
         assert settle(lambda: not server.online and not server.connections)
+
+
+@needs_shared
+def test_cached_object_has_evemu_shape():
+    """Our objectCaching.CachedObject (for machoNet.serviceInfo) has the layout of the one
+    EVEmu sent for config.BulkData.categories (frame 17, in ../shared only: CCP data)."""
+    theirs = marshal.loads((SHARED_FRAMES / "17-s2c-objectCaching.GetCachableObject-rsp.bin")
+                           .read_bytes()).state[4][0].value
+    with running_server() as server:
+        with Client.connect(server.address) as c:
+            c.login("cacher", "pw")
+            hint = c.call("machoNet", "GetInitVals")[0]
+            ours = c.call("objectCaching", "GetCachableObject", 0, hint.state[0],
+                          hint.state[2], hint.state[1])
+    assert ours.name == theirs.name == "objectCaching.CachedObject"
+    assert [type(x) for x in ours.state] == [type(x) for x in theirs.state]
+    assert [type(x) for x in ours.state[0]] == [type(x) for x in theirs.state[0]]
+    assert ours.state[1:4] == theirs.state[1:4]          # None, node 333444, shared 1
+    assert ours.state[5] == theirs.state[5] == 0          # small payloads are not compressed

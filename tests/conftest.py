@@ -30,6 +30,17 @@ TEST_TIMEOUT = float(os.environ.get("EVEMU_TEST_TIMEOUT", "120"))
 #: True when the suite runs on real Stackless Python (used to validate the tests).
 IS_STACKLESS_PYTHON = "Stackless" in sys.version
 
+#: On real Stackless, EVEMU_SLP_HARD=1 disables soft switching for the whole run
+#: (children included): every tasklet then keeps a C stack, as with greenlet.
+SLP_HARD = IS_STACKLESS_PYTHON and os.environ.get("EVEMU_SLP_HARD") == "1"
+_HARD_PRELUDE = "import stackless as _s; _s.enable_softswitch(False); del _s\n"
+
+
+def pytest_configure(config):
+    if SLP_HARD:
+        import stackless
+        stackless.enable_softswitch(False)
+
 
 def shared_dir():
     """Return the path of the shared data folder (``../shared`` beside the clone).
@@ -140,6 +151,8 @@ def _run_python(code, timeout=60, args=(), env=None, input=None):
     test fails with its partial output (a hang is a failure, never a hang).
     """
     code = textwrap.dedent(code)
+    if SLP_HARD:
+        code = _HARD_PRELUDE + code
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     child_env.setdefault("PYTHONFAULTHANDLER", "1")

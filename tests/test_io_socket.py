@@ -257,6 +257,16 @@ def test_peer_closes_mid_sendall():
     assert len(out) == 1 and issubclass(out[0], (BrokenPipeError, ConnectionResetError))
 
 
+def test_kill_tasklet_blocked_in_sendall():
+    a, b = ssocket.socketpair()
+    with a, b:
+        t = spawn(a.sendall, b"x" * (16 * 1024 * 1024))   # b never reads: a fills up
+        settle()
+        assert t.blocked and loop.get_loop().pending()["fd_waiters"] == 1
+        t.kill()
+        assert not t.alive and loop.get_loop().pending()["fd_waiters"] == 0
+
+
 def test_close_wakes_waiters_with_ebadf():
     a, b = ssocket.socketpair()
     out = []
@@ -480,3 +490,50 @@ def test_readme_chat_server():
     server.close()
     settle()
     assert not rooms
+
+
+def test_socket_moved_to_another_thread_drops_old_interest():
+    a, b = ssocket.socketpair()
+    with a, b:
+        t = spawn(a.recv, 1)
+        settle()
+        b.send(b"1")
+        loop.run_until(t)
+        main_loop = loop.get_loop()
+        assert main_loop._poller.mask(a.fileno())      # interest kept in this thread
+        got = []
+
+        def other_thread():
+            got.append(a.recv(1))                      # waits in that thread's loop
+
+        th = threading.Thread(target=other_thread)
+        th.start()
+        for _ in range(2000):                          # the thread's first wait posts
+            if main_loop._poller.mask(a.fileno()) == 0:   # drop_kept to this loop
+                break
+            loop.sleep(0.005)
+        assert main_loop._poller.mask(a.fileno()) == 0
+        b.send(b"2")
+        th.join(10)
+        assert got == [b"2"]
+
+
+def test_sendfile_blocks_only_the_tasklet(tmp_path):
+    data = bytes(range(256)) * 4096                      # 1 MiB: more than the buffers hold
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    a, b = ssocket.socketpair()
+    got = bytearray()
+
+    def reader():
+        while len(got) < len(data):
+            chunk = b.recv(65536)
+            assert chunk
+            got.extend(chunk)
+
+    with a, b:
+        r = spawn(reader)
+        with open(path, "rb") as f:
+            assert a.sendfile(f) == len(data)           # from the main tasklet, inline
+        loop.run_until(r)
+    assert bytes(got) == data

@@ -478,6 +478,18 @@ def test_kill_queue_getter_and_putter():
     assert len(q._putters) == 0 and q.qsize() == 1 and q.get() == 1
 
 
+def test_kill_queue_joiner():
+    q = sync.Queue()
+    q.put(1)
+    t = spawn(q.join)
+    settle()
+    assert t.blocked and len(q._joiners) == 1
+    t.kill()
+    assert len(q._joiners) == 0
+    q.get()
+    q.task_done()
+
+
 def test_notified_getter_killed_does_not_lose_item():
     q = sync.Queue()
     got = []
@@ -630,3 +642,40 @@ def test_timeout_reuse_while_active_is_error():
     with tm:
         with pytest.raises(RuntimeError, match="already active"):
             tm.__enter__()
+
+
+# ------------------------------------------------------------ pre-emption
+def test_primitives_survive_preemptive_run():
+    """Under stackless.run(timeout) a tasklet can be interrupted on any line, also
+    inside a primitive's bookkeeping; that must never deadlock the thread or lose
+    a wake-up."""
+    lock = sync.Lock()
+    q = sync.Queue(3)
+    counter = [0]
+    got = []
+
+    def incrementer():
+        for _ in range(100):
+            with lock:
+                x = counter[0]
+                x += 1
+                counter[0] = x
+
+    def producer():
+        for i in range(150):
+            q.put(i)
+
+    def consumer():
+        for _ in range(150):
+            got.append(q.get())
+
+    ts = [spawn(incrementer) for _ in range(4)] + [spawn(producer), spawn(consumer)]
+    interrupted = 0
+    while any(t.alive for t in ts):
+        t = stackless.run(7)          # tiny slices: interruptions everywhere
+        if t is not None:
+            interrupted += 1
+            t.insert()
+    assert interrupted > 0
+    assert counter[0] == 400
+    assert got == list(range(150))

@@ -249,9 +249,30 @@ def test_packed_row_amplification_is_capped():
     head = two[:5] + b"\x15\xff" + struct.pack("<I", n) + two[7:rows_at]
     data = head + b"\x2a\x1b\x01\x00" * (n - 1) + two[-4:]
     assert len(data) < 200_000
-    e = raises(data, "PackedRows unpack to more than the max_size limit")
+    # (the descriptor's 30,000 objects per reference also trip the expansion cap first)
+    e = raises(data, "PackedRows unpack to more than|shared references expand to more than")
     assert e.offset > 1000
     small = head + b"\x2a\x1b\x01\x00" * 9 + two[-4:]
     small = small[:7] + struct.pack("<I", 10) + small[11:]
     assert len(m.loads(small)) == 10
     raises(small, "PackedRows unpack", max_size=5 * 80_001)
+
+
+def test_reference_bomb_is_capped():
+    """Lists of 100 references to the previous list, 8 levels deep: 1.6 KB that would expand to
+    100**8 objects for anything walking the value (repr, ==, dumps).  References count as the
+    objects they stand for, and the expanded total is capped (64 x the stream, at least 2**20)."""
+    levels = 8
+    out = bytearray(b"\x14" + bytes([levels + 1]) + b"\x53\x03abc")
+    for k in range(levels):
+        out += b"\x55\x64" + (b"\x1b" + bytes([k + 1])) * 100
+    data = (b"\x7e" + struct.pack("<I", levels + 1) + bytes(out)
+            + b"".join(struct.pack("<I", i + 1) for i in range(levels + 1)))
+    assert len(data) < 2000
+    raises(data, "shared references expand to more than 1048576 objects")
+    # Two levels (10,000 objects) are fine, and keep their identity.
+    small = (b"\x7e" + struct.pack("<I", 3) + b"\x14\x03\x53\x03abc"
+             + b"\x55\x64" + b"\x1b\x01" * 100 + b"\x55\x64" + b"\x1b\x02" * 100
+             + b"".join(struct.pack("<I", i) for i in (1, 2, 3)))
+    v = m.loads(small)
+    assert len(v[2]) == 100 and v[2][0] is v[1] and v[1][0] is v[0]

@@ -603,3 +603,45 @@ def test_raise_exception_current():
     with pytest.raises(Boom) as ei:
         stackless.current.raise_exception(Boom, 5)
     assert ei.value.args == (5,)
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_kill_main_from_tasklet_raises_taskletexit_in_main(pending):
+    log = []
+
+    def f():
+        stackless.main.kill(pending=pending)
+        log.append("after kill")
+
+    t = stackless.tasklet(f)()
+    with pytest.raises(TaskletExit):  # noqa: F821
+        stackless.run()
+    assert stackless.current is stackless.main
+    if pending:
+        assert log == ["after kill"]  # the killer continued first
+    stackless.run()
+    assert log == ["after kill"]
+    assert not t.alive
+
+
+def test_throw_into_main_from_tasklet():
+    def f():
+        stackless.main.throw(Boom("to main"))
+
+    stackless.tasklet(f)()
+    with pytest.raises(Boom, match="to main"):
+        stackless.run()
+    stackless.run()
+
+
+def test_kill_paused_main_from_tasklet_while_main_blocked():
+    c = stackless.channel()
+
+    def f():
+        stackless.main.raise_exception(Boom, "wake up")
+
+    stackless.tasklet(f)()
+    with pytest.raises(Boom):
+        c.receive()  # main blocks, f raises into it
+    assert c.balance == 0
+    stackless.run()

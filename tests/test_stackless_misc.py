@@ -501,3 +501,49 @@ def test_generators_and_with_blocks_across_switches():
     stackless.tasklet(lambda: [stackless.schedule() for _ in range(5)])()
     stackless.run()
     assert log == ["enter", 0, 1, 2, "exit"]
+
+
+def test_generator_resumed_from_another_tasklet():
+    def gen():
+        who = []
+        while True:
+            who.append(stackless.current)
+            yield who
+
+    g = gen()
+    got = []
+
+    def a():
+        got.append(next(g)[-1])
+        stackless.schedule()
+
+    def b():
+        got.append(next(g)[-1])
+
+    ta = stackless.tasklet(a)()
+    tb = stackless.tasklet(b)()
+    stackless.run()
+    assert got == [ta, tb]
+
+
+def test_generator_running_in_two_tasklets_is_refused():
+    def gen():
+        stackless.schedule()  # suspended while "running"
+        yield 1
+
+    g = gen()
+    errors = []
+
+    def a():
+        next(g)
+
+    def b():
+        try:
+            next(g)
+        except ValueError as e:
+            errors.append(str(e))
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert errors == ["generator already executing"]

@@ -725,3 +725,77 @@ def test_star_import():
                  "set_schedule_callback", "get_schedule_callback", "set_error_handler",
                  "switch_trap", "enable_softswitch"):
         assert name in ns, name
+
+
+def test_get_thread_info_bookkeeping_flag():
+    # undocumented bit 30 (used by Stackless' own test support): serial,
+    # serial_last_jump and the initial stub are appended
+    info = stackless.get_thread_info(-1, 1 << 30)
+    assert len(info) == 6
+    assert info[:3] == (stackless.main, stackless.current, 1)
+    assert isinstance(info[3], int) and isinstance(info[4], int)
+    both = stackless.get_thread_info(-1, (1 << 30) | (1 << 31))
+    assert len(both) == 7
+    assert both[:3] == info[:3]
+    assert both[6] in (None, [None])
+    assert stackless.get_thread_info(-1, 0) == info[:3]
+
+
+def test_pickle_with_tracing_state_property():
+    # stackless.rst "pickle_with_tracing_state" (deprecated wrapper around
+    # pickle_flags / pickle_flags_default bit PICKLEFLAGS_PRESERVE_TRACING_STATE)
+    old_flags = stackless.pickle_flags()
+    old_default = stackless.pickle_flags_default()
+    try:
+        stackless.pickle_with_tracing_state = True
+        assert stackless.pickle_with_tracing_state is True
+        assert stackless.pickle_flags() & 1
+        assert stackless.pickle_flags_default() & 1
+        stackless.pickle_with_tracing_state = False
+        assert stackless.pickle_with_tracing_state is False
+        assert not stackless.pickle_flags() & 1
+        assert not stackless.pickle_flags_default() & 1
+    finally:
+        stackless.pickle_flags(old_flags)
+        stackless.pickle_flags_default(old_default)
+
+
+def test_debug_and_uncollectables():
+    assert isinstance(stackless.getdebug(), bool)
+    assert stackless.debug == stackless.getdebug()
+    assert isinstance(stackless.getuncollectables(), list)
+    assert isinstance(stackless.uncollectables, list)
+    for name in ("debug", "uncollectables"):
+        with pytest.raises(AttributeError):
+            setattr(stackless, name, None)
+
+
+def test_atomic_does_not_prevent_voluntary_switches():
+    log = []
+    c = stackless.channel()
+
+    def a():
+        with stackless.atomic():
+            log.append("a1")
+            stackless.schedule()  # voluntary: still switches
+            log.append("a2")
+            log.append(("a got", c.receive()))
+            log.append(("a atomic", stackless.current.atomic))
+
+    def b():
+        log.append(("b atomic", stackless.current.atomic))
+        c.send("x")
+
+    stackless.tasklet(a)()
+    stackless.tasklet(b)()
+    stackless.run()
+    assert log == ["a1", ("b atomic", False), "a2", ("a got", "x"), ("a atomic", True)]
+
+
+def test_type_names_and_class_pickling():
+    import pickle
+    for name in ("tasklet", "channel", "bomb", "atomic"):
+        cls = getattr(stackless, name)
+        assert cls.__name__ == name
+        assert pickle.loads(pickle.dumps(cls)) is cls
+    assert pickle.loads(pickle.dumps(TaskletExit)) is TaskletExit  # noqa: F821

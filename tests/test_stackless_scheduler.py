@@ -9,6 +9,7 @@ slp_tasklet_end, slp_call_schedule_fasthook).
 Cases that hang or crash when the implementation is wrong (deadlock, pre-emption)
 run in a child interpreter with a time limit.
 """
+import os
 import sys
 
 import pytest
@@ -16,6 +17,11 @@ import pytest
 import stackless
 
 IS_SLP = "Stackless" in sys.version
+SLP_HARD = IS_SLP and os.environ.get("EVEMU_SLP_HARD") == "1"
+# Stackless pre-empts only tasklets without C state (nesting_level 0) unless
+# ignore_nesting is given; with soft switching off every tasklet has C state.
+needs_soft_preemption = pytest.mark.skipif(
+    SLP_HARD, reason="Stackless does not pre-empt tasklets with C state (EVEMU_SLP_HARD=1)")
 
 
 class Boom(Exception):
@@ -501,6 +507,7 @@ def test_blocking_in_tasklet_while_main_runs_is_not_deadlock():
 
 # ------------------------------------------------------- pre-emptive run()
 
+@needs_soft_preemption
 def test_run_timeout_interrupts_busy_tasklet(run_python):
     r = run_python(r"""
 import stackless
@@ -534,6 +541,7 @@ print(stackless.run(1000000), out)
     assert r.stdout.strip() == "None [0, 1, 2]"
 
 
+@needs_soft_preemption
 def test_run_timeout_does_not_interrupt_atomic(run_python):
     r = run_python(r"""
 import stackless
@@ -570,6 +578,7 @@ print(stackless.run(100000), len(out))
     assert r.stdout.strip() == "None 100"
 
 
+@needs_soft_preemption
 def test_run_totaltimeout_interrupts_cooperative_tasklets(run_python):
     r = run_python(r"""
 import stackless
@@ -587,6 +596,7 @@ print([t.alive for t in ts])
     assert r.stdout.splitlines() == ["True False 3", "[False, False, False]"]
 
 
+@needs_soft_preemption
 def test_run_soft_timeout_returns_none_and_leaves_tasklets_scheduled(run_python):
     r = run_python(r"""
 import stackless
@@ -605,6 +615,7 @@ for t in ts:
     assert r.stdout.strip() == "None [True, True] 3"
 
 
+@needs_soft_preemption
 def test_nested_run_with_timeout_only_outermost_counts(run_python):
     r = run_python(r"""
 import stackless
@@ -628,3 +639,160 @@ print(stackless.getruncount())
     lines = r.stdout.splitlines()
     assert lines[0] == "True []"
     assert lines[-1] == "1"
+
+
+@needs_soft_preemption
+def test_timed_run_and_user_tracing_coexist(run_python):
+    # a timed run() must neither show up as a trace function nor lose the
+    # user's own one
+    r = run_python(r"""
+import sys, stackless
+events = []
+def tracer(frame, event, arg):
+    events.append(event)
+    return tracer
+seen = []
+def busy():
+    seen.append((sys.gettrace(), stackless.current.trace_function))
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+print(stackless.run(1000) is t, seen)
+t.kill()
+sys.settrace(tracer)
+t2 = stackless.tasklet(busy)()
+res = stackless.run(1000)
+after = sys.gettrace()
+sys.settrace(None)
+print(res is t2, after is tracer, stackless.main.trace_function)
+t2.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True [(None, None)]", "True True None"]
+
+
+def test_keyboardinterrupt_in_tasklet_reaches_run(run_python):
+    r = run_python(r"""
+import os, signal, threading, time, stackless
+def busy():
+    while True:
+        stackless.schedule()
+ts = [stackless.tasklet(busy)() for i in range(3)]
+threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    stackless.run()
+except KeyboardInterrupt:
+    print("interrupted", stackless.current is stackless.main)
+for t in ts:
+    t.kill()
+print(stackless.getruncount())
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["interrupted True", "1"]
+
+
+@needs_soft_preemption
+def test_settrace_inside_timed_run(run_python):
+    r = run_python(r"""
+import sys, stackless
+events = []
+def tracer(frame, event, arg):
+    if frame.f_code.co_name == "traced_function":
+        events.append(event)
+    return tracer
+def traced_function():
+    return 1
+state = {}
+def busy():
+    sys.settrace(tracer)
+    traced_function()
+    state["inside"] = sys.gettrace() is tracer
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+res = stackless.run(2000)
+print(res is t, "call" in events, state.get("inside"), sys.gettrace())
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True True True None"
+
+
+@needs_soft_preemption
+# (a tasklet with a trace function set through tasklet.trace_function is not
+# pre-empted by Stackless at all: tracing gives it C state; not tested)
+@pytest.mark.parametrize("how", ["settrace_none", "setprofile"])
+def test_timed_run_survives_tracing_changes(run_python, how):
+    r = run_python(r"""
+import sys, stackless
+how = %r
+def tracer(frame, event, arg):
+    return tracer
+def busy():
+    if how == "settrace_none":
+        sys.settrace(None)
+    elif how == "setprofile":
+        sys.setprofile(lambda *a: None)
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+if how == "trace_function_attr":
+    t.trace_function = tracer
+res = stackless.run(2000)
+print(res is t)
+t.kill()
+sys.setprofile(None)
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
+
+
+@needs_soft_preemption
+@pytest.mark.parametrize("how", ["started_before", "created_inside", "woken_by_channel",
+                                 "after_nested_run"])
+def test_timed_run_preempts_tasklets_however_they_got_running(run_python, how):
+    r = run_python(r"""
+import stackless
+how = %r
+def busy():
+    while True:
+        pass
+c = stackless.channel()
+victim = {}
+if how == "started_before":
+    def f():
+        stackless.schedule()
+        busy()
+    t = stackless.tasklet(f)()
+    t.run()
+    victim["t"] = t
+elif how == "created_inside":
+    def creator():
+        victim["t"] = stackless.tasklet(busy)()
+    stackless.tasklet(creator)()
+elif how == "woken_by_channel":
+    def waiter():
+        c.receive()
+        busy()
+    t = stackless.tasklet(waiter)()
+    t.run()
+    victim["t"] = t
+    def sender():
+        c.send(None)
+    stackless.tasklet(sender)()
+else:
+    def inner():
+        pass
+    def outer():
+        stackless.tasklet(inner)()
+        stackless.run()
+        busy()
+    victim["t"] = stackless.tasklet(outer)()
+res = stackless.run(2000)
+print(res is victim["t"], res.paused)
+res.kill()
+stackless.run()
+print(stackless.getruncount())
+""" % how, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["True True", "1"]

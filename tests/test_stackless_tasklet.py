@@ -526,7 +526,9 @@ def test_switch_trapped():
 def test_switch_self_trapped_is_allowed():
     stackless.switch_trap(1)
     try:
-        stackless.current.switch()
+        stackless.current.switch()  # no switch happens: the trap does not fire
+        assert stackless.current is stackless.main
+        assert stackless.main.scheduled
     finally:
         stackless.switch_trap(-1)
 
@@ -965,3 +967,60 @@ def test_trace_function_on_dead_or_new_tasklet(attr):
             setattr(t, attr, lambda *a: None)
         setattr(t, attr, None)  # clearing is always allowed
         assert getattr(t, attr) is None
+
+
+def test_init_just_calls_bind():
+    got = []
+    t = stackless.tasklet.__new__(stackless.tasklet)
+    assert not t.alive and t.tempval is None
+    assert t.__init__(lambda *a: got.append(a), (1,)) is None
+    assert t.alive and t.paused
+    t.insert()
+    stackless.run()
+    assert got == [(1,)]
+
+
+def test_subclass_init_without_super_leaves_tasklet_unbound():
+    class Lazy(stackless.tasklet):
+        def __init__(self, *args):
+            self.args = args
+
+    t = Lazy(nop)
+    assert t.args == (nop,)
+    assert not t.alive
+    assert t.tempval is None
+    t.bind(nop)
+    t()
+    stackless.run()
+    assert not t.alive
+
+
+def test_call_is_setup():
+    got = []
+    t = stackless.tasklet(lambda *a, **k: got.append((a, k)))
+    assert t(1, b=2) is t
+    stackless.run()
+    assert got == [((1,), {"b": 2})]
+
+
+def test_recursion_depth_of_suspended_tasklets():
+    c = stackless.channel()
+
+    def deep(n):
+        if n:
+            return deep(n - 1)
+        c.receive()
+
+    a = stackless.tasklet(deep)(5)
+    b = stackless.tasklet(deep)(15)
+    stackless.run()
+    assert a.blocked and b.blocked
+    assert b.recursion_depth - a.recursion_depth == 10
+    assert a.recursion_depth >= 6
+    seen = []
+    stackless.tasklet(lambda: seen.append(stackless.current.recursion_depth))()
+    stackless.run()
+    assert seen[0] >= 1
+    a.kill()
+    b.kill()
+    assert a.recursion_depth == 0 and b.recursion_depth == 0

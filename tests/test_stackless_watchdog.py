@@ -244,3 +244,46 @@ def test_lone_receive_in_tasklet_while_main_runs():
     assert stackless.run() is None
     assert t.blocked
     t.kill()
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_kill_tasklet_waiting_in_nested_run(pending):
+    log = []
+    box = {}
+
+    def worker():
+        stackless.schedule()
+        box["w"].kill(pending=pending)
+        log.append("worker after kill")
+
+    def watchdog():
+        stackless.tasklet(worker)()
+        try:
+            stackless.run()
+            log.append("run returned")
+        except TaskletExit:  # noqa: F821
+            log.append("watchdog killed")
+            raise
+
+    box["w"] = stackless.tasklet(watchdog)()
+    stackless.run()
+    stackless.run()
+    if pending:
+        assert log == ["worker after kill", "watchdog killed"]
+    else:
+        assert log == ["watchdog killed", "worker after kill"]
+    assert not box["w"].alive
+    assert_no_watchdogs()
+
+
+def test_exception_in_nested_run_watchdog_itself():
+    def watchdog():
+        stackless.tasklet(stackless.schedule)()
+        stackless.run()
+        raise KeyError("after inner run")
+
+    stackless.tasklet(watchdog)()
+    with pytest.raises(KeyError):
+        stackless.run()
+    stackless.run()
+    assert_no_watchdogs()

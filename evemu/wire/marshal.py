@@ -6,10 +6,14 @@ Python and re-exports the C functions and types.  ``evemu.marshal`` is the publi
 
 API
 ---
-``loads(data, *, max_depth=200, max_size=64 MiB)``
+``loads(data, *, max_depth=200, max_size=64 MiB, allow_trailing=False)``
     Decode one stream (``0x7E ...``) or a zlib-compressed one (``0x78 ...``).  Every malformed
     input raises :class:`MarshalError` (a ``ValueError``) whose ``offset`` is the byte offset in
     the (inflated) stream; nothing in a stream is imported or instantiated as a Python class.
+    Limits: nesting ``max_depth``; inflated size and the total unpacked size of packed rows
+    ``max_size``; shared references count as the objects they stand for, and the expanded value
+    may hold at most 64 objects per stream byte (at least 2**20).  ``allow_trailing`` ignores
+    bytes between the root object and the slot map (EVEmu does; the default refuses them).
 ``dumps(obj, compress_threshold=8192, *, max_depth=200)``
     Encode ``obj``; the result is zlib-compressed when it is at least ``compress_threshold``
     bytes (EVEmu's 0x2000 rule); ``None`` never compresses.  Unsupported types raise TypeError.

@@ -9,7 +9,10 @@
  *   - nothing is allocated from a declared length before checking that the bytes exist: a
  *     container of n items needs at least n bytes (every item is at least one byte), a dict of n
  *     pairs 2n bytes;
- *   - recursion is bounded by max_depth;
+ *   - recursion is bounded by max_depth; the unpacked rows of a stream by max_size (a row of
+ *     four bytes can reference a descriptor thousands of bytes wide); and a 0x1B reference
+ *     counts as the objects it stands for, capped at 64 per stream byte, so that walking the
+ *     decoded value stays linear in the input however the references nest;
  *   - a saved object is stored in its slot only after it is completely decoded, so a 0x1B
  *     reference can only point backwards to a finished object: reference cycles cannot be built
  *     and are reported as errors;
@@ -27,6 +30,8 @@ typedef struct {
     Py_ssize_t map_count;
     Py_ssize_t map_next;          /* next unread map entry */
     PyObject **slots;             /* map_count entries, NULL while not (yet) stored */
+    Py_ssize_t *slot_nodes;       /* expanded object count of each stored object */
+    Py_ssize_t nodes, max_nodes;  /* objects decoded so far, counting references expanded */
     int depth, max_depth;
     Py_ssize_t row_budget;        /* bytes of unpacked PackedRows still allowed */
     Py_ssize_t obj_start;         /* offset of the header byte of the object being decoded */
@@ -95,6 +100,20 @@ read_count(Decoder *d, Py_ssize_t unit, Py_ssize_t *out)
     if (*out > (d->end - d->pos) / unit) {
         evm_error(d->st, OFFSET(d), "declared count %zd exceeds the %zd byte(s) left", *out,
                   (Py_ssize_t)(d->end - d->pos));
+        return -1;
+    }
+    return 0;
+}
+
+/* A reference stands for its whole object: count the object's expanded size, so that nested
+ * references (a list of 100 references to a list of 100 references to ...) cannot build a value
+ * whose traversal (repr, ==, dumps) is exponential in the stream's length. */
+static int
+expand(Decoder *d, Py_ssize_t slot, Py_ssize_t at)
+{
+    d->nodes += d->slot_nodes[slot];
+    if (d->nodes > d->max_nodes) {
+        evm_error(d->st, at, "shared references expand to more than %zd objects", d->max_nodes);
         return -1;
     }
     return 0;
@@ -311,6 +330,8 @@ decode_packedrow(Decoder *d)
     /* Fast path: rows of a rowset all reference (0x1B) one saved descriptor. */
     if (d->end - d->pos >= 2 && d->pos[0] == OP_REF && d->pos[1] >= 1 && d->pos[1] < 0xFF &&
         d->pos[1] <= d->map_count && d->slots[d->pos[1] - 1] != NULL) {
+        if (expand(d, d->pos[1] - 1, at) < 0)
+            return NULL;
         desc = Py_NewRef(d->slots[d->pos[1] - 1]);
         d->pos += 2;
     }
@@ -505,6 +526,8 @@ decode_body(Decoder *d, unsigned int op)
             return evm_error(d->st, at,
                              "reference to slot %zd before its object is complete "
                              "(forward reference or cycle)", n);
+        if (expand(d, n - 1, at) < 0)
+            return NULL;
         return Py_NewRef(o);
     }
     case OP_CHECKSUM: {
@@ -607,6 +630,7 @@ decode_object(Decoder *d)
         slot = (Py_ssize_t)s;
     }
     d->obj_start = at;
+    Py_ssize_t nodes_before = d->nodes++;
     PyObject *obj = decode_body(d, b & OP_MASK);
     d->depth--;
     if (obj == NULL)
@@ -618,6 +642,7 @@ decode_object(Decoder *d)
             return evm_error(d->st, at, "slot %zd assigned twice", slot);
         }
         d->slots[slot - 1] = Py_NewRef(obj);
+        d->slot_nodes[slot - 1] = d->nodes - nodes_before;
     }
     return obj;
 }
@@ -686,9 +711,18 @@ evm_decode(MarshalState *st, const unsigned char *buf, Py_ssize_t len, int max_d
     d.map = d.end;
     if (d.map_count > 0) {
         d.slots = PyMem_Calloc((size_t)d.map_count, sizeof(PyObject *));
-        if (d.slots == NULL)
+        d.slot_nodes = PyMem_Calloc((size_t)d.map_count, sizeof(Py_ssize_t));
+        if (d.slots == NULL || d.slot_nodes == NULL) {
+            PyMem_Free(d.slots);
+            PyMem_Free(d.slot_nodes);
             return PyErr_NoMemory();
+        }
     }
+    /* Without references a stream of n bytes holds at most n objects; with them the expanded
+     * value may hold 64 times that (real data: ~3x), and at least 2**20. */
+    d.max_nodes = len < (PY_SSIZE_T_MAX >> 7) ? 64 * len : PY_SSIZE_T_MAX / 2;
+    if (d.max_nodes < ((Py_ssize_t)1 << 20))
+        d.max_nodes = (Py_ssize_t)1 << 20;
 
     root = decode_object(&d);
     if (root != NULL && d.pos != d.end && !allow_trailing) {
@@ -702,5 +736,6 @@ evm_decode(MarshalState *st, const unsigned char *buf, Py_ssize_t len, int max_d
     for (Py_ssize_t i = 0; i < d.map_count; i++)
         Py_XDECREF(d.slots[i]);
     PyMem_Free(d.slots);
+    PyMem_Free(d.slot_nodes);
     return root;
 }

@@ -66,7 +66,7 @@ typedef struct {
     PyObject *zlib_decompressobj;  /* zlib.decompressobj */
     PyObject *zlib_compress;       /* zlib.compress */
     PyObject *str_name, *str_state, *str_header, *str_list, *str_dict, *str_value, *str_raw,
-             *str_decompress, *str_eof, *str_unused_data, *str_blue_descriptor;
+             *str_eof, *str_unused_data, *str_blue_descriptor;
 } MarshalState;
 
 extern struct PyModuleDef evm_module_def;

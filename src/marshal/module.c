@@ -362,7 +362,6 @@ marshal_exec(PyObject *module)
     INTERN(str_dict, "dict");
     INTERN(str_value, "value");
     INTERN(str_raw, "raw");
-    INTERN(str_decompress, "decompress");
     INTERN(str_eof, "eof");
     INTERN(str_unused_data, "unused_data");
     INTERN(str_blue_descriptor, "blue.DBRowDescriptor");
@@ -430,7 +429,6 @@ marshal_clear(PyObject *module)
     Py_CLEAR(st->str_dict);
     Py_CLEAR(st->str_value);
     Py_CLEAR(st->str_raw);
-    Py_CLEAR(st->str_decompress);
     Py_CLEAR(st->str_eof);
     Py_CLEAR(st->str_unused_data);
     Py_CLEAR(st->str_blue_descriptor);

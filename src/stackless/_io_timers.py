@@ -38,7 +38,9 @@ class TimerQueue:
         return self.live + self.cancelled
 
     def push(self, entry):
-        tick = int(entry[0] * 1000.0)
+        when = entry[0]
+        # (a far deadline, inf included, shares one last bucket: it is sorted by when)
+        tick = int(when * 1000.0) if when < 1e15 else 10 ** 18
         b = self._buckets.get(tick)
         if b is None:
             self._buckets[tick] = [entry]

@@ -113,7 +113,7 @@ static PyMemberDef bomb_members[] = {
     {"type", T_OBJECT, offsetof(Bomb, type), READONLY, NULL},
     {"value", T_OBJECT, offsetof(Bomb, value), READONLY, NULL},
     {"traceback", T_OBJECT, offsetof(Bomb, traceback), READONLY, NULL},
-    {NULL}
+    {NULL, 0, 0, 0, NULL}
 };
 
 PyDoc_STRVAR(bomb_doc,

@@ -535,7 +535,7 @@ static PyGetSetDef channel_getset[] = {
     {"schedule_all", (getter)get_schedule_all, (setter)set_schedule_all,
      "schedule to the next runnable tasklet on every channel action.", NULL},
     {"queue", (getter)get_queue, NULL, "the first blocked tasklet (the rest via .next), or None.", NULL},
-    {NULL}
+    {NULL, 0, 0, 0, NULL}
 };
 
 /* ------------------------------------------------------------------ */
@@ -618,7 +618,7 @@ static PyMethodDef channel_methods[] = {
 
 static PyMemberDef channel_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(Channel, weakreflist), READONLY, NULL},
-    {NULL}
+    {NULL, 0, 0, 0, NULL}
 };
 
 PyDoc_STRVAR(channel_doc,

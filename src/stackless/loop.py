@@ -51,7 +51,7 @@ import collections
 import itertools
 import os
 import threading
-import time
+import time as _time
 
 import stackless as _sl
 from stackless._io_poll import READ, WRITE, Poller, Wakeup
@@ -59,17 +59,19 @@ from stackless._io_threads import IdleThreadPool as _DefaultPool
 from stackless._io_timers import TimerQueue
 
 __all__ = [
-    "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep",
+    "Loop", "Handle", "get_loop", "run_forever", "run_until", "stop", "sleep", "sleep_until",
+    "time",
     "call_later", "call_soon", "call_soon_threadsafe", "wait_readable", "wait_writable",
     "call_on_thread", "set_thread_pool", "shutdown_thread_pool",
 ]
 
-_monotonic = time.monotonic
+_monotonic = _time.monotonic
 _getcurrent = _sl.getcurrent
 _getruncount = _sl.getruncount
 _schedule = _sl.schedule
 _channel = _sl.channel
 _get_ident = threading.get_ident
+_set_wakeup_fd = getattr(_sl, "set_wakeup_fd", None)   # not in every core yet
 
 # Waiter states.
 _WAITING = 0
@@ -187,42 +189,62 @@ class Loop:
         self._depth = 0              # how many drives of this loop are on the stack
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
+        # Let the runtime wake us when another thread makes one of our tasklets
+        # runnable (a raw channel send across threads): notes/IO-NEEDS.md item 1.
+        self._wakeup_registered = False
+        if _set_wakeup_fd is not None:
+            _set_wakeup_fd(self._wakeup.write_fd)
+            self._wakeup_registered = True
         self.polls = 0               # kernel polls so far (tests use it to see no busy-waiting)
 
     # ------------------------------------------------------------------ timers
     def call_later(self, delay, fn, *args):
         """Run ``fn(*args)`` in the main tasklet after ``delay`` seconds (loop
         thread only); returns a Handle."""
-        entry = [_monotonic() + delay, next(self._seq), fn, args]
-        self._timers.push(entry)
-        return Handle(self, entry)
+        return self.call_at(_monotonic() + delay, fn, *args)
 
     def call_at(self, when, fn, *args):
         entry = [when, next(self._seq), fn, args]
-        self._timers.push(entry)
+        cur = _getcurrent()
+        old = cur.set_atomic(1)       # the timer queue must never be seen half-updated
+        try:
+            self._timers.push(entry)
+        finally:
+            cur.set_atomic(old)
         return Handle(self, entry)
 
     def time(self):
         return _monotonic()
 
     def _cancel_timer(self, entry):
-        self._timers.cancel(entry)
+        cur = _getcurrent()
+        old = cur.set_atomic(1)
+        try:
+            self._timers.cancel(entry)
+        finally:
+            cur.set_atomic(old)
 
-    def sleep(self, seconds):
+    def sleep(self, seconds, _when=None):
         """Block the current tasklet for ``seconds`` (> 0).  The fast path of the
         module-level sleep(): one channel and one timer entry, no Waiter."""
-        if _getcurrent().is_main:
+        cur = _getcurrent()
+        if cur.is_main:
             self.park(Waiter(self), seconds)
             return
-        ch = _channel()
-        ch.preference = 1
-        entry = [_monotonic() + seconds, next(self._seq), _wake_channel, ch]
-        self._timers.push(entry)
+        old = cur.set_atomic(1)       # see park()
         try:
-            ch.receive()
+            ch = _channel()
+            ch.preference = 1
+            entry = [_monotonic() + seconds if _when is None else _when, next(self._seq),
+                     _wake_channel, ch]
+            self._timers.push(entry)
+            try:
+                ch.receive()
+            finally:
+                if entry[2] is not None:      # left early (kill/throw): drop the timer
+                    self._timers.cancel(entry)
         finally:
-            if entry[2] is not None:      # left early (kill/throw): drop the timer
-                self._timers.cancel(entry)
+            cur.set_atomic(old)
 
     # --------------------------------------------------------------- callbacks
     def call_soon(self, fn, *args):
@@ -247,29 +269,39 @@ class Loop:
     def park(self, w, timeout=None):
         """Block the current tasklet on Waiter ``w`` until it is woken (True) or
         ``timeout`` seconds pass (False).  Raises what ``w.throw`` was given, or what
-        kill()/throw() deliver; ``w`` is never left WAITING."""
+        kill()/throw() deliver; ``w`` is never left WAITING.  ``w`` may already have
+        been woken (between its registration and this call): then no blocking."""
+        cur = _getcurrent()
+        main = cur.is_main
+        # atomic: a run(timeout) must not pre-empt a tasklet between arming the timer
+        # and blocking (the wake-up would find nobody on the channel and be lost).
+        # The main tasklet is the watchdog of such runs, never pre-empted.
+        old = 0 if main else cur.set_atomic(1)
         entry = None
-        if timeout is not None:
-            if timeout <= 0:
-                w.state = _TIMEDOUT
-                return False
-            entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
-            self._timers.push(entry)
         try:
-            cur = _getcurrent()
-            if cur.is_main:
+            if timeout is not None:
+                if timeout <= 0:
+                    if w.state == _WAITING:
+                        w.state = _TIMEDOUT
+                    return w.state == _WOKEN
+                entry = [_monotonic() + timeout, next(self._seq), w._expire, ()]
+                self._timers.push(entry)
+            if main:
                 self._drive(w)
             else:
                 ch = _channel()
                 ch.preference = 1     # the waker keeps running; we are queued
                 w.channel = ch
-                ch.receive()
+                if w.state == _WAITING:
+                    ch.receive()
         finally:
             if entry is not None and entry[2] is not None:
                 self._timers.cancel(entry)
             if w.state == _WAITING:
                 w.state = _CANCELLED
             w.channel = None
+            if not main:
+                cur.set_atomic(old)
         if w.exc is not None:
             exc, w.exc = w.exc, None
             raise exc
@@ -284,6 +316,14 @@ class Loop:
         WRITE).  True if ready (or errored: retry the operation to see the error),
         False on timeout.  ``keep`` leaves the kernel interest registered after the
         wait (cheaper for sockets that wait again; they call ``forget_fd`` on close)."""
+        cur = _getcurrent()
+        old = cur.set_atomic(1)       # fd bookkeeping must not be pre-empted half-done
+        try:
+            return self._wait_fd(fd, event, timeout, keep)
+        finally:
+            cur.set_atomic(old)
+
+    def _wait_fd(self, fd, event, timeout, keep):
         fds = self._fds
         entry = fds.get(fd)
         if entry is None:
@@ -327,6 +367,13 @@ class Loop:
                 self._poller.set_mask(fd, mask)
             except OSError:
                 pass
+
+    def drop_kept(self, fd):
+        """Drop the kernel interest kept for ``fd`` if nobody waits on it now."""
+        entry = self._fds.get(fd)
+        if entry is None or (not entry[0] and not entry[1]):
+            self._fds.pop(fd, None)
+            self._poller.forget(fd)
 
     def forget_fd(self, fd, exc=None):
         """``fd`` is about to be closed: drop its kernel registration, and end the
@@ -508,6 +555,11 @@ class Loop:
         if self._closed:
             return
         self._closed = True
+        if self._wakeup_registered and self._thread_id == _get_ident():
+            try:
+                _set_wakeup_fd(-1)
+            except Exception:
+                pass
         self._poller.close()
         self._wakeup.close()
 
@@ -569,6 +621,25 @@ def sleep(seconds):
             _schedule()
     else:
         raise ValueError("sleep length must be non-negative")
+
+
+def sleep_until(when):
+    """Block the calling tasklet until ``time() >= when`` (time.monotonic's clock);
+    a deadline in the past yields like sleep(0).  Deadlines, not durations, so
+    sleeps with equal deadlines wake in the order they were made."""
+    loop = get_loop()
+    delay = when - _monotonic()
+    if delay <= 0:
+        sleep(0)
+    elif _getcurrent().is_main:
+        loop.park(Waiter(loop), delay)
+    else:
+        loop.sleep(delay, when)
+
+
+def time():
+    """The loop clock: time.monotonic()."""
+    return _monotonic()
 
 
 def _fileno(fd):

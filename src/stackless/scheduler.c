@@ -110,6 +110,15 @@ thread_died(SlpThread *th)
     if (!th->alive)
         return;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+    if (tls_thread == th && tls_tstate == PyThreadState_Get() && th->current == th->main &&
+        !st->finalizing) {
+        /* Still in the ending thread, which runs no tasklet: end the idle
+         * workers and the spawner here, while greenlet can still switch in
+         * this thread (they run only our C loops, no Python code).  Parked
+         * greenlets of a thread that has gone can never be ended and would
+         * stay allocated for good. */
+        slp_pool_end(th);
+    }
     th->alive = 0;
     th->tstate = NULL;
     if (tls_thread == th) {
@@ -671,6 +680,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
         return -1;
     }
     /* resumed: prev is running again */
+    slp_sync_tracing(th->tstate);
     if (th->del_post_switch != NULL || th->del_post_value != NULL) {
         Py_CLEAR(th->del_post_switch);
         Py_CLEAR(th->del_post_value);

@@ -113,6 +113,8 @@ class socket(_std_socket):
             raise OSError(_errno.EBADF, "Bad file descriptor")
         loop = self._sl_loop
         if loop is None or loop._thread_id != _loop._get_ident():
+            if loop is not None:      # used from another thread now: the old loop
+                loop.call_soon_threadsafe(loop.drop_kept, fd)   # drops its kept interest
             loop = self._sl_loop = _get_loop()
         if not loop.wait_fd(fd, event, remaining, keep=True):
             raise _timed_out()

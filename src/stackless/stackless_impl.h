@@ -244,6 +244,22 @@ static inline int channel_preference(Channel *c)
     return (int)((c->flags & CF_PREF_MASK) >> CF_PREF_SHIFT) - 1;
 }
 
+/* After a switch (or before a tasklet starts on a fresh greenlet), make the
+ * running C frame trace if a trace/profile function is installed: CPython
+ * 3.11 keeps the "tracing on" flag per _PyCFrame, and a new greenlet does not
+ * always inherit it. */
+static inline void
+slp_sync_tracing(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    uint8_t want = (ts->c_tracefunc != NULL || ts->c_profilefunc != NULL) ? 255 : 0;
+    if (ts->cframe->use_tracing != want)
+        ts->cframe->use_tracing = want;
+#else
+    (void)ts;
+#endif
+}
+
 /* ------------------------------------------------------------------ */
 /* Prototypes                                                           */
 /* ------------------------------------------------------------------ */
@@ -293,6 +309,7 @@ int slp_greenlet_set_context(PyObject *greenlet, PyObject *ctx);
 PyObject *slp_greenlet_get_context(PyObject *greenlet);
 int slp_greenlet_is_dead_thread(PyObject *greenlet);
 void slp_pool_clear(SlpThread *th, PyObject *into_list);
+void slp_pool_end(SlpThread *th);
 
 /* tasklet.c */
 extern PyType_Spec slp_tasklet_spec;

@@ -120,6 +120,7 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
     PyObject *val;
 
     t->flags |= TF_STARTED;
+    slp_sync_tracing(ts);
     /* the tasklet starts in its own contextvars.Context */
     ctx = t->context;
     t->context = NULL;
@@ -290,4 +291,46 @@ slp_pool_clear(SlpThread *th, PyObject *into_list)
             PyErr_Clear();
         Py_DECREF(g);
     }
+}
+
+/* End a parked greenlet (a pooled worker or the spawner) in its own live
+ * thread: make us its parent and throw GreenletExit into it; it unwinds
+ * through our C loop only and comes back here. */
+static void
+end_parked(PyObject *g)
+{
+    PyObject *cur = slp_greenlet_getcurrent(), *r;
+    if (cur == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (PyGreenlet_ACTIVE((PyGreenlet *)g) &&
+        PyGreenlet_SetParent((PyGreenlet *)g, (PyGreenlet *)cur) == 0) {
+        r = PyGreenlet_Throw((PyGreenlet *)g, PyExc_GreenletExit, NULL, NULL);
+        Py_XDECREF(r);
+    }
+    PyErr_Clear();
+    Py_DECREF(cur);
+}
+
+/* End every parked worker and the spawner of a thread that is ending (called
+ * in that thread, while no tasklet but main is running). */
+void
+slp_pool_end(SlpThread *th)
+{
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    while (th->npool > 0) {
+        PyObject *g = th->pool[--th->npool];
+        th->pool[th->npool] = NULL;
+        end_parked(g);
+        Py_DECREF(g);
+    }
+    if (th->spawner != NULL) {
+        PyObject *g = th->spawner;
+        th->spawner = NULL;
+        end_parked(g);
+        Py_DECREF(g);
+    }
+    PyErr_Restore(et, ev, etb);
 }

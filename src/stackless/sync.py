@@ -45,7 +45,30 @@ Full = _queue.Full
 _getcurrent = _sl.getcurrent
 _monotonic = _loopmod._monotonic
 _WOKEN = _loopmod._WOKEN
-_Mutex = threading.Lock
+
+
+class _Mutex:
+    """The guard of a primitive's state: a threading.Lock (other threads) taken
+    while the tasklet is atomic (so a run(timeout) cannot pre-empt it while it
+    holds the lock, which would deadlock the next tasklet of its thread that
+    comes here).  Held for a few lines, never across a wait."""
+
+    __slots__ = ("_lock", "_held")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._held = None
+
+    def __enter__(self):
+        cur = _getcurrent()
+        old = cur.set_atomic(1)
+        self._lock.acquire()
+        self._held = (cur, old)     # written only by the holder
+
+    def __exit__(self, *exc):
+        cur, old = self._held
+        self._lock.release()
+        cur.set_atomic(old)
 
 
 class _W(Waiter):
@@ -101,18 +124,27 @@ class Lock:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:       # handed the lock, then killed: pass it on
-                        self._release_locked()
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed the lock, then killed: pass it on
+                    self._release_locked()
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
-    def __exit__(self, *exc):
-        self.release()
+    def __exit__(self, t, v, tb):
+        with self._mutex:
+            if not self._locked:
+                raise RuntimeError("release unlocked lock")
+            self._release_locked()
 
     def _release_locked(self):
         # mutex held, lock held: hand it to the first waiter or unlock
@@ -172,14 +204,20 @@ class RLock:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:
-                        self._count = 0
-                        self._handoff()
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed the lock, then killed: pass it on
+                    self._count = 0
+                    self._handoff()
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
@@ -266,9 +304,10 @@ class Event:
         try:
             w.loop.park(w, timeout)
         finally:
-            with self._mutex:
-                if not w.notified:
-                    self._waiters.remove(w)
+            if not w.notified:
+                with self._mutex:
+                    if not w.notified:
+                        self._waiters.remove(w)
         return w.notified or self._flag
 
 
@@ -400,13 +439,19 @@ class Semaphore:
             w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if w.notified:
-                    if not ok:
-                        self._release_locked(1)
-                else:
-                    self._waiters.remove(w)
+            # (notified is set under the mutex before the wake-up: a notified
+            # waiter that resumed normally owns what it was handed, no lock needed)
+            if not (ok and w.notified):
+                self._cleanup(w, ok)
         return w.notified
+
+    def _cleanup(self, w, ok):
+        with self._mutex:
+            if w.notified:
+                if not ok:       # handed a unit, then killed: give it back
+                    self._release_locked(1)
+            else:
+                self._waiters.remove(w)
 
     __enter__ = acquire
 
@@ -504,14 +549,15 @@ class Queue:
                 w.loop.park(w, timeout)
             ok = True
         finally:
-            with self._mutex:
-                if not w.notified:
-                    try:
-                        waiters.remove(w)
-                    except ValueError:
-                        pass
-                elif not ok:
-                    self._wake_one(waiters)
+            if not (ok and w.notified):
+                with self._mutex:
+                    if not w.notified:
+                        try:
+                            waiters.remove(w)
+                        except ValueError:
+                            pass
+                    elif not ok:
+                        self._wake_one(waiters)
         return w.notified
 
     @staticmethod

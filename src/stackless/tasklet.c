@@ -1155,7 +1155,7 @@ static PyGetSetDef tasklet_getset[] = {
     {"context_id", (getter)tasklet_get_context_id, NULL, "id() of the tasklet's contextvars.Context.", NULL},
     {"trace_function", (getter)get_trace_function, (setter)set_trace_function, "the trace function (current tasklet).", NULL},
     {"profile_function", (getter)get_profile_function, (setter)set_profile_function, "the profile function (current tasklet).", NULL},
-    {NULL}
+    {NULL, 0, 0, 0, NULL}
 };
 
 static PyMethodDef tasklet_methods[] = {
@@ -1181,7 +1181,7 @@ static PyMethodDef tasklet_methods[] = {
 
 static PyMemberDef tasklet_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(Tasklet, weakreflist), READONLY, NULL},
-    {NULL}
+    {NULL, 0, 0, 0, NULL}
 };
 
 PyDoc_STRVAR(tasklet_doc,

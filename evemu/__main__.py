@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 
-from evemu import __doc__ as _pkg_doc  # noqa: F401
 from evemu.config import Config
 from evemu.machonet import constants as C
 

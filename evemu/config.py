@@ -18,7 +18,7 @@ class Config:
     max_handshake_frame: int = 64 << 10  # before login: no client sends more than a few hundred
     max_inflated: int = 16 << 20       # a zlib frame may not inflate beyond this
     handshake_timeout: float = 60.0    # whole login handshake must finish within this
-    idle_timeout: float = 600.0        # drop a logged-in connection silent this long (EVEmu: 10 min)
+    idle_timeout: float = 600.0        # silent this long: PingReq; twice: dropped (EVEmu: 10 min)
     send_timeout: float = 60.0         # a peer that does not read for this long is dropped
     max_calls_per_connection: int = 64  # concurrent call tasklets per client
     max_connections: int = 4096

@@ -1,6 +1,5 @@
 """MachoNet after login: calls and their errors, pings, bound objects and their release,
 session changes, many concurrent clients, clients that vanish mid-call, hostile bytes."""
-import os
 import random
 import struct
 

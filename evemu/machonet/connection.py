@@ -155,7 +155,7 @@ class Connection:
             self.close(str(e))
         except (OSError, EOFError) as e:
             self.close(f"socket error: {e!r}")
-        except TaskletExit:
+        except stackless.TaskletExit:
             self.close(self.close_reason or "stopped")
             raise
         except Exception as e:
@@ -264,7 +264,7 @@ class Connection:
             log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
             self._send_error(packet, e)
             return
-        except (TaskletExit, _Closed):
+        except (stackless.TaskletExit, _Closed):
             raise
         except Exception as e:
             log.exception("%s: call %s.%s failed", self, where, req.method)

@@ -385,3 +385,15 @@ def test_cached_object_has_evemu_shape():
     assert [type(x) for x in ours.state[0]] == [type(x) for x in theirs.state[0]]
     assert ours.state[1:4] == theirs.state[1:4]          # None, node 333444, shared 1
     assert ours.state[5] == theirs.state[5] == 0          # small payloads are not compressed
+
+
+def test_client_login_with_a_precomputed_hash():
+    captured = frame_value("06")[1][b"user_password_hash"]
+    with running_server() as server:
+        with Client.connect(server.address) as c:
+            c.login("tracer", hashed=captured)
+        assert server.db.get_account("tracer").hash == captured
+        from server_helpers import settle
+        assert settle(lambda: not server.online)
+        with Client.connect(server.address) as c:
+            assert c.login("tracer", hashed=captured)["userid"] == 1

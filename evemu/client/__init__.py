@@ -119,7 +119,7 @@ class Client:
         return parse_packet(self.recv())
 
     # ------------------------------------------------------------------ login
-    def login(self, user, password=None, *, password_hash_=None, language="EN", vip_key=b"vipkey",
+    def login(self, user, password=None, *, hashed=None, language="EN", vip_key=b"vipkey",
               queue_check=False):
         """The full handshake; returns the SessionInitialState dict (str keys)."""
         self.server_version = self.recv()
@@ -138,13 +138,13 @@ class Client:
         ok = self.recv()
         if ok != b"OK CC":
             raise ProtocolError(f"crypto refused: {ok!r}")
-        if password_hash_ is None:
-            password_hash_ = password_hash(user, password)
+        if hashed is None:
+            hashed = password_hash(user, password)
         self.send((b"x" * 32, {
             b"macho_version": C.MACHO_VERSION, b"boot_version": C.VERSION_NUMBER,
             b"boot_build": C.BUILD_VERSION, b"boot_codename": C.PROJECT_CODENAME.encode(),
             b"boot_region": C.PROJECT_REGION.encode(), b"user_name": user,
-            b"user_password": None, b"user_password_hash": password_hash_,
+            b"user_password": None, b"user_password_hash": hashed,
             b"user_languageid": language, b"user_affiliateid": 0}))
         pw_version = self.recv()
         if pw_version != C.PASSWORD_VERSION_HASHED:

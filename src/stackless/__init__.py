@@ -79,6 +79,23 @@ __all__ = [
     "PICKLEFLAGS_PICKLE_CONTEXT",
 ]
 
+# run(timeout) counts ticks with a C trace function chained in front of the
+# user's.  sys.settrace() made inside a timed run would remove it; this wrapper
+# puts it back in front (it does nothing outside a timed run).
+def _make_settrace(orig, retrace):
+    def settrace(function):
+        orig(function)
+        retrace()
+    settrace.__doc__ = orig.__doc__
+    settrace.__name__ = orig.__name__
+    settrace.__qualname__ = orig.__qualname__
+    settrace.__wrapped__ = orig
+    return settrace
+
+
+if not hasattr(_sys.settrace, "__wrapped__"):
+    _sys.settrace = _make_settrace(_sys.settrace, _stackless._retrace)
+
 # Once atexit handlers run, tasklets are no longer killed or switched to:
 # what is still suspended then is left alone (see notes/README-core.md).
 _atexit.register(_stackless._at_exit)

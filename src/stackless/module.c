@@ -452,14 +452,31 @@ m_spawner(PyObject *module, PyObject *args)
     return slp_spawner_run(module, args);
 }
 
+/* atexit: kill the started tasklets of the main thread while the interpreter
+ * is intact (as Stackless does at exit); from then on never switch again. */
 static PyObject *
 m_at_exit(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    slp_get_state(module)->finalizing = 1;
+    slp_state *st = slp_get_state(module);
+    SlpThread *th = slp_thread_current();
+    if (th != NULL && th->st == st && !st->finalizing && th->current == th->main)
+        slp_kill_started(th);
+    st->finalizing = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+m_retrace(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    SlpThread *th = slp_thread_current();
+    (void)module;
+    if (th != NULL)
+        slp_retrace(th);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
+    {"_retrace", m_retrace, METH_NOARGS, NULL},
     {"getcurrent", m_getcurrent, METH_NOARGS, getcurrent_doc},
     {"getmain", m_getmain, METH_NOARGS, getmain_doc},
     {"getruncount", m_getruncount, METH_NOARGS, getruncount_doc},
@@ -522,6 +539,9 @@ module_exec(PyObject *m)
     st->worker_func = PyCFunction_NewEx(&worker_def, m, NULL);
     st->spawner_func = PyCFunction_NewEx(&spawner_def, m, NULL);
     st->guard_key = PyUnicode_FromString("__stackless_thread_guard__");
+    st->str_f_trace_opcodes = PyUnicode_InternFromString("f_trace_opcodes");
+    if (st->str_f_trace_opcodes == NULL)
+        return -1;
     if (!st->worker_func || !st->spawner_func || !st->guard_key)
         return -1;
     st->pickleflags_default = 0;
@@ -620,6 +640,7 @@ module_free(void *m)
     Py_CLEAR(st->worker_func);
     Py_CLEAR(st->spawner_func);
     Py_CLEAR(st->guard_key);
+    Py_CLEAR(st->str_f_trace_opcodes);
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -117,8 +117,12 @@ thread_died(SlpThread *th)
          * this thread (they run only our C loops, no Python code).  Parked
          * greenlets of a thread that has gone can never be ended and would
          * stay allocated for good. */
+        slp_kill_started(th);
         slp_pool_end(th);
     }
+    /* tasklets that could not be killed stay as they are (never run again) */
+    while (th->started != NULL)
+        slp_started_unlink(th, th->started);
     th->alive = 0;
     th->tstate = NULL;
     if (tls_thread == th) {
@@ -157,6 +161,98 @@ thread_died(SlpThread *th)
     th->ntraced = 0;
     PyErr_Restore(exc_t, exc_v, exc_tb);
     slp_thread_decref(th);   /* the registry's reference */
+}
+
+/* The list of started, unfinished tasklets of a thread (circular, borrowed
+ * pointers; a tasklet leaves it when it ends or is deallocated). */
+void
+slp_started_link(SlpThread *th, Tasklet *t)
+{
+    Tasklet *h = th->started;
+    if (h == NULL) {
+        t->u.s.next = t->u.s.prev = t;
+        th->started = t;
+    }
+    else {
+        t->u.s.next = h;
+        t->u.s.prev = h->u.s.prev;
+        h->u.s.prev->u.s.next = t;
+        h->u.s.prev = t;
+    }
+    t->flags |= TF_LINKED;
+}
+
+void
+slp_started_unlink(SlpThread *th, Tasklet *t)
+{
+    if (!(t->flags & TF_LINKED))
+        return;
+    if (t->u.s.next == t)
+        th->started = NULL;
+    else {
+        t->u.s.prev->u.s.next = t->u.s.next;
+        t->u.s.next->u.s.prev = t->u.s.prev;
+        if (th->started == t)
+            th->started = t->u.s.next;
+    }
+    t->u.s.next = t->u.s.prev = NULL;   /* == u.c.func/args NULL */
+    t->flags &= ~TF_LINKED;
+}
+
+/*
+ * The thread is ending (or the interpreter is exiting, for the main thread)
+ * and runs only its main tasklet: as Stackless does for tasklets with C state,
+ * kill every started tasklet, here, in its own thread, so that its except and
+ * finally clauses run.  Tasklets that never started are dropped from the run
+ * queue without running.
+ */
+void
+slp_kill_started(SlpThread *th)
+{
+    PyObject *lis, *et, *ev, *etb;
+    Tasklet *t;
+    Py_ssize_t i;
+    int round;
+
+    if (th->started == NULL || th->current != th->main)
+        return;
+    PyErr_Fetch(&et, &ev, &etb);
+    lis = PyList_New(0);
+    if (lis == NULL)
+        goto done;
+    t = th->started;
+    do {
+        if (PyList_Append(lis, (PyObject *)t) < 0)
+            goto done;
+        t = t->u.s.next;
+    } while (t != th->started);
+    /* nothing else may run in between: empty the run queue but for main */
+    while (th->main->next != NULL && th->main->next != th->main) {
+        t = th->main->next;
+        slp_rq_remove_task(th, t);
+        Py_DECREF(t);
+    }
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < PyList_GET_SIZE(lis); i++) {
+            PyObject *bomb, *r;
+            t = (Tasklet *)PyList_GET_ITEM(lis, i);
+            if (!(t->flags & TF_LINKED) || t->greenlet == NULL || th->current != th->main)
+                continue;
+            bomb = slp_exc_to_bomb(th->st, th->st->TaskletExit, NULL, NULL);
+            if (bomb == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            r = slp_tasklet_throw_bomb(th, t, 0, bomb);
+            if (r == NULL)
+                PyErr_WriteUnraisable((PyObject *)t);
+            else
+                Py_DECREF(r);
+        }
+    }
+done:
+    Py_XDECREF(lis);
+    PyErr_Restore(et, ev, etb);
 }
 
 /* Release what dead threads left behind.  Called from a live thread. */
@@ -681,6 +777,8 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
     }
     /* resumed: prev is running again */
     slp_sync_tracing(th->tstate);
+    if (SLP_UNLIKELY(th->trace_installed))
+        th->mark_frame = 1;
     if (th->del_post_switch != NULL || th->del_post_value != NULL) {
         Py_CLEAR(th->del_post_switch);
         Py_CLEAR(th->del_post_value);
@@ -863,13 +961,25 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
 
 static int interrupt_timeout(SlpThread *th);
 
+/*
+ * The tick counter of a timed run().  Frames entered while it is installed
+ * get f_trace_opcodes, so that every bytecode instruction is an event (a
+ * Stackless tick was one virtual instruction; a loop like `while True: pass`
+ * has no line events at all).  Opcode events are not passed on to a chained
+ * user trace function, which did not ask for them.
+ */
 static int
 slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     SlpThread *th = slp_thread_current();
     if (th == NULL)
         return 0;
-    if (th->old_tracefunc != NULL) {
+    if (what == PyTrace_CALL || th->mark_frame) {
+        th->mark_frame = 0;
+        if (PyObject_SetAttr((PyObject *)frame, th->st->str_f_trace_opcodes, Py_True) < 0)
+            PyErr_Clear();
+    }
+    if (th->old_tracefunc != NULL && what != PyTrace_OPCODE) {
         int r = th->old_tracefunc(obj, frame, what, arg);
         if (r != 0)
             return r;
@@ -877,6 +987,23 @@ slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     if (th->interval > 0 && ++th->tick_counter >= th->tick_watermark)
         return interrupt_timeout(th);
     return 0;
+}
+
+/* sys.settrace() was called (see stackless/__init__.py): if a timed run is
+ * active in this thread, keep the tick counter in front of the new function. */
+void
+slp_retrace(SlpThread *th)
+{
+    PyThreadState *ts = th->tstate;
+    PyObject *o;
+    if (!th->trace_installed || ts->c_tracefunc == slp_tracefunc)
+        return;
+    o = ts->c_traceobj;
+    Py_XINCREF(o);
+    Py_XSETREF(th->old_traceobj, o);
+    th->old_tracefunc = ts->c_tracefunc;
+    PyEval_SetTrace(slp_tracefunc, o);
+    th->mark_frame = 1;
 }
 
 static int
@@ -890,6 +1017,7 @@ install_trace(SlpThread *th)
     Py_XINCREF(th->old_traceobj);
     PyEval_SetTrace(slp_tracefunc, th->old_traceobj);
     th->trace_installed = 1;
+    th->mark_frame = 1;
     return 0;
 }
 
@@ -1343,7 +1471,7 @@ slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value)
             set_user_trace(th, f, value);
         return 0;
     }
-    if (th == NULL || !th->alive || (t->greenlet == NULL && t->args == NULL)) {
+    if (th == NULL || !th->alive || (t->greenlet == NULL && t->u.c.args == NULL)) {
         if (value == NULL)
             return 0;
         RUNTIME_ERROR("tasklet is not alive", -1);

@@ -65,6 +65,7 @@ typedef struct Channel Channel;
 #define TF_KWARGS         (1u << 7)   /* args holds the pair (args, kwargs) */
 #define TF_ZOMBIE         (1u << 8)   /* being killed from its finalizer    */
 #define TF_TRACED         (1u << 9)   /* has saved trace/profile functions (SlpThread.traces) */
+#define TF_LINKED         (1u << 10)  /* on SlpThread.started: u.s is valid, not u.c */
 /* flags that travel with a pickle (Stackless' public flag bits) */
 #define TF_PICKLED (TF_ATOMIC | TF_IGNORE_NESTING | TF_BLOCK_TRAP)
 
@@ -106,8 +107,17 @@ struct Tasklet {
     uint32_t flags;
     int32_t _pad;
     PyObject *tempval;      /* value passed through a switch (or bomb) */
-    PyObject *func;         /* callable, until the tasklet starts */
-    PyObject *args;         /* tuple (or (args, kwargs) with TF_KWARGS) */
+    union {
+        struct {
+            PyObject *func; /* callable, until the tasklet starts */
+            PyObject *args; /* tuple (or (args, kwargs) with TF_KWARGS) */
+        } c;
+        struct {            /* once started (TF_LINKED): links of the list of
+                               started tasklets of its thread (SlpThread.started),
+                               killed when the thread ends */
+            Tasklet *next, *prev;
+        } s;
+    } u;
     PyObject *greenlet;     /* the greenlet running it, once started */
     SlpThread *thread;      /* its thread (C reference counted); NULL = none */
     PyObject *context;      /* contextvars.Context to start in, until started */
@@ -157,6 +167,7 @@ struct SlpThread {
     PyObject *del_post_switch;  /* released by whoever runs after the switch */
     PyObject *del_post_value;   /* ditto: the dead tasklet's result */
     Tasklet *starting;          /* handed to a worker greenlet (borrowed) */
+    Tasklet *started;           /* list of started, unfinished tasklets (borrowed) */
     PyObject *main_greenlet;    /* strong */
     PyObject *spawner;          /* greenlet that creates workers (strong) */
     PyObject *pool[SLP_POOL_MAX];
@@ -169,6 +180,7 @@ struct SlpThread {
     long tick_watermark;
     long interval;
     int trace_installed;
+    int mark_frame;             /* give the next traced frame f_trace_opcodes */
     Py_tracefunc old_tracefunc;
     PyObject *old_traceobj;     /* strong */
 
@@ -196,6 +208,7 @@ struct slp_state {
     PyObject *worker_func;      /* builtin functions greenlets run */
     PyObject *spawner_func;
     PyObject *guard_key;        /* key in the thread state dict */
+    PyObject *str_f_trace_opcodes;
     PyObject *schedule_hook;
     PyObject *channel_hook;
     PyObject *error_handler;
@@ -236,7 +249,7 @@ static inline int tasklet_alive(Tasklet *t)
 {
     if (t->thread == NULL || !t->thread->alive)
         return 0;
-    return t->greenlet != NULL || t->args != NULL;
+    return t->greenlet != NULL || (!(t->flags & TF_LINKED) && t->u.c.args != NULL);
 }
 
 static inline int channel_preference(Channel *c)
@@ -293,6 +306,7 @@ PyObject *slp_get_thread_info(slp_state *st, PyObject *args);
 PyObject *slp_trace_get(SlpThread *th, Tasklet *t, int profile);
 int slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value);
 void slp_trace_forget(Tasklet *t);
+void slp_retrace(SlpThread *th);
 PyObject *slp_getthreads(slp_state *st);
 void slp_collect_graveyard(slp_state *st);
 int slp_init_scheduler_types(PyObject *module, slp_state *st);
@@ -310,6 +324,9 @@ PyObject *slp_greenlet_get_context(PyObject *greenlet);
 int slp_greenlet_is_dead_thread(PyObject *greenlet);
 void slp_pool_clear(SlpThread *th, PyObject *into_list);
 void slp_pool_end(SlpThread *th);
+void slp_started_link(SlpThread *th, Tasklet *t);
+void slp_started_unlink(SlpThread *th, Tasklet *t);
+void slp_kill_started(SlpThread *th);
 
 /* tasklet.c */
 extern PyType_Spec slp_tasklet_spec;

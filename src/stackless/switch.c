@@ -127,10 +127,11 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
     Py_XSETREF(ts->context, ctx);
     ts->context_ver++;
 
-    func = t->func;
-    args = t->args;
-    t->func = NULL;
-    t->args = NULL;
+    func = t->u.c.func;
+    args = t->u.c.args;
+    t->u.c.func = NULL;
+    t->u.c.args = NULL;
+    slp_started_link(th, t);
     if (t->flags & TF_KWARGS) {
         PyObject *pair = args;
         args = PyTuple_GET_ITEM(pair, 0);
@@ -191,6 +192,8 @@ slp_worker_run(PyObject *module, PyObject *Py_UNUSED(args))
         /* t is removed from the run queue; its queue reference is parked in
          * th->del_post_switch; next is current and prepared */
         next = slp_tasklet_end(th, t, result);
+        if (t->flags & TF_LINKED)
+            slp_started_unlink(th, t);
         Py_CLEAR(t->greenlet);
 
         if (next->greenlet == NULL) {

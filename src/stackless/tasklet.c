@@ -111,8 +111,10 @@ tasklet_traverse(Tasklet *t, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(t));
     Py_VISIT(t->tempval);
-    Py_VISIT(t->func);
-    Py_VISIT(t->args);
+    if (!(t->flags & TF_LINKED)) {
+        Py_VISIT(t->u.c.func);
+        Py_VISIT(t->u.c.args);
+    }
     Py_VISIT(t->context);
     Py_VISIT(t->greenlet);
     return 0;
@@ -122,8 +124,10 @@ static int
 tasklet_clear(Tasklet *t)
 {
     Py_CLEAR(t->tempval);
-    Py_CLEAR(t->func);
-    Py_CLEAR(t->args);
+    if (!(t->flags & TF_LINKED)) {
+        Py_CLEAR(t->u.c.func);
+        Py_CLEAR(t->u.c.args);
+    }
     Py_CLEAR(t->context);
     if (t->greenlet != NULL && t->thread != NULL && t->thread->alive &&
         !is_current(t) && !t->thread->st->finalizing)
@@ -188,9 +192,11 @@ tasklet_dealloc(Tasklet *t)
         PyObject_ClearWeakRefs((PyObject *)t);
     if (t->flags & TF_TRACED)
         slp_trace_forget(t);
+    if (t->flags & TF_LINKED)
+        slp_started_unlink(t->thread, t);
     Py_CLEAR(t->tempval);
-    Py_CLEAR(t->func);
-    Py_CLEAR(t->args);
+    Py_CLEAR(t->u.c.func);
+    Py_CLEAR(t->u.c.args);
     Py_CLEAR(t->context);
     if (t->greenlet != NULL) {
         if (t->thread != NULL && t->thread->st->finalizing && t->thread->alive)
@@ -214,8 +220,10 @@ tasklet_dealloc(Tasklet *t)
 static void
 clear_frames(Tasklet *t)
 {
-    Py_CLEAR(t->func);
-    Py_CLEAR(t->args);
+    if (t->flags & TF_LINKED)
+        slp_started_unlink(t->thread, t);
+    Py_CLEAR(t->u.c.func);
+    Py_CLEAR(t->u.c.args);
     t->flags &= ~(TF_KWARGS | TF_STARTED);
 }
 
@@ -241,8 +249,8 @@ tasklet_setup_impl(Tasklet *t, PyObject *args, PyObject *kwargs, int insert)
         a = args;
         t->flags &= ~TF_KWARGS;
     }
-    t->args = a;
-    t->func = func;            /* the reference moves from tempval */
+    t->u.c.args = a;
+    t->u.c.func = func;            /* the reference moves from tempval */
     Py_INCREF(Py_None);
     t->tempval = Py_None;
     t->flags &= ~TF_STARTED;
@@ -280,10 +288,10 @@ tasklet_bind_impl(Tasklet *t, PyObject *func, PyObject *args, PyObject *kwargs)
         RUNTIME_ERROR("can't (re)bind the current tasklet", -1);
     if (t->next != NULL)
         RUNTIME_ERROR("tasklet is scheduled", -1);
-    if (t->thread != NULL && t == t->thread->main && args == NULL && kwargs == NULL)
-        RUNTIME_ERROR("can't unbind the main tasklet", -1);
     if (has_cstate(t))
         RUNTIME_ERROR("tasklet has C state on its stack", -1);
+    if (t->thread != NULL && t == t->thread->main && args == NULL && kwargs == NULL)
+        RUNTIME_ERROR("can't unbind the main tasklet", -1);
 
     clear_frames(t);
     if (func != NULL) {
@@ -386,7 +394,7 @@ slp_tasklet_insert(SlpThread *cur, Tasklet *t)
     if (t->next == NULL) {
         if (th == NULL || !th->alive)
             RUNTIME_ERROR("Target thread isn't initialized", -1);
-        if (t->greenlet == NULL && t->args == NULL && !is_current(t))
+        if (t->greenlet == NULL && t->u.c.args == NULL && !is_current(t))
             RUNTIME_ERROR("You cannot run an unbound(dead) tasklet", -1);
         Py_INCREF(t);
         slp_rq_insert(th, t);
@@ -532,7 +540,7 @@ slp_tasklet_throw_bomb(SlpThread *th, Tasklet *self, int pending, PyObject *bomb
 
     if (!tasklet_alive(self)) {
         Bomb *b = (Bomb *)bomb;
-        int has_frames = self->greenlet != NULL || self->args != NULL;
+        int has_frames = self->greenlet != NULL || self->u.c.args != NULL;
         int is_exit = b->type != NULL && PyType_Check(b->type) &&
                       PyObject_IsSubclass(b->type, st->TaskletExit) == 1;
         if (!is_exit || ((self->thread == NULL || !self->thread->alive) && has_frames)) {
@@ -918,13 +926,13 @@ tasklet_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
                         "cannot pickle running frames");
         return NULL;
     }
-    if (t->args != NULL) {
-        PyObject *a = t->args, *k = Py_None;
+    if (t->u.c.args != NULL) {
+        PyObject *a = t->u.c.args, *k = Py_None;
         if (t->flags & TF_KWARGS) {
-            a = PyTuple_GET_ITEM(t->args, 0);
-            k = PyTuple_GET_ITEM(t->args, 1);
+            a = PyTuple_GET_ITEM(t->u.c.args, 0);
+            k = PyTuple_GET_ITEM(t->u.c.args, 1);
         }
-        lis = Py_BuildValue("[OOO]", t->func, a, k);
+        lis = Py_BuildValue("[OOO]", t->u.c.func, a, k);
     }
     else
         lis = PyList_New(0);

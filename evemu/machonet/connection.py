@@ -1,0 +1,338 @@
+"""One client connection: a reader tasklet, one tasklet per call, serialised writes.
+
+Life of a connection::
+
+    reader tasklet:  handshake (bounded by handshake_timeout)
+                     -> SessionInitialStateNotification
+                     -> loop: read a frame, decode it, parse the packet
+                          CallReq          -> spawn a call tasklet (at most
+                                              max_calls_per_connection at once; the reader
+                                              waits for a free slot: back-pressure)
+                          PingReq          -> PingRsp (inline)
+                          Notification     -> ClientHasReleasedTheseObjects (inline)
+                          anything else    -> logged and ignored
+    call tasklet:    dispatch to the service -> [SessionChangeNotification] -> CallRsp,
+                     or ErrorResponse (WRAPPEDEXCEPTION UserError)
+    close:           socket closed, call tasklets killed, bound objects released, the
+                     account marked offline, the connection unregistered.
+
+Anything the peer does wrong at the byte or packet level (a bad length, a truncated frame,
+bytes that are not marshal, a value that is not a packet, a handshake out of order) drops this
+connection and only this one; the server and the other clients go on.  A call that fails is an
+error *reply*, not a drop.
+
+Writes from several tasklets are serialised by a lock so frames never interleave; a peer that
+stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer for
+``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
+"""
+import itertools
+import logging
+import time
+
+import stackless
+from stackless import sync
+
+from evemu.db import filetime_now
+from evemu.wire import marshal
+from evemu.wire.framing import FrameReader, FramingError, encode_frame
+from evemu.wire.marshal import MarshalError, SubStream
+
+from . import constants as C
+from .calls import CallContext, CallResult
+from .errors import CustomError, UserError
+from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
+from .packets import Address, Packet, PacketError, parse_call, parse_notification, parse_packet
+from .session import Session
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("evemu.machonet.connection")
+_ids = itertools.count(1)
+
+
+class _Closed(Exception):
+    """Internal: the connection is closing."""
+
+
+class Connection:
+    def __init__(self, server, sock, peer):
+        self.server = server
+        self.config = server.config
+        self.sock = sock
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.id = next(_ids)
+        self.session = None
+        self.account = None
+        self.bound_ids = set()
+        self.calls = set()                  # running call tasklets
+        self.closed = False
+        self.close_reason = None
+        # until the login succeeds, an anonymous peer may not make us buffer much
+        self.reader = FrameReader(sock, min(self.config.max_frame,
+                                            self.config.max_handshake_frame))
+        self._send_lock = sync.Lock()
+        self._call_slots = sync.Semaphore(self.config.max_calls_per_connection)
+        self._ping_id = 0
+        self._notify_seq = 0
+        self.tasklet = None
+
+    def __repr__(self):
+        who = f" {self.account.name}" if self.account else ""
+        return f"<conn {self.id} {self.peer}{who}>"
+
+    __str__ = __repr__
+
+    @property
+    def client_id(self):
+        return None if self.session is None else self.session.get("clientID")
+
+    @property
+    def userid(self):
+        return None if self.session is None else self.session.get("userid")
+
+    # ------------------------------------------------------------------ sending
+    def send_value(self, value):
+        """Marshal, frame and send ``value``; raises _Closed if the connection is gone."""
+        frame = encode_frame(marshal.dumps(value, 8192))
+        self._send_frame(frame)
+
+    def _send_frame(self, frame):
+        if self.closed:
+            raise _Closed()
+        with self._send_lock:
+            if self.closed:
+                raise _Closed()
+            try:
+                with sync.Timeout(self.config.send_timeout):
+                    self.sock.sendall(frame)
+            except (OSError, sync.TimeoutExpired) as e:
+                self.close(f"send failed: {e!r}")
+                raise _Closed() from None
+
+    def send_packet(self, packet):
+        self.send_value(packet.to_wire())
+
+    def notify(self, event, id_type, args, sequenced=True):
+        """Send a macho.Notification (server -> client event ``event`` with ``args``).
+        ``oob['sn']`` carries this connection's notification sequence number (1, 2, ...);
+        EVEmu leaves it out for some destiny updates (``sequenced=False``)."""
+        body = ((0, SubStream((0, (1, tuple(args))))),)
+        oob = None
+        if sequenced:
+            self._notify_seq += 1
+            oob = {b"sn": self._notify_seq}
+        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
+                     Address.broadcast(event, id_type), self.userid, body, oob)
+        self.send_packet(pkt)
+
+    # ------------------------------------------------------------------ reading
+    def _recv_handshake_value(self):
+        payload = self.reader.read_frame()
+        if payload is None:
+            raise _Closed("peer closed during the handshake")
+        return marshal.loads(payload, max_size=self.config.max_inflated)
+
+    def run(self):
+        """The reader tasklet's body."""
+        self.tasklet = stackless.getcurrent()
+        try:
+            self.sock.settimeout(None)
+            try:
+                with sync.Timeout(self.config.handshake_timeout):
+                    self._handshake()
+            except sync.TimeoutExpired:
+                self.close("handshake timed out")
+                return
+            self._packet_loop()
+        except _Closed as e:
+            self.close(str(e) or "closed")
+        except LoginRefused as e:
+            self.close(f"login refused: {e}")
+        except (HandshakeError, PacketError, MarshalError) as e:
+            log.warning("%s: protocol violation, dropping: %s", self, e)
+            self.close(f"protocol violation: {e}")
+        except FramingError as e:
+            self.close(str(e))
+        except (OSError, EOFError) as e:
+            self.close(f"socket error: {e!r}")
+        except stackless.TaskletExit:
+            self.close(self.close_reason or "stopped")
+            raise
+        except Exception as e:
+            log.exception("%s: internal error in the reader", self)
+            self.close(f"internal error: {e!r}")
+        finally:
+            self.close(self.close_reason or "closed")
+
+    def _handshake(self):
+        def authenticate(name, password_hash, password):
+            return self.server.authenticate(name, password_hash, password, conn=self)
+
+        hs = Handshake(self._recv_handshake_value, self.send_value, authenticate,
+                       peer=self.peer, node_id=self.server.node_id,
+                       user_count=self.server.user_count,
+                       image_server_url=self.config.image_server_url)
+        account = hs.run()               # marks the account online for this connection
+        self.reader.max_frame = self.config.max_frame
+        s = Session()
+        s.update(address=self.peer, languageID=hs.language, userType=account.type,
+                 userid=account.id, role=account.role,
+                 clientID=1000000 * account.id + self.server.node_id)
+        self.session = s
+        self.send_value(handshake_ack(s, account.role))
+        self.send_packet(s.initial_state_packet(self.server.node_id))
+        log.info("%s: account %d (%s) logged in", self, account.id, account.name)
+
+    def _packet_loop(self):
+        idle = self.config.idle_timeout
+        self.sock.settimeout(idle if idle else None)
+        pinged = False
+        while not self.closed:
+            try:
+                payload = self.reader.read_frame()
+            except TimeoutError:
+                if pinged:
+                    raise _Closed("peer silent after a ping") from None
+                self._send_ping()
+                pinged = True
+                continue
+            if payload is None:
+                raise _Closed("peer closed the connection")
+            pinged = False
+            packet = parse_packet(marshal.loads(payload, max_size=self.config.max_inflated))
+            self._handle(packet)
+
+    def _handle(self, packet):
+        t = packet.type
+        if t == C.CALL_REQ:
+            req = parse_call(packet)
+            self._call_slots.acquire()
+            if self.closed:
+                self._call_slots.release()
+                raise _Closed()
+            task = stackless.tasklet(self._run_call)
+            self.calls.add(task)
+            task(packet, req)
+        elif t == C.PING_REQ:
+            self._answer_ping(packet)
+        elif t == C.NOTIFICATION:
+            self._handle_notification(packet)
+        elif t == C.PING_RSP:
+            pass                                # the answer to our keep-alive
+        else:
+            log.warning("%s: ignoring a %s packet", self, packet.type_name)
+
+    # ------------------------------------------------------------------ calls
+    def _run_call(self, packet, req):
+        me = stackless.getcurrent()
+        try:
+            self._serve_call(packet, req)
+        except _Closed:
+            pass
+        except Exception:
+            # A bug outside the service (an exception escaping a tasklet would reach the main
+            # tasklet and stop the loop): log it and drop this connection only.
+            log.exception("%s: internal error while answering %s", self, req.method)
+            self.close("internal error")
+        finally:
+            self.calls.discard(me)
+            self._call_slots.release()
+
+    def _frames(self, *packets):
+        """Encode packets (None skipped) to one byte string of frames."""
+        return b"".join(encode_frame(marshal.dumps(p.to_wire(), 8192))
+                        for p in packets if p is not None)
+
+    def _serve_call(self, packet, req):
+        manager = self.server.services
+        ctx = CallContext(self, self.session, packet, req, manager)
+        where = packet.destination.service or req.target
+        started = time.monotonic()
+        try:
+            result = manager.dispatch(ctx)
+            oob = None
+            if isinstance(result, CallResult):
+                result, oob = result.value, result.oob
+            # everything is encoded here, so that a value that cannot be sent is this call's
+            # error, not a broken connection
+            payload = SubStream.from_raw(marshal.dumps(result, None))
+            rsp = Packet(C.CALL_RSP, packet.destination,
+                         Address.client(self.client_id, packet.source.call_id),
+                         self.userid, (payload,), oob)
+            frames = self._frames(self.session.change_packet(self.server.node_id), rsp)
+        except UserError as e:
+            log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
+            self._send_error(packet, e)
+            return
+        except (stackless.TaskletExit, _Closed):
+            raise
+        except Exception as e:
+            log.exception("%s: call %s.%s failed", self, where, req.method)
+            self._send_error(packet, CustomError(f"Internal server error: {type(e).__name__}"))
+            return
+        self._send_frame(frames)
+        log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
+                  (time.monotonic() - started) * 1000)
+
+    def _send_error(self, packet, exc):
+        body = (C.CALL_REQ, C.WRAPPEDEXCEPTION, (SubStream(exc.to_wire()),))
+        err = Packet(C.ERROR_RESPONSE, packet.destination,
+                     Address.client(self.client_id, packet.source.call_id), self.userid, body)
+        try:
+            change = self.session.change_packet(self.server.node_id)
+            frames = self._frames(change, err)
+        except (TypeError, ValueError):
+            log.exception("%s: session change cannot be encoded; dropped", self)
+            frames = self._frames(err)
+        self._send_frame(frames)
+
+    # ------------------------------------------------------------ ping, notify
+    def _answer_ping(self, packet):
+        times = packet.body[0] if packet.body and type(packet.body[0]) is list else []
+        now = filetime_now()
+        hops = [(now, now, name) for name in (
+            b"proxy::handle_message", b"proxy::writing", b"server::handle_message",
+            b"server::turnaround", b"proxy::handle_message", b"proxy::writing")]
+        self.send_packet(Packet(C.PING_RSP, packet.destination,
+                                Address.client(self.client_id, packet.source.call_id),
+                                self.userid, (list(times) + hops,)))
+
+    def _send_ping(self):
+        self._ping_id += 1
+        self.send_packet(Packet(C.PING_REQ, Address.node(self.server.node_id, "ping", 0),
+                                Address.client(self.client_id, 0), self.userid, ([],), {}))
+
+    def _handle_notification(self, packet):
+        method, elements = parse_notification(packet)
+        if method != "ClientHasReleasedTheseObjects":
+            log.warning("%s: unhandled notification %r", self, method)
+            return
+        for el in elements:
+            if type(el) is not tuple or not el or not isinstance(el[0], (bytes, str)):
+                log.warning("%s: bad release element %r", self, el)
+                continue
+            bound_id = el[0].decode("ascii", "replace") if isinstance(el[0], bytes) else el[0]
+            if not self.server.services.release(bound_id, self):
+                log.info("%s: released unknown bound object %r", self, bound_id)
+
+    # ------------------------------------------------------------------ closing
+    def close(self, reason="closed"):
+        """Idempotent.  Safe from any tasklet of the server's thread."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        log.info("%s: disconnected (%s)", self, reason)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        me = stackless.getcurrent()
+        for t in list(self.calls):
+            if t is not me and t.alive:
+                t.kill()
+        self.calls.clear()
+        self.server.services.release_all(self)
+        self.server.connection_closed(self)
+        if self.tasklet is not None and self.tasklet is not me and self.tasklet.alive:
+            self.tasklet.kill()

@@ -1,0 +1,261 @@
+"""Services: named singletons whose exposed methods the client calls (protocol notes 3.4, 4).
+
+Writing a service::
+
+    class MachoNetService(Service):
+        name = "machoNet"          # the wire name the client uses
+        access = None              # its entry in machoNet.serviceInfo (routing hint)
+
+        @exposed
+        def GetTime(self, call):   # call: CallContext (session, connection, kwargs...)
+            return filetime_now()
+
+Only methods marked ``@exposed`` can be called from the network.  Positional arguments of the
+call follow ``call``; keyword arguments are passed as keywords (``machoVersion``, a transport
+hint the client adds, is removed first).  A method returns the result value, or a
+:class:`CallResult` when it also has named out-of-band results.  It may raise
+:class:`~evemu.machonet.errors.UserError` (sent to the client as WRAPPEDEXCEPTION); any other
+exception is logged with its traceback and the client gets a ``CustomError``.
+
+Bound objects (monikers): :meth:`ServiceManager.bind` gives an object the id
+``"N=<nodeID>:<counter>"``; later calls whose target is that id reach the object's exposed
+methods, only from the connection that bound it.  ``ClientHasReleasedTheseObjects`` (or the
+connection closing) releases it.  :class:`BindableService` implements ``MachoResolveObject`` /
+``MachoBindObject`` on top of that.
+
+Each call runs in its own tasklet, so a method may block (I/O, sleep, a lock) without stopping
+other calls.
+"""
+import inspect
+import itertools
+import logging
+
+from evemu.db import filetime_now
+from evemu.machonet.calls import CallContext, CallResult
+from evemu.machonet.errors import CustomError, UserError
+from evemu.wire.marshal import SubStream, SubStruct
+
+__all__ = ["Service", "BindableService", "BoundObject", "ServiceManager", "CallContext",
+           "CallResult", "exposed", "ServiceNotFound", "UserError", "CustomError",
+           "build_services", "STANDARD_SERVICES"]
+
+log = logging.getLogger("evemu.services")
+
+#: Keywords the client adds to calls that are not arguments of the method.
+TRANSPORT_KEYWORDS = frozenset({"machoVersion"})
+
+
+_signatures = {}     # exposed function -> inspect.Signature (checked before every call)
+
+
+def exposed(fn):
+    """Mark a method as callable by clients."""
+    fn.__evemu_exposed__ = True
+    return fn
+
+
+class ServiceNotFound(UserError):
+    """The call names a service (or bound object) this node does not have."""
+
+    def __init__(self):
+        super().__init__("ServiceNotFound")
+
+
+class _Exposing:
+    def exposed_method(self, name):
+        fn = getattr(type(self), name, None)
+        if fn is None or not getattr(fn, "__evemu_exposed__", False):
+            return None
+        return getattr(self, name)
+
+
+class Service(_Exposing):
+    """A named singleton; subclasses set ``name`` and mark methods with ``@exposed``."""
+
+    name = None
+    #: serviceInfo value: None, 'location', 'locationPreferred', 'solarsystem', 'solarsystem2',
+    #: 'station', 'character', 'corporation' or 'bulk'.
+    access = None
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    @property
+    def server(self):
+        return self.manager.server
+
+    @property
+    def db(self):
+        return self.manager.server.db
+
+
+class BoundObject(_Exposing):
+    """An object a client holds a moniker for.  ``bound_id`` is set by the manager."""
+
+    def __init__(self, service, connection):
+        self.service = service
+        self.connection = connection
+        self.bound_id = None
+
+    def on_release(self):
+        """Called once when the client releases the object or disconnects."""
+
+
+class BindableService(Service):
+    """A service the client binds to with ``moniker.Bind``: subclasses implement
+    ``create_bound(call, bind_params) -> BoundObject``."""
+
+    def create_bound(self, call, bind_params):
+        raise NotImplementedError
+
+    @exposed
+    def MachoResolveObject(self, call, bind_params, just_query):
+        return self.manager.node_id
+
+    @exposed
+    def MachoBindObject(self, call, bind_params, nested_call):
+        obj = self.create_bound(call, bind_params)
+        oid = self.manager.bind(obj, call.connection)
+        nested = None
+        if nested_call is not None:
+            if type(nested_call) is not tuple or len(nested_call) != 3:
+                raise CustomError("MachoBindObject: nested call must be (method, args, kwargs)")
+            method, args, kwargs = nested_call
+            if isinstance(method, bytes):
+                method = method.decode("ascii", "replace")
+            nested = self.manager.invoke(obj, call, method, args, kwargs or {})
+            if isinstance(nested, CallResult):
+                nested = nested.value
+        return CallResult((SubStruct(SubStream(oid)), nested),
+                          oob={b"OID+": {oid[0]: oid[1]}})
+
+
+class ServiceManager:
+    """The services and bound objects of this node, and call dispatch."""
+
+    def __init__(self, server, node_id):
+        self.server = server
+        self.node_id = node_id
+        self._services = {}
+        self._bound = {}                      # bound id str -> BoundObject
+        self._counter = itertools.count(1)
+
+    # ------------------------------------------------------------------ services
+    def register(self, service_cls, *args, **kwargs):
+        svc = service_cls(self, *args, **kwargs)
+        if not svc.name:
+            raise ValueError(f"{service_cls.__name__} has no name")
+        if svc.name in self._services:
+            raise ValueError(f"service {svc.name!r} registered twice")
+        self._services[svc.name] = svc
+        return svc
+
+    def lookup(self, name):
+        return self._services.get(name)
+
+    def names(self):
+        return sorted(self._services)
+
+    def service_info(self):
+        """``machoNet.serviceInfo``: service name -> access level (routing hint)."""
+        return {name.encode("ascii"): (None if s.access is None else s.access.encode("ascii"))
+                for name, s in sorted(self._services.items())}
+
+    # ------------------------------------------------------------- bound objects
+    def bind(self, obj, connection):
+        """Register ``obj`` for ``connection``; returns its OID ``(idString, filetime)`` in wire
+        form (the id as a Py2 byte string)."""
+        bound_id = f"N={self.node_id}:{next(self._counter)}"
+        obj.bound_id = bound_id
+        self._bound[bound_id] = obj
+        connection.bound_ids.add(bound_id)
+        return (bound_id.encode("ascii"), filetime_now())
+
+    def bound(self, bound_id, connection):
+        obj = self._bound.get(bound_id)
+        if obj is None or obj.connection is not connection:
+            return None
+        return obj
+
+    def release(self, bound_id, connection):
+        """Release one bound object of ``connection``; False if it holds no such object."""
+        obj = self.bound(bound_id, connection)
+        if obj is None:
+            return False
+        del self._bound[bound_id]
+        connection.bound_ids.discard(bound_id)
+        try:
+            obj.on_release()
+        except Exception:
+            log.exception("releasing %s", bound_id)
+        return True
+
+    def release_all(self, connection):
+        for bound_id in list(connection.bound_ids):
+            self.release(bound_id, connection)
+
+    @property
+    def bound_count(self):
+        return len(self._bound)
+
+    # ------------------------------------------------------------------ dispatch
+    def resolve(self, call):
+        """The object a CallReq targets: a service (by destination service name) or a bound
+        object of the calling connection (by id string).  Raises ServiceNotFound."""
+        req = call.request
+        if isinstance(req.target, str):
+            obj = self.bound(req.target, call.connection)
+        else:
+            service = call.packet.destination.service
+            obj = self._services.get(service) if service else None
+        if obj is None:
+            raise ServiceNotFound()
+        return obj
+
+    def invoke(self, obj, call, method, args, kwargs):
+        """Call the exposed ``method`` of ``obj``.  An unknown method returns None, as EVEmu
+        does (so that the client's UI keeps working), and is logged."""
+        fn = obj.exposed_method(method)
+        where = getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
+        if fn is None:
+            log.warning("%s: no method %s.%s (returning None)", call.connection, where, method)
+            return None
+        kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
+        sig = _signatures.get(fn.__func__)
+        if sig is None:
+            sig = _signatures[fn.__func__] = inspect.signature(fn)
+        try:
+            sig.bind(call, *args, **kwargs)
+        except TypeError as e:
+            log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method, e)
+            raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
+        return fn(call, *args, **kwargs)
+
+    def dispatch(self, call):
+        req = call.request
+        return self.invoke(self.resolve(call), call, req.method, req.args, req.kwargs)
+
+
+def _standard():
+    from .charunbound import CharUnboundMgrService
+    from .machonet_svc import MachoNetService
+    from .objcache import ObjectCachingService
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+
+
+STANDARD_SERVICES = _standard()
+
+
+def build_services(server, extra=()):
+    """The ServiceManager of a server: the standard services, the debug ones when
+    ``server.config.debug_services`` is set, then ``extra`` service classes."""
+    mgr = ServiceManager(server, server.node_id)
+    for cls in STANDARD_SERVICES:
+        mgr.register(cls)
+    if server.config.debug_services:
+        from .debug import DebugBindableService, DebugService
+        mgr.register(DebugService)
+        mgr.register(DebugBindableService)
+    for cls in extra:
+        mgr.register(cls)
+    return mgr

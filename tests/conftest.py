@@ -22,6 +22,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -122,8 +124,17 @@ def _clean_scheduler(request):
         import stackless  # noqa: F401  (the runtime's own tests import it anyway)
     old_sched = stackless.get_schedule_callback()
     old_chan = stackless.get_channel_callback()
+    threads_before = set(threading.enumerate())
     yield
     problems = _scheduler_leftovers(stackless)
+    # no test may leave Python threads running (give finishing ones a moment)
+    deadline = time.time() + 2.0
+    extra = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    while extra and time.time() < deadline:
+        time.sleep(0.01)
+        extra = [t for t in extra if t.is_alive()]
+    if extra:
+        problems = (problems + "; " if problems else "") + "threads left running: %r" % (extra,)
     # restore global hooks a failing test may have left installed
     if stackless.get_schedule_callback() is not old_sched:
         stackless.set_schedule_callback(old_sched)

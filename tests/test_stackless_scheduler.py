@@ -796,3 +796,58 @@ print(stackless.getruncount())
 """ % how, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["True True", "1"]
+
+
+@needs_soft_preemption
+def test_repeatedly_preempted_tasklets_compute_correct_results(run_python):
+    # the idiom from scheduler.rst: pump the scheduler with a timeout and
+    # re-insert the interrupted tasklet; deep call stacks survive interruption
+    r = run_python(r"""
+import stackless
+results = {}
+def work(name, depth):
+    def rec(n):
+        if n == 0:
+            total = 0
+            for i in range(2000):
+                total += i
+            return total
+        return rec(n - 1) + n
+    results[name] = rec(depth)
+ts = [stackless.tasklet(work)("t%d" % i, 20 + i) for i in range(4)]
+interrupts = 0
+while True:
+    t = stackless.run(500)
+    if t is None:
+        break
+    interrupts += 1
+    assert t.paused and t.alive
+    t.insert()
+expected = dict(("t%d" % i, sum(range(2000)) + sum(range(21 + i))) for i in range(4))
+print(results == expected, interrupts > 4, stackless.getruncount())
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True True 1"
+
+
+@needs_soft_preemption
+def test_interrupted_tasklet_frame_shows_where_it_was(run_python):
+    # scheduler.rst "Detecting uncooperative tasklets": print_stack(t.frame)
+    r = run_python(r"""
+import io, traceback, stackless
+def uncooperative_inner():
+    n = 0
+    while True:
+        n += 1
+def uncooperative():
+    uncooperative_inner()
+t = stackless.tasklet(uncooperative)()
+res = stackless.run(1000)
+buf = io.StringIO()
+traceback.print_stack(res.frame, file=buf)
+text = buf.getvalue()
+print(res is t, res.frame.f_code.co_name, "uncooperative_inner" in text and "uncooperative" in text)
+t.kill()
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True uncooperative_inner True"

@@ -461,7 +461,11 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
     th->del_post_switch = th->del_post_value = NULL;
     th->schedlock = 1;
     old_current = th->current;
-    if (prev != NULL)
+    /* Stackless shows prev as current during the callback; only when prev is
+     * still in the run queue: a dead, blocked or removed prev as the queue
+     * head would make any insert (another thread may run while the hook
+     * releases the GIL) link into a detached tasklet. */
+    if (prev != NULL && prev->next != NULL)
         th->current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);
@@ -714,6 +718,13 @@ slp_schedule_task(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next
     *result = NULL;
     if (did_switch)
         *did_switch = 0;
+    /* inside a schedule/channel callback the scheduler is mid-switch (current
+     * may be a dead or removed tasklet): any switch from there corrupts the
+     * run queue.  Stackless refuses it too. */
+    if (SLP_UNLIKELY(th->schedlock) && next != prev) {
+        PyErr_SetString(PyExc_RuntimeError, "Recursive scheduler call due to callbacks!");
+        return -1;
+    }
     if (next == NULL)
         return schedule_task_block(th, result, prev, did_switch);
     if (next->thread != th && next != prev)

@@ -3,6 +3,10 @@
 Each case that crashed the interpreter before its fix runs in a child interpreter
 (``run_python``), so a regression fails the test instead of killing the run.
 """
+import sys
+
+import pytest
+
 import stackless
 
 RECURSIVE = "Recursive scheduler call due to callbacks!"
@@ -137,6 +141,29 @@ print(set(errors))
 print("done")
 """)
     _check_child(r)
+
+
+# -- run(timeout) with a huge timeout ------------------------------------------------------
+# tick_counter + timeout overflowed a C long (undefined behaviour; in practice the
+# watermark wrapped negative and the first tasklet was interrupted at once).
+
+@pytest.mark.parametrize("timeout", [sys.maxsize, sys.maxsize - 1000, 2**62 + 12345])
+def test_run_with_huge_timeout_does_not_interrupt(timeout):
+    done = []
+
+    def f(n):
+        for i in range(50):
+            pass
+        done.append(n)
+
+    # advance the thread's tick counter first, so that counter + timeout overflows
+    stackless.tasklet(f)(0)
+    assert stackless.run(timeout=100000) is None
+    stackless.tasklet(f)(1)
+    stackless.tasklet(f)(2)
+    assert stackless.run(timeout=timeout) is None
+    assert done == [0, 1, 2]
+    assert stackless.getruncount() == 1
 
 
 def test_insert_from_another_thread_while_schedule_callback_releases_gil(run_python):

@@ -598,6 +598,14 @@ static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject
 static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
 
 /* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
+/* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
+ * not a signed overflow that wraps to an immediate interrupt */
+static inline long
+tick_deadline(long counter, long interval)
+{
+    return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
+}
+
 #define TRACING_ACTIVE(th) \
     ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 
@@ -775,7 +783,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
     }
     slp_notify_schedule(th, prev, next);
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
 
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, prev, next, 0);
@@ -962,7 +970,7 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, task, next, 1);
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
     return next;
 }
 
@@ -1059,13 +1067,13 @@ interrupt_timeout(SlpThread *th)
 
     if ((th->runflags & RF_SOFT) || (current->flags & TF_ATOMIC) || th->schedlock ||
         th->switch_trap || th->interrupted != NULL) {
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
         current->flags |= TF_PENDING_IRQ;
         return 0;
     }
     watchdog = slp_get_watchdog(th, 1);
     if (watchdog == current || watchdog->next != NULL) {
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
         return 0;
     }
     current->flags &= ~TF_PENDING_IRQ;
@@ -1167,7 +1175,7 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         old_watermark = th->tick_watermark;
         old_interval = th->interval;
         th->interval = timeout;
-        th->tick_watermark = th->tick_counter + timeout;
+        th->tick_watermark = tick_deadline(th->tick_counter, timeout);
         th->runflags = flags;
         install_trace(th);
     }

@@ -1,0 +1,43 @@
+"""Regression tests for bugs found by the C code review of evemu.wire._marshal.
+
+Cases that crashed the interpreter before their fix run in a child interpreter.
+"""
+import pytest
+
+import evemu.marshal as m
+
+
+def _ok(r):
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def test_packedrow_values_list_shrunk_while_converting(run_python):
+    # PySequence_Fast returns the caller's list itself; a value whose __index__ empties the
+    # list made the constructor read past the end of the list's item array (segfault).
+    out = _ok(run_python(r"""
+import evemu.marshal as m
+d = m.DBRowDescriptor([("c%d" % i, m.DBTYPE_I4) for i in range(41)])
+vals = []
+class Evil:
+    def __index__(self):
+        vals.clear()
+        return 1
+vals.extend([Evil()] + list(range(40)))
+try:
+    m.PackedRow(d, vals)
+except RuntimeError as e:
+    print("RuntimeError", e)
+"""))
+    assert out == "RuntimeError PackedRow values changed size during construction"
+
+
+def test_packedrow_values_list_unchanged_still_works():
+    d = m.DBRowDescriptor([("a", m.DBTYPE_I4), ("b", m.DBTYPE_BOOL), ("c", m.DBTYPE_STR)])
+
+    class Idx:
+        def __index__(self):
+            return 7
+
+    row = m.PackedRow(d, [Idx(), 1, b"x"])
+    assert list(row) == [7, True, b"x"]

@@ -41,3 +41,19 @@ def test_packedrow_values_list_unchanged_still_works():
 
     row = m.PackedRow(d, [Idx(), 1, b"x"])
     assert list(row) == [7, True, b"x"]
+
+
+class WeirdInt(int):
+    def bit_length(self):
+        return -5
+
+    def to_bytes(self, *a, **k):
+        return "not bytes"
+
+
+@pytest.mark.parametrize("value", [2**70, -(2**70), 2**64, -(2**63) - 1])
+def test_dumps_int_subclass_overriding_int_methods(value):
+    # a negative bit_length() made dumps return NULL without an exception (SystemError);
+    # a to_bytes() returning a str was read as bytes
+    data = m.dumps(WeirdInt(value))
+    assert m.loads(data) == value

@@ -57,3 +57,39 @@ def test_dumps_int_subclass_overriding_int_methods(value):
     # a to_bytes() returning a str was read as bytes
     data = m.dumps(WeirdInt(value))
     assert m.loads(data) == value
+
+
+@pytest.mark.parametrize("fn", ["loads", "dumps"])
+def test_max_depth_is_capped(fn):
+    with pytest.raises(ValueError, match="max_depth must be in 1..10000"):
+        if fn == "loads":
+            m.loads(b"\x7e\0\0\0\0\x01", max_depth=10001)
+        else:
+            m.dumps(None, max_depth=10**6)
+    # the cap itself is accepted
+    deep = b"\x7e\0\0\0\0" + b"\x25" * 9000 + b"\x01"
+    v = m.loads(deep, max_depth=10000)
+    assert m.dumps(v, None, max_depth=10000) == deep     # (== on values: RecursionError)
+
+
+def test_deep_nesting_with_huge_max_depth_does_not_crash(run_python):
+    # decode_object recursed on the C stack as deep as the caller's max_depth allowed:
+    # 100000 nested tuples overflowed the stack (segfault); likewise dumps.
+    out = _ok(run_python(r"""
+import evemu.marshal as m
+data = b"\x7e\0\0\0\0" + b"\x25" * 200000 + b"\x01"
+res = []
+try:
+    m.loads(data, max_depth=10**6)
+except ValueError as e:
+    res.append("loads ValueError")
+o = None
+for i in range(1000000):
+    o = [o]
+try:
+    m.dumps(o, max_depth=2 * 10**6)
+except ValueError as e:
+    res.append("dumps ValueError")
+print(res)
+"""))
+    assert out == "['loads ValueError', 'dumps ValueError']"

@@ -201,3 +201,59 @@ def test_gc_of_unstarted_and_paused():
     del t
     gc.collect()
     assert fin == [1]
+
+
+def test_new_tasklets_start_from_a_shallow_stack():
+    # each tasklet starts the next one and switches to it at once: without the
+    # spawner every new C stack would begin deeper than the previous one
+    depth = 3000
+    done = []
+
+    def chain(n):
+        if n:
+            stackless.tasklet(chain)(n - 1).run()
+        else:
+            done.append(True)
+
+    stackless.tasklet(chain)(depth)
+    stackless.run()
+    assert done == [True]
+
+
+def test_workers_are_reused():
+    import greenlet
+
+    def count():
+        return sum(1 for o in gc.get_objects() if isinstance(o, greenlet.greenlet))
+
+    for _ in range(10):
+        stackless.tasklet(lambda: None)()
+    stackless.run()
+    gc.collect()
+    before = count()
+    for _ in range(100):
+        for _ in range(10):
+            stackless.tasklet(stackless.schedule)()
+        stackless.run()
+    gc.collect()
+    assert count() - before <= 10
+
+
+def test_thread_end_kills_started_tasklets():
+    log = []
+
+    def worker():
+        def parked():
+            try:
+                stackless.schedule_remove()
+            finally:
+                log.append("parked finally")
+        stackless.tasklet(parked)()
+        stackless.tasklet(lambda: log.append("never"))
+        stackless.run()
+        log.append("thread end")
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join(10)
+    assert log == ["thread end", "parked finally"]

@@ -6,7 +6,6 @@ these are our own tests of the same situations).
 """
 import gc
 import sys
-import threading
 
 import pytest
 

@@ -692,3 +692,40 @@ print('end of script')
                                         "finally looper", "finally parked"])
     assert lines.index("blocked got TaskletExit") < lines.index("finally blocked")
     assert "Traceback" not in r.stderr
+
+
+def test_interpreter_exit_with_tasklets_resisting_the_kill(run_python):
+    # tasklets that catch TaskletExit, or switch inside their finally, while
+    # being killed at exit: no hang, no crash, exit code 0
+    if _soft_switching_stackless():
+        pytest.skip("soft-switched tasklets are dropped at exit (run with EVEMU_SLP_HARD=1)")
+    r = run_python(r"""
+import stackless
+c = stackless.channel()
+def stubborn():
+    n = 0
+    while True:
+        try:
+            c.receive()
+        except TaskletExit:
+            n += 1
+            print("killed", n)
+            if n >= 3:
+                raise
+def polite():
+    try:
+        stackless.schedule_remove()
+    finally:
+        print("polite finally")
+        stackless.schedule()
+        print("polite after schedule")
+stackless.tasklet(stubborn)()
+stackless.run()
+stackless.tasklet(polite)().run()
+print("end of script")
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "end of script"
+    assert "polite finally" in lines and "killed 1" in lines
+    assert "Fatal" not in r.stderr and "Traceback" not in r.stderr

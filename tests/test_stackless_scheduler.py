@@ -851,3 +851,18 @@ t.kill()
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True uncooperative_inner True"
+
+
+@needs_soft_preemption
+def test_timed_run_invisible_to_frames(run_python):
+    r = run_python(r"""
+import sys, stackless
+seen = []
+def f():
+    fr = sys._getframe()
+    seen.append((sys.gettrace(), fr.f_trace, stackless.current.trace_function))
+t = stackless.tasklet(f)()
+print(stackless.run(100000), seen)
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None [(None, None, None)]"

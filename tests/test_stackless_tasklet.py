@@ -577,6 +577,7 @@ def test_state_while_running():
     assert seen == dict(alive=True, paused=False, blocked=False, scheduled=True,
                         is_current=True, is_main=False, frame_is_current_frame=True,
                         main_paused=True, main_is_current=False)
+    assert not t.alive
 
 
 def test_state_blocked_receiving_and_sending():

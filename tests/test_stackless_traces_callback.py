@@ -86,7 +86,7 @@ def run_program(seed):
                 else:
                     stackless.schedule()
                     log.append("M:y")
-            except RuntimeError as e:
+            except RuntimeError:
                 log.append("M:err")
         for _ in range(3):
             stackless.run()

@@ -122,10 +122,12 @@ static PyObject *
 m_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     SlpThread *th = thread_of(module);
+    PyObject *t;
     if (th == NULL)
         return NULL;
-    Py_INCREF(th->current);
-    return (PyObject *)th->current;
+    t = (PyObject *)(th->current ? th->current : th->main);
+    Py_INCREF(t);
+    return t;
 }
 
 PyDoc_STRVAR(getmain_doc, "getmain() -- return the main tasklet of this thread.");

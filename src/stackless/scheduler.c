@@ -953,8 +953,11 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
         next = wakeup;
     }
     if (is_bomb) {
+        /* the bomb goes to the watchdog; its old tempval is released after
+         * the switch (no code may run here: th->current is in flux) */
         next = slp_get_watchdog(th, 0);
-        Py_XSETREF(next->tempval, task->tempval);
+        th->del_post_value = next->tempval;
+        next->tempval = task->tempval;
         task->tempval = Py_None;
         Py_INCREF(Py_None);
     }

@@ -347,6 +347,11 @@ PyObject *slp_exc_to_bomb(slp_state *st, PyObject *exc, PyObject *val, PyObject 
 PyObject *slp_curexc_to_bomb(slp_state *st);
 PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL */
 
+/* arena.c (owned by the performance work, branch `bench`): installs the
+ * allocator that recycles the 16 KiB frame-stack chunks of greenlets.  Not
+ * defined by the core; module exec may call it once arena.c exists. */
+int slp_arena_install(void);
+
 #define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
 
 #endif /* STACKLESS_IMPL_H */

@@ -129,9 +129,9 @@ tasklet_clear(Tasklet *t)
         Py_CLEAR(t->u.c.args);
     }
     Py_CLEAR(t->context);
-    if (t->greenlet != NULL && t->thread != NULL && t->thread->alive &&
-        !is_current(t) && !t->thread->st->finalizing)
-        Py_CLEAR(t->greenlet);
+    /* The greenlet is kept: dropping a suspended greenlet in its live thread
+     * makes greenlet switch into it (GreenletExit), behind the scheduler's
+     * back.  The finalizer has already tried to kill the tasklet. */
     return 0;
 }
 
@@ -199,10 +199,13 @@ tasklet_dealloc(Tasklet *t)
     Py_CLEAR(t->u.c.args);
     Py_CLEAR(t->context);
     if (t->greenlet != NULL) {
-        if (t->thread != NULL && t->thread->st->finalizing && t->thread->alive)
-            t->greenlet = NULL;   /* at exit: leak it rather than switch into it */
+        if (t->thread != NULL && t->thread->alive && t->thread->main != t)
+            /* still suspended in a live thread (it refused to die, or we are
+             * exiting): leak the greenlet rather than let greenlet switch
+             * into it behind the scheduler's back */
+            t->greenlet = NULL;
         else
-            Py_CLEAR(t->greenlet);
+            Py_CLEAR(t->greenlet);   /* finished, main, or its thread is gone */
     }
     if (t->thread != NULL) {
         SlpThread *th = t->thread;

@@ -261,3 +261,38 @@ print("done")
     lines = r.stdout.strip().splitlines()
     assert lines[-1] == "done"
     assert lines[-2] == repr({"Recursive channel call due to callbacks!"}), r.stdout
+
+
+# -- tracing ---------------------------------------------------------------------------------
+
+def test_first_trace_function_set_inside_a_timed_run(run_python):
+    # The C trampolines behind sys.settrace/setprofile are learnt on first use by calling
+    # sys.settrace, which stackless wraps to re-install the tick counter during a timed run:
+    # the "trampoline" learnt was then the tick counter itself, chaining to itself (endless
+    # recursion, segfault) once a tasklet's trace function was installed.
+    r = run_python(r"""
+import stackless
+calls = []
+def tf(frame, event, arg):
+    calls.append((event, frame.f_code.co_name))
+    return None
+def g():
+    return 1
+def work():
+    stackless.getcurrent().trace_function = tf
+    g()
+    stackless.schedule()
+    g()
+    stackless.getcurrent().trace_function = None
+def other():
+    for i in range(5):
+        stackless.schedule()
+stackless.tasklet(work)()
+stackless.tasklet(other)()
+while stackless.getruncount() > 1:
+    stackless.run(timeout=100000)
+print(calls.count(("call", "g")))
+print("done")
+""")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout.split() == ["2", "done"], r.stdout

@@ -1279,6 +1279,7 @@ find_trampolines(SlpThread *th)
     PyThreadState *ts = th->tstate;
     Py_tracefunc tf, pf;
     PyObject *to, *po, *sys, *r;
+    int saved_installed;
     if (sys_trace_trampoline != NULL && sys_profile_trampoline != NULL)
         return 0;
     sys = PyImport_ImportModule("sys");
@@ -1290,6 +1291,11 @@ find_trampolines(SlpThread *th)
     po = ts->c_profileobj;
     Py_XINCREF(to);
     Py_XINCREF(po);
+    /* sys.settrace is wrapped (stackless/__init__.py) to put the tick counter
+     * back in front inside a timed run: it must not, or the "trampoline"
+     * learnt would be slp_tracefunc itself, which then chains to itself */
+    saved_installed = th->trace_installed;
+    th->trace_installed = 0;
     r = PyObject_CallMethod(sys, "settrace", "O", sys);
     if (r != NULL) {
         Py_DECREF(r);
@@ -1301,6 +1307,7 @@ find_trampolines(SlpThread *th)
         }
     }
     Py_DECREF(sys);
+    th->trace_installed = saved_installed;
     PyEval_SetTrace(tf, to);
     PyEval_SetProfile(pf, po);
     Py_XDECREF(to);

@@ -146,8 +146,10 @@ encode_int(Encoder *e, PyObject *o)
         }
         return 0;
     }
-    /* Wider than 64 bits: 0x2F with the minimal two's-complement little-endian bytes. */
-    PyObject *bits = PyObject_CallMethod(o, "bit_length", NULL);
+    /* Wider than 64 bits: 0x2F with the minimal two's-complement little-endian bytes.  int's own
+     * methods, not o's: an int subclass may override them (a negative bit_length, a to_bytes
+     * that does not return bytes). */
+    PyObject *bits = PyObject_CallMethod((PyObject *)&PyLong_Type, "bit_length", "O", o);
     if (bits == NULL)
         return -1;
     Py_ssize_t nbits = PyLong_AsSsize_t(bits);
@@ -155,10 +157,10 @@ encode_int(Encoder *e, PyObject *o)
     if (nbits < 0)
         return -1;
     Py_ssize_t nbytes = nbits / 8 + 1;   /* one spare bit for the sign */
-    PyObject *b = NULL, *meth = PyObject_GetAttrString(o, "to_bytes");
+    PyObject *b = NULL, *meth = PyObject_GetAttrString((PyObject *)&PyLong_Type, "to_bytes");
     if (meth == NULL)
         return -1;
-    PyObject *args = Py_BuildValue("(ns)", nbytes, "little");
+    PyObject *args = Py_BuildValue("(Ons)", o, nbytes, "little");
     PyObject *kw = Py_BuildValue("{s:O}", "signed", Py_True);
     if (args != NULL && kw != NULL)
         b = PyObject_Call(meth, args, kw);

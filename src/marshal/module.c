@@ -8,6 +8,9 @@
 #include "marshal.h"
 
 #define DEFAULT_MAX_DEPTH 200
+/* decode_object / encode_object recurse on the C stack (~100-200 bytes a level): a caller's
+ * max_depth is capped so that hostile nesting raises instead of overflowing the stack */
+#define MAX_DEPTH_LIMIT 10000
 #define DEFAULT_MAX_SIZE (64 * 1024 * 1024)
 #define DEFAULT_COMPRESS_THRESHOLD 8192
 
@@ -146,8 +149,9 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     if (check_registered(st) < 0)
         goto done;
-    if (max_depth < 1 || max_size < 0) {
-        PyErr_SetString(PyExc_ValueError, "max_depth must be >= 1 and max_size >= 0");
+    if (max_depth < 1 || max_depth > MAX_DEPTH_LIMIT || max_size < 0) {
+        PyErr_Format(PyExc_ValueError, "max_depth must be in 1..%d and max_size >= 0",
+                     MAX_DEPTH_LIMIT);
         goto done;
     }
     const unsigned char *buf = (const unsigned char *)view.buf;
@@ -206,8 +210,8 @@ marshal_dumps(PyObject *module, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    if (max_depth < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_depth must be >= 1");
+    if (max_depth < 1 || max_depth > MAX_DEPTH_LIMIT) {
+        PyErr_Format(PyExc_ValueError, "max_depth must be in 1..%d", MAX_DEPTH_LIMIT);
         return NULL;
     }
     PyObject *data = evm_encode(st, obj, max_depth);

@@ -727,6 +727,13 @@ packedrow_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
             }
         }
         else {
+            /* seq is the caller's list itself: converting a value (__index__,
+             * __float__, __bool__) may have shrunk it */
+            if (PySequence_Fast_GET_SIZE(seq) != d->ncols) {
+                PyErr_SetString(PyExc_RuntimeError,
+                                "PackedRow values changed size during construction");
+                goto done;
+            }
             v = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
         }
         const EvmColumn *c = &d->cols[i];

@@ -89,8 +89,12 @@ notify_channel_hook(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 {
     PyObject *hook = th->st->channel_hook, *r;
     PyObject *et, *ev, *etb;
+    /* also without a channel hook: inside a schedule callback current is not
+     * the tasklet that runs, its tempval must not be touched */
     if (th->schedlock)
         RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
+    if (SLP_LIKELY(hook == NULL))
+        return 0;
     PyErr_Fetch(&et, &ev, &etb);
     Py_INCREF(hook);
     th->schedlock = 1;

@@ -461,7 +461,11 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
     th->del_post_switch = th->del_post_value = NULL;
     th->schedlock = 1;
     old_current = th->current;
-    if (prev != NULL)
+    /* Stackless shows prev as current during the callback; only when prev is
+     * still in the run queue: a dead, blocked or removed prev as the queue
+     * head would make any insert (another thread may run while the hook
+     * releases the GIL) link into a detached tasklet. */
+    if (prev != NULL && prev->next != NULL)
         th->current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);
@@ -594,6 +598,14 @@ static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject
 SLP_COLD static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
 
 /* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
+/* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
+ * not a signed overflow that wraps to an immediate interrupt */
+static inline long
+tick_deadline(long counter, long interval)
+{
+    return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
+}
+
 #define TRACING_ACTIVE(th) \
     ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 
@@ -714,6 +726,13 @@ slp_schedule_task(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next
     *result = NULL;
     if (did_switch)
         *did_switch = 0;
+    /* inside a schedule/channel callback the scheduler is mid-switch (current
+     * may be a dead or removed tasklet): any switch from there corrupts the
+     * run queue.  Stackless refuses it too. */
+    if (SLP_UNLIKELY(th->schedlock) && next != prev) {
+        PyErr_SetString(PyExc_RuntimeError, "Recursive scheduler call due to callbacks!");
+        return -1;
+    }
     if (next == NULL)
         return schedule_task_block(th, result, prev, did_switch);
     if (next->thread != th && next != prev)
@@ -764,7 +783,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
     }
     slp_notify_schedule(th, prev, next);
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
 
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, prev, next, 0);
@@ -954,7 +973,7 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, task, next, 1);
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
     return next;
 }
 
@@ -1051,13 +1070,13 @@ interrupt_timeout(SlpThread *th)
 
     if ((th->runflags & RF_SOFT) || (current->flags & TF_ATOMIC) || th->schedlock ||
         th->switch_trap || th->interrupted != NULL) {
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
         current->flags |= TF_PENDING_IRQ;
         return 0;
     }
     watchdog = slp_get_watchdog(th, 1);
     if (watchdog == current || watchdog->next != NULL) {
-        th->tick_watermark = th->tick_counter + th->interval;
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
         return 0;
     }
     current->flags &= ~TF_PENDING_IRQ;
@@ -1159,7 +1178,7 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         old_watermark = th->tick_watermark;
         old_interval = th->interval;
         th->interval = timeout;
-        th->tick_watermark = th->tick_counter + timeout;
+        th->tick_watermark = tick_deadline(th->tick_counter, timeout);
         th->runflags = flags;
         install_trace(th);
     }
@@ -1260,6 +1279,7 @@ find_trampolines(SlpThread *th)
     PyThreadState *ts = th->tstate;
     Py_tracefunc tf, pf;
     PyObject *to, *po, *sys, *r;
+    int saved_installed;
     if (sys_trace_trampoline != NULL && sys_profile_trampoline != NULL)
         return 0;
     sys = PyImport_ImportModule("sys");
@@ -1271,6 +1291,11 @@ find_trampolines(SlpThread *th)
     po = ts->c_profileobj;
     Py_XINCREF(to);
     Py_XINCREF(po);
+    /* sys.settrace is wrapped (stackless/__init__.py) to put the tick counter
+     * back in front inside a timed run: it must not, or the "trampoline"
+     * learnt would be slp_tracefunc itself, which then chains to itself */
+    saved_installed = th->trace_installed;
+    th->trace_installed = 0;
     r = PyObject_CallMethod(sys, "settrace", "O", sys);
     if (r != NULL) {
         Py_DECREF(r);
@@ -1282,6 +1307,7 @@ find_trampolines(SlpThread *th)
         }
     }
     Py_DECREF(sys);
+    th->trace_installed = saved_installed;
     PyEval_SetTrace(tf, to);
     PyEval_SetProfile(pf, po);
     Py_XDECREF(to);

@@ -436,6 +436,9 @@ tasklet_remove(PyObject *self, PyObject *Py_UNUSED(ignored))
             RUNTIME_ERROR("You cannot remove a blocked tasklet.", NULL);
         if (t == th->current)
             RUNTIME_ERROR("The current tasklet cannot be removed.", NULL);
+        /* inside a schedule callback the tasklet about to run must stay queued */
+        if (th->schedlock)
+            RUNTIME_ERROR("Recursive scheduler call due to callbacks!", NULL);
         if (t->next != NULL) {
             slp_rq_remove_task(th, t);
             Py_DECREF(t);    /* the queue's reference; the caller holds one */

@@ -27,6 +27,9 @@ def _bounded():
 
 
 def _env(tmp_path):
+    """The child imports the same packages as this process, whichever way they are installed.
+    (Children also run in tmp_path: `python -m` puts the working directory first on sys.path,
+    and a source checkout's evemu/ there has no compiled codec.)"""
     env = dict(os.environ)
     roots = {str(Path(evemu.__file__).resolve().parent.parent),
              str(Path(stackless.__file__).resolve().parent.parent)}
@@ -40,7 +43,8 @@ class ServerProcess:
     def __init__(self, tmp_path, *args):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "evemu", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
+            cwd=tmp_path)
         self.lines = []
         self.address = None
         deadline = time.monotonic() + 30
@@ -122,7 +126,7 @@ def test_port_in_use(tmp_path):
     port = blocker.getsockname()[1]
     try:
         proc = subprocess.run([sys.executable, "-m", "evemu", "--port", str(port), "--db",
-                               str(tmp_path / "x.sqlite3")], env=_env(tmp_path),
+                               str(tmp_path / "x.sqlite3")], env=_env(tmp_path), cwd=tmp_path,
                               capture_output=True, text=True, timeout=30)
     finally:
         blocker.close()
@@ -132,7 +136,7 @@ def test_port_in_use(tmp_path):
 
 
 def test_help(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "evemu", "--help"], env=_env(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "evemu", "--help"], env=_env(tmp_path), cwd=tmp_path,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
     for opt in ("--host", "--port", "--db", "--log-level", "--no-auto-account"):
@@ -157,11 +161,11 @@ def test_create_account_then_login_without_auto_accounts(tmp_path):
     db = str(tmp_path / "accounts.sqlite3")
     env = dict(_env(tmp_path), EVEMU_PASSWORD="hunter2")
     cmd = [sys.executable, "-m", "evemu", "--db", db, "--create-account", "Admin"]
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert first.returncode == 0 and "created account 1 (admin)" in first.stderr
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert again.returncode == 1 and "account 'admin' already exists" in again.stderr
-    bad = subprocess.run(cmd[:-1] + ["x;y"], env=env, capture_output=True, text=True,
+    bad = subprocess.run(cmd[:-1] + ["x;y"], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 1 and "invalid characters" in bad.stderr
 

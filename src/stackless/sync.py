@@ -85,6 +85,15 @@ class _W(Waiter):
         self.tasklet = tasklet
 
 
+def _discard(seq, w):
+    """Remove waiter ``w`` if it is still listed (an interrupt -- a signal
+    handler's exception -- between a waker's pop and its mark can leave it out)."""
+    try:
+        seq.remove(w)
+    except ValueError:
+        pass
+
+
 def _timeout_arg(blocking, timeout):
     """threading.Lock.acquire's argument rules; returns None (forever) or seconds."""
     if not blocking:
@@ -136,7 +145,7 @@ class Lock:
                 if not ok:       # handed the lock, then killed: pass it on
                     self._release_locked()
             else:
-                self._waiters.remove(w)
+                _discard(self._waiters, w)
 
     __enter__ = acquire
 
@@ -217,7 +226,7 @@ class RLock:
                     self._count = 0
                     self._handoff()
             else:
-                self._waiters.remove(w)
+                _discard(self._waiters, w)
 
     __enter__ = acquire
 
@@ -307,7 +316,7 @@ class Event:
             if not w.notified:
                 with self._mutex:
                     if not w.notified:
-                        self._waiters.remove(w)
+                        _discard(self._waiters, w)
         return w.notified or self._flag
 
 
@@ -364,10 +373,7 @@ class Condition:
         finally:
             with self._mutex:
                 if not w.notified:
-                    try:
-                        self._waiters.remove(w)
-                    except ValueError:
-                        pass
+                    _discard(self._waiters, w)
                 elif not ok:
                     self._notify_locked(1)   # killed after being notified: pass it on
             self._acquire_restore(saved)
@@ -451,7 +457,7 @@ class Semaphore:
                 if not ok:       # handed a unit, then killed: give it back
                     self._release_locked(1)
             else:
-                self._waiters.remove(w)
+                _discard(self._waiters, w)
 
     __enter__ = acquire
 
@@ -630,7 +636,7 @@ class Queue:
             finally:
                 with self._mutex:
                     if not w.notified:
-                        self._joiners.remove(w)
+                        _discard(self._joiners, w)
 
     def qsize(self):
         with self._mutex:

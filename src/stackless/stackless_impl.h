@@ -151,7 +151,11 @@ typedef struct {
 /* Per-thread scheduler state                                           */
 /* ------------------------------------------------------------------ */
 
-#define SLP_POOL_MAX 64   /* idle worker greenlets kept per thread */
+/* Idle worker greenlets kept per thread.  A reused worker costs ~2 us less per
+ * tasklet than one created and retired (~10 us less without arena.c); an idle
+ * one holds ~5.5 KB (greenlet, one frame-stack page, parked C stack), so the
+ * pool is at most ~5.6 MB per thread (notes/PERF.md, section B). */
+#define SLP_POOL_MAX 1024
 
 struct SlpThread {
     Py_ssize_t refcnt;          /* registry + tasklets bound to this thread */

@@ -290,7 +290,16 @@ extern struct PyModuleDef slp_module_def;
 slp_state *slp_get_state(PyObject *module);
 slp_state *slp_state_from_type(PyTypeObject *tp);
 int slp_is_tasklet(slp_state *st, PyObject *o);
-int slp_is_bomb(slp_state *st, PyObject *o);
+int slp_is_bomb_slow(slp_state *st, PyObject *o);
+/* The tempval checked at every switch and channel operation is almost always
+ * None: answer that inline, without PyType_IsSubtype (bomb is subclassable). */
+static inline int
+slp_is_bomb(slp_state *st, PyObject *o)
+{
+    if (o == NULL || o == Py_None)
+        return 0;
+    return Py_TYPE(o) == st->bomb_type || slp_is_bomb_slow(st, o);
+}
 
 /* scheduler.c */
 SlpThread *slp_thread_get(slp_state *st);        /* create on demand; NULL + error */

@@ -32,9 +32,9 @@ slp_is_tasklet(slp_state *st, PyObject *o)
 }
 
 int
-slp_is_bomb(slp_state *st, PyObject *o)
+slp_is_bomb_slow(slp_state *st, PyObject *o)
 {
-    return o != NULL && (Py_TYPE(o) == st->bomb_type || PyObject_TypeCheck(o, st->bomb_type));
+    return PyObject_TypeCheck(o, st->bomb_type);
 }
 
 static inline SlpThread *

@@ -35,8 +35,16 @@
 
 /* Fast access to this thread's scheduler.  Validated against the thread
  * state, so a stale pointer (thread state replaced) is never used. */
-static _Thread_local SlpThread *tls_thread = NULL;
-static _Thread_local PyThreadState *tls_tstate = NULL;
+#if defined(__GNUC__) && defined(__linux__)
+/* initial-exec: a plain %fs-relative load instead of a __tls_get_addr call at
+ * every access (this is a dlopen'd module; the 16 bytes come from the static
+ * TLS surplus glibc reserves for such modules) */
+#  define SLP_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#  define SLP_TLS_MODEL
+#endif
+static _Thread_local SlpThread *tls_thread SLP_TLS_MODEL = NULL;
+static _Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL = NULL;
 
 typedef struct {
     PyObject_HEAD

@@ -151,7 +151,11 @@ typedef struct {
 /* Per-thread scheduler state                                           */
 /* ------------------------------------------------------------------ */
 
-#define SLP_POOL_MAX 64   /* idle worker greenlets kept per thread */
+/* Idle worker greenlets kept per thread.  A reused worker costs ~2 us less per
+ * tasklet than one created and retired (~10 us less without arena.c); an idle
+ * one holds ~5.5 KB (greenlet, one frame-stack page, parked C stack), so the
+ * pool is at most ~5.6 MB per thread (notes/PERF.md, section B). */
+#define SLP_POOL_MAX 1024
 
 struct SlpThread {
     Py_ssize_t refcnt;          /* registry + tasklets bound to this thread */
@@ -286,7 +290,16 @@ extern struct PyModuleDef slp_module_def;
 slp_state *slp_get_state(PyObject *module);
 slp_state *slp_state_from_type(PyTypeObject *tp);
 int slp_is_tasklet(slp_state *st, PyObject *o);
-int slp_is_bomb(slp_state *st, PyObject *o);
+int slp_is_bomb_slow(slp_state *st, PyObject *o);
+/* The tempval checked at every switch and channel operation is almost always
+ * None: answer that inline, without PyType_IsSubtype (bomb is subclassable). */
+static inline int
+slp_is_bomb(slp_state *st, PyObject *o)
+{
+    if (o == NULL || o == Py_None)
+        return 0;
+    return Py_TYPE(o) == st->bomb_type || slp_is_bomb_slow(st, o);
+}
 
 /* scheduler.c */
 SlpThread *slp_thread_get(slp_state *st);        /* create on demand; NULL + error */

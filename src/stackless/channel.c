@@ -84,17 +84,13 @@ slp_channel_remove_slow(Tasklet *t, int *dir_out)
 /* Callback                                                             */
 /* ------------------------------------------------------------------ */
 
-static int
-notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
+SLP_COLD static int
+notify_channel_hook(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 {
     PyObject *hook = th->st->channel_hook, *r;
     PyObject *et, *ev, *etb;
-    /* also without a channel hook: inside a schedule callback current is not
-     * the tasklet that runs, its tempval must not be touched */
     if (th->schedlock)
         RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
-    if (SLP_LIKELY(hook == NULL))
-        return 0;
     PyErr_Fetch(&et, &ev, &etb);
     Py_INCREF(hook);
     th->schedlock = 1;
@@ -111,6 +107,18 @@ notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
     Py_DECREF(hook);
     PyErr_Restore(et, ev, etb);
     return 0;
+}
+
+static inline int
+notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
+{
+    /* also without a channel hook: inside a schedule callback current is not
+     * the tasklet that runs, its tempval must not be touched */
+    if (SLP_UNLIKELY(th->schedlock))
+        RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
+    if (SLP_LIKELY(th->st->channel_hook == NULL))
+        return 0;
+    return notify_channel_hook(th, ch, t, dir, cando);
 }
 
 /* ------------------------------------------------------------------ */

@@ -595,9 +595,8 @@ slp_get_watchdog(SlpThread *th, int interrupt)
 static int schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev,
                                   Tasklet *next, int *did_switch);
 static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
-static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
+SLP_COLD static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
 
-/* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
 /* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
  * not a signed overflow that wraps to an immediate interrupt */
 static inline long
@@ -606,10 +605,11 @@ tick_deadline(long counter, long interval)
     return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
 }
 
+/* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
 #define TRACING_ACTIVE(th) \
     ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 
-static int
+SLP_COLD static int
 schedule_task_block(SlpThread *th, PyObject **result, Tasklet *prev, int *did_switch)
 {
     Tasklet *wakeup = slp_get_watchdog(th, 0), *next;
@@ -661,7 +661,7 @@ cantblock:
     return slp_schedule_task(th, result, prev, prev, did_switch);
 }
 
-static int
+SLP_COLD static int
 schedule_task_interthread(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next,
                           int *did_switch)
 {
@@ -688,7 +688,7 @@ schedule_task_interthread(SlpThread *th, PyObject **result, Tasklet *prev, Taskl
 
 /* Soft interrupt: a timed soft run() whose time is up returns at the next
  * switch; redirect it to the watchdog. */
-static void
+SLP_COLD static void
 schedule_soft_irq(SlpThread *th, Tasklet *prev, Tasklet **next, int not_now)
 {
     Tasklet *watchdog, *tmp;
@@ -1419,7 +1419,7 @@ trace_load(PyObject *e, Py_tracefunc *tf, PyObject **to, Py_tracefunc *pf, PyObj
         *po = NULL;
 }
 
-static void
+SLP_COLD static void
 switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying)
 {
     PyThreadState *ts = th->tstate;

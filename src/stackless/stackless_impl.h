@@ -39,9 +39,13 @@
 #if defined(__GNUC__)
 #  define SLP_LIKELY(x)   __builtin_expect(!!(x), 1)
 #  define SLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* rare paths kept out of line: they would otherwise enlarge the stack frames
+ * that a blocked tasklet keeps on its saved C stack */
+#  define SLP_COLD __attribute__((noinline, cold))
 #else
 #  define SLP_LIKELY(x)   (x)
 #  define SLP_UNLIKELY(x) (x)
+#  define SLP_COLD
 #endif
 
 typedef struct slp_state slp_state;

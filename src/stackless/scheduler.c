@@ -464,8 +464,9 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
     /* Stackless shows prev as current during the callback; only when prev is
      * still in the run queue: a dead, blocked or removed prev as the queue
      * head would make any insert (another thread may run while the hook
-     * releases the GIL) link into a detached tasklet. */
-    if (prev != NULL && prev->next != NULL)
+     * releases the GIL) link into a detached tasklet -- or into the list of
+     * the channel prev is blocked on. */
+    if (prev != NULL && prev->next != NULL && !(prev->flags & TF_BLOCKED))
         th->current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);

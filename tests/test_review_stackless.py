@@ -296,3 +296,34 @@ print("done")
 """)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     assert r.stdout.split() == ["2", "done"], r.stdout
+
+
+def test_tasklet_created_in_schedule_callback_after_a_block(run_python):
+    # prev has just blocked on a channel: as the queue head during the callback, a tasklet
+    # created there was linked into the channel's list of blocked tasklets (heap overflow,
+    # segfault a few switches later)
+    r = run_python(r"""
+import stackless
+ch = stackless.channel()
+made = []
+def cb(prev, nxt):
+    if prev is not None and prev.blocked:
+        made.append(stackless.tasklet(lambda: None)())
+def recv():
+    ch.receive()
+def send():
+    ch.send(1)
+stackless.set_schedule_callback(cb)
+for i in range(3):
+    stackless.tasklet(recv)()
+stackless.run()
+assert ch.balance == -3, ch.balance
+for i in range(3):
+    stackless.tasklet(send)()
+stackless.run()
+stackless.set_schedule_callback(None)
+assert ch.balance == 0 and made and not any(t.alive for t in made)
+assert stackless.getruncount() == 1 and stackless.current is stackless.main
+print("done")
+""")
+    _check_child(r, expect_errors=False)

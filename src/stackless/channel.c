@@ -89,12 +89,8 @@ notify_channel_hook(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 {
     PyObject *hook = th->st->channel_hook, *r;
     PyObject *et, *ev, *etb;
-    /* also without a channel hook: inside a schedule callback current is not
-     * the tasklet that runs, its tempval must not be touched */
     if (th->schedlock)
         RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
-    if (SLP_LIKELY(hook == NULL))
-        return 0;
     PyErr_Fetch(&et, &ev, &etb);
     Py_INCREF(hook);
     th->schedlock = 1;
@@ -116,6 +112,10 @@ notify_channel_hook(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 static inline int
 notify_channel(SlpThread *th, Channel *ch, Tasklet *t, int dir, int cando)
 {
+    /* also without a channel hook: inside a schedule callback current is not
+     * the tasklet that runs, its tempval must not be touched */
+    if (SLP_UNLIKELY(th->schedlock))
+        RUNTIME_ERROR("Recursive channel call due to callbacks!", -1);
     if (SLP_LIKELY(th->st->channel_hook == NULL))
         return 0;
     return notify_channel_hook(th, ch, t, dir, cando);

@@ -472,8 +472,9 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
     /* Stackless shows prev as current during the callback; only when prev is
      * still in the run queue: a dead, blocked or removed prev as the queue
      * head would make any insert (another thread may run while the hook
-     * releases the GIL) link into a detached tasklet. */
-    if (prev != NULL && prev->next != NULL)
+     * releases the GIL) link into a detached tasklet -- or into the list of
+     * the channel prev is blocked on. */
+    if (prev != NULL && prev->next != NULL && !(prev->flags & TF_BLOCKED))
         th->current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);
@@ -605,7 +606,6 @@ static int schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *pre
 static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
 SLP_COLD static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
 
-/* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
 /* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
  * not a signed overflow that wraps to an immediate interrupt */
 static inline long
@@ -614,6 +614,7 @@ tick_deadline(long counter, long interval)
     return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
 }
 
+/* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
 #define TRACING_ACTIVE(th) \
     ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 

@@ -160,6 +160,9 @@ def _run_python(code, timeout=60, args=(), env=None, input=None):
     The child sees the same ``sys.path`` as this process (so it imports the
     same ``stackless``).  A child that outlives ``timeout`` is killed and the
     test fails with its partial output (a hang is a failure, never a hang).
+    It runs in the tests folder: ``python -c`` puts the working directory
+    first on sys.path, and a source checkout there would shadow the installed
+    packages with sources that have no compiled extensions.
     """
     code = textwrap.dedent(code)
     if SLP_HARD:
@@ -173,7 +176,7 @@ def _run_python(code, timeout=60, args=(), env=None, input=None):
     try:
         return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=timeout, env=child_env,
-                              input=input)
+                              input=input, cwd=os.path.dirname(os.path.abspath(__file__)))
     except subprocess.TimeoutExpired as e:
         out = e.stdout or ""
         err = e.stderr or ""

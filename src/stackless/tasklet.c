@@ -62,8 +62,11 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->tempval = Py_None;
     t->thread = th;
     slp_thread_incref(th);
-    /* As Stackless' tasklet_new: flags start cleared (the atomic flag of the
-     * creator is not inherited, whatever the set_atomic docstring says). */
+    /* The documented contract (set_atomic's docstring, the project's notes):
+     * a new tasklet starts with its creator's atomic flag.  Stackless' own
+     * tasklet_new clears every flag instead; we follow the documentation. */
+    if (th->current != NULL && (th->current->flags & TF_ATOMIC))
+        t->flags |= TF_ATOMIC;
     /* share the creator's contextvars.Context (created now if still lazy) */
     ts = PyThreadState_Get();
     if (ts->context == NULL) {

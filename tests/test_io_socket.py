@@ -427,7 +427,7 @@ def test_patch_and_unpatch():
     assert ssocket.unpatch() is False
 
 
-# The README's tour (notes/README-io.md), verbatim but for the port and run_forever.
+# The README's tour (README.md and docs/io.md), verbatim but for the port and run_forever.
 def _readme_chat_server():
     from stackless import socket, sync
 

@@ -22,7 +22,7 @@ SHARED_MISSING = not VECTORS.is_dir()
 needs_shared = pytest.mark.skipif(SHARED_MISSING, reason=f"shared vectors not found at {VECTORS}")
 
 # handmade/shared_ref2.bin holds a 4-tuple followed by two stray bytes (1b 02) before its slot
-# map; EVEmu ignores them, our strict default reports them (see notes/README-marshal.md).
+# map; EVEmu ignores them, our strict default reports them (see docs/marshal.md).
 TRAILING = {"shared_ref2.bin": 18}
 
 LOCAL = vector_files(LOCAL_VECTORS)

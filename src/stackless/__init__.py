@@ -97,7 +97,7 @@ if not hasattr(_sys.settrace, "__wrapped__"):
     _sys.settrace = _make_settrace(_sys.settrace, _stackless._retrace)
 
 # Once atexit handlers run, tasklets are no longer killed or switched to:
-# what is still suspended then is left alone (see notes/README-core.md).
+# what is still suspended then is left alone (see docs/stackless-core.md).
 _atexit.register(_stackless._at_exit)
 
 

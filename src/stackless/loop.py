@@ -189,7 +189,7 @@ class Loop:
         self._main_exc = None        # an exception due in the main tasklet (Timeout)
         self._closed = False
         # Let the runtime wake us when another thread makes one of our tasklets
-        # runnable (a raw channel send across threads): notes/IO-NEEDS.md item 1.
+        # runnable (a raw channel send across threads): docs/io.md, "Requests to the core", item 1.
         self._wakeup_registered = False
         if _set_wakeup_fd is not None:
             _set_wakeup_fd(self._wakeup.write_fd)

@@ -154,7 +154,7 @@ typedef struct {
 /* Idle worker greenlets kept per thread.  A reused worker costs ~2 us less per
  * tasklet than one created and retired (~10 us less without arena.c); an idle
  * one holds ~5.5 KB (greenlet, one frame-stack page, parked C stack), so the
- * pool is at most ~5.6 MB per thread (notes/PERF.md, section B). */
+ * pool is at most ~5.6 MB per thread (docs/performance.md, appendix, section B). */
 #define SLP_POOL_MAX 1024
 
 struct SlpThread {

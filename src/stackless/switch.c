@@ -5,7 +5,7 @@
  * calls greenlet would need its own import; keeping all calls in this file
  * avoids that trap.
  *
- * Design (see also notes/README-core.md):
+ * Design (see also docs/stackless-core.md):
  *
  *   - The main tasklet of a thread runs on the greenlet that was current when
  *     the thread first used stackless (normally greenlet's main greenlet).

@@ -612,7 +612,7 @@ def test_one_loop_per_thread_and_tasklets_in_threads():
 
 
 @pytest.mark.skipif(not hasattr(stackless, "set_wakeup_fd"),
-                    reason="needs the core's per-thread wake-up fd (docs/io.md, "Requests to the core", item 1)")
+                    reason="needs the core's per-thread wake-up fd (docs/io.md, 'Requests to the core', item 1)")
 def test_raw_channel_send_from_other_thread_wakes_sleeping_loop():
     ch = stackless.channel()
     got = []

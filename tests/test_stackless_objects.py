@@ -156,7 +156,7 @@ def test_unstarted_paused_tasklet_collected():
 HARD_LEAK = pytest.mark.xfail(
     not IS_SLP or os.environ.get("EVEMU_SLP_HARD") == "1", strict=False,
     reason="a tasklet with a C stack blocked on a channel that is unreachable with it is "
-           "not collected by Stackless either (enable_softswitch(False)); see CONFORMANCE.md")
+           "not collected by Stackless either (enable_softswitch(False)); see docs/conformance.md")
 
 
 def _soft_switching_stackless():

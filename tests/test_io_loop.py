@@ -6,7 +6,6 @@ definition of sleep, and orderings.
 """
 import os
 import random
-import signal
 import socket
 import threading
 import time
@@ -16,48 +15,10 @@ import pytest
 import stackless
 from stackless import loop
 
-ZERO = {"timers": 0, "fds": 0, "fd_waiters": 0, "callbacks": 0}
+from io_helpers import ZERO, no_threads_left_behind, run_all, spawn  # noqa: F401 (no_threads_left_behind is a fixture)
+from io_helpers import bounded_and_clean as _bounded_and_clean
 
-
-class Bound(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def bounded_and_clean():
-    def on_alarm(signum, frame):
-        raise Bound("test exceeded its 20 s bound")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(20)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-    assert loop.get_loop().pending() == ZERO
-    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_threads_left_behind():
-    """Worker threads would make the runtime's deadlock detection wait for them
-    (Stackless's rule), so later suites must not inherit any."""
-    before = set(threading.enumerate())
-    yield
-    loop.shutdown_thread_pool(wait=True)
-    for t in set(threading.enumerate()) - before:
-        t.join(10)
-    assert set(threading.enumerate()) <= before
-
-
-def spawn(fn, *args):
-    return stackless.tasklet(fn)(*args)
-
-
-def run_all(*tasklets):
-    for t in tasklets:
-        loop.run_until(t)
+bounded_and_clean = _bounded_and_clean(20)
 
 
 # ------------------------------------------------------------------ sleep

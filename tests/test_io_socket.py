@@ -3,7 +3,6 @@ makefile, UDP, closing and killing while blocked, patch()/unpatch()."""
 import errno
 import os
 import resource
-import signal
 import threading
 import socket as stdsocket
 
@@ -13,54 +12,10 @@ import stackless
 from stackless import loop, sync
 from stackless import socket as ssocket
 
-ZERO = {"timers": 0, "fds": 0, "fd_waiters": 0, "callbacks": 0}
+from io_helpers import ZERO, no_threads_left_behind, run_all, settle, spawn  # noqa: F401 (no_threads_left_behind is a fixture)
+from io_helpers import bounded_and_clean as _bounded_and_clean
 
-
-class Bound(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def bounded_and_clean():
-    def on_alarm(signum, frame):
-        raise Bound("test exceeded its 60 s bound")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(60)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-        ssocket.unpatch()
-    assert loop.get_loop().pending() == ZERO
-    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_threads_left_behind():
-    """Worker threads would make the runtime's deadlock detection wait for them
-    (Stackless's rule), so later suites must not inherit any."""
-    before = set(threading.enumerate())
-    yield
-    loop.shutdown_thread_pool(wait=True)
-    for t in set(threading.enumerate()) - before:
-        t.join(10)
-    assert set(threading.enumerate()) <= before
-
-
-def spawn(fn, *args):
-    return stackless.tasklet(fn)(*args)
-
-
-def settle():
-    for _ in range(5):
-        loop.sleep(0)
-
-
-def run_all(*ts):
-    for t in ts:
-        loop.run_until(t)
+bounded_and_clean = _bounded_and_clean(60, cleanup=ssocket.unpatch)
 
 
 def listener():

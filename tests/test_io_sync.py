@@ -2,7 +2,6 @@
 error messages; Timeout in tasklets and in the main tasklet; use across threads."""
 import os
 import queue
-import signal
 import threading
 
 import pytest
@@ -10,55 +9,12 @@ import pytest
 import stackless
 from stackless import loop, sync
 
+from io_helpers import no_threads_left_behind, run_all, settle, spawn  # noqa: F401 (no_threads_left_behind is a fixture)
+from io_helpers import bounded_and_clean as _bounded_and_clean
+
+bounded_and_clean = _bounded_and_clean(20)
+
 FUZZ_SEEDS = int(os.environ.get("IO_FUZZ_SEEDS", "8"))   # more seeds: IO_FUZZ_SEEDS=500
-ZERO = {"timers": 0, "fds": 0, "fd_waiters": 0, "callbacks": 0}
-
-
-class Bound(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def bounded_and_clean():
-    def on_alarm(signum, frame):
-        raise Bound("test exceeded its 20 s bound")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(20)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-    assert loop.get_loop().pending() == ZERO
-    assert stackless.getcurrent() is stackless.getmain() and stackless.getruncount() == 1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_threads_left_behind():
-    """Worker threads would make the runtime's deadlock detection wait for them
-    (Stackless's rule), so later suites must not inherit any."""
-    before = set(threading.enumerate())
-    yield
-    loop.shutdown_thread_pool(wait=True)
-    for t in set(threading.enumerate()) - before:
-        t.join(10)
-    assert set(threading.enumerate()) <= before
-
-
-def spawn(fn, *args):
-    return stackless.tasklet(fn)(*args)
-
-
-def settle():
-    """Let every runnable tasklet run until it parks (no timers involved)."""
-    for _ in range(5):
-        loop.sleep(0)
-
-
-def run_all(*ts):
-    for t in ts:
-        loop.run_until(t)
 
 
 # --------------------------------------------------------------------- Lock

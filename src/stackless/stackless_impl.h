@@ -200,6 +200,9 @@ struct SlpThread {
     int is_blocked;             /* waiting on block_lock with the GIL released */
     int is_idle;
     int pickleflags;
+    int wakeup_fd;              /* set_wakeup_fd(): written to when another thread
+                                   makes one of our tasklets runnable; -1 = none.
+                                   Only the int is kept: the fd belongs to the caller */
 };
 
 /* ------------------------------------------------------------------ */
@@ -317,6 +320,7 @@ Tasklet *slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result);
 int slp_prepare_next(SlpThread *th, Tasklet *next);
 void slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next);
 void slp_thread_unblock(SlpThread *th);
+int slp_thread_set_wakeup_fd(SlpThread *th, int fd);
 PyObject *slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags);
 Tasklet *slp_get_watchdog(SlpThread *th, int interrupt);
 PyObject *slp_get_thread_info(slp_state *st, PyObject *args);

@@ -110,6 +110,11 @@ struct Tasklet {
     Tasklet *next, *prev;   /* run queue or channel queue; NULL if neither */
     uint32_t flags;
     int32_t _pad;
+    Channel *chan;          /* borrowed: the channel it is blocked on, set iff
+                               TF_BLOCKED (slp_channel_insert/remove keep it),
+                               so unlinking from the middle of a channel's
+                               queue is O(1).  Valid because a channel drops
+                               every blocked tasklet before it dies. */
     PyObject *tempval;      /* value passed through a switch (or bomb) */
     union {
         struct {

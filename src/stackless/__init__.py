@@ -42,6 +42,7 @@ from ._stackless import (
     set_channel_callback,
     set_error_handler,
     set_schedule_callback,
+    set_wakeup_fd,
     switch_trap,
     tasklet,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "set_channel_callback",
     "set_error_handler",
     "set_schedule_callback",
+    "set_wakeup_fd",
     "switch_trap",
     "tasklet",
     "TaskletExit",

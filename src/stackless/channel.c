@@ -8,7 +8,10 @@
  * A channel is the head of a circular list of the tasklets blocked on it
  * (threaded through Tasklet.next/prev; the channel itself is the sentinel).
  * They are either all senders (balance > 0) or all receivers (balance < 0).
- * The channel owns one reference per blocked tasklet.
+ * The channel owns one reference per blocked tasklet.  Each blocked tasklet
+ * also points back at its channel (Tasklet.chan, borrowed), so a tasklet is
+ * unlinked from any position in O(1) (kill/throw/raise_exception of a blocked
+ * tasklet, a cross-thread wake-up) without walking the queue.
  *
  * Resume order (Stackless' rules), when a send meets a waiting receiver or a
  * receive meets a waiting sender:
@@ -45,6 +48,7 @@ slp_channel_insert(Channel *ch, Tasklet *t, int dir)
     head->prev = t;
     ch->balance += dir;
     t->flags |= dir > 0 ? TF_BLOCKED_SEND : TF_BLOCKED_RECV;
+    t->chan = ch;
 }
 
 /* Remove t (or the first tasklet when t is NULL); returns the reference. */
@@ -62,20 +66,19 @@ slp_channel_remove(Channel *ch, Tasklet *t, int *dir_out)
     t->next = t->prev = NULL;
     ch->balance -= dir;
     t->flags &= ~TF_BLOCKED;
+    t->chan = NULL;
     return t;
 }
 
-/* Remove a blocked tasklet from whatever channel it is on; the reference the
- * channel held is now the caller's.  Returns the channel (borrowed). */
+/* Remove a blocked tasklet from whatever channel it is on, in O(1) (t->chan
+ * names the channel; the queue is doubly linked); the reference the channel
+ * held is now the caller's.  Returns the channel (borrowed). */
 Channel *
 slp_channel_remove_slow(Tasklet *t, int *dir_out)
 {
-    Tasklet *p = t->prev;
-    Channel *ch;
+    Channel *ch = t->chan;
     assert(t->flags & TF_BLOCKED);
-    while (!SLP_IS_CHANNEL_NODE(p))
-        p = p->prev;
-    ch = (Channel *)p;
+    assert(ch != NULL && t->prev != NULL && t->next != NULL);
     slp_channel_remove(ch, t, dir_out);
     return ch;
 }

@@ -9,6 +9,9 @@
  * thread (scheduler.c) belongs to the instance that created it.
  */
 #include "stackless_impl.h"
+#ifndef MS_WINDOWS
+#  include <fcntl.h>           /* set_wakeup_fd: O_NONBLOCK check */
+#endif
 
 slp_state *
 slp_get_state(PyObject *module)
@@ -152,6 +155,55 @@ m_getruncount(PyObject *module, PyObject *Py_UNUSED(ignored))
     if (th == NULL)
         return NULL;
     return PyLong_FromSsize_t(th->runcount);
+}
+
+PyDoc_STRVAR(set_wakeup_fd_doc,
+"set_wakeup_fd(fd) -> previous fd\n\n"
+"Set this thread's wake-up fd (-1 = none, the default; -1 clears it), like\n"
+"signal.set_wakeup_fd.  Whenever code in another thread makes a tasklet of\n"
+"this thread runnable, the 8 bytes of a native uint64 1 are written to fd\n"
+"(an eventfd, or the write end of a pipe) after the tasklet is queued, so a\n"
+"thread sleeping in select/epoll wakes up.  fd must be in non-blocking mode;\n"
+"write errors are ignored.  The fd stays the caller's: it is never closed here.");
+
+static PyObject *
+m_set_wakeup_fd(PyObject *module, PyObject *arg)
+{
+    SlpThread *th;
+    long fd;
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "set_wakeup_fd() argument must be int, not %.200s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        fd = -2;                    /* reported as invalid below */
+    }
+    if (fd < -1 || fd > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "invalid fd: %R", arg);
+        return NULL;
+    }
+#ifndef MS_WINDOWS
+    if (fd >= 0) {
+        int fl = fcntl((int)fd, F_GETFL);
+        if (fl == -1) {
+            PyErr_Format(PyExc_ValueError, "invalid fd: %ld", fd);
+            return NULL;
+        }
+        if (!(fl & O_NONBLOCK)) {
+            PyErr_Format(PyExc_ValueError, "the fd %ld must be in non-blocking mode", fd);
+            return NULL;
+        }
+    }
+#endif
+    th = thread_of(module);
+    if (th == NULL)
+        return NULL;
+    return PyLong_FromLong(slp_thread_set_wakeup_fd(th, (int)fd));
 }
 
 PyDoc_STRVAR(getcurrentid_doc,
@@ -491,6 +543,7 @@ static PyMethodDef module_methods[] = {
     {"getthreads", m_getthreads, METH_NOARGS, getthreads_doc},
     {"switch_trap", m_switch_trap, METH_VARARGS, switch_trap_doc},
     {"set_schedule_callback", m_set_schedule_callback, METH_O, set_schedule_callback_doc},
+    {"set_wakeup_fd", m_set_wakeup_fd, METH_O, set_wakeup_fd_doc},
     {"get_schedule_callback", m_get_schedule_callback, METH_NOARGS, NULL},
     {"set_channel_callback", m_set_channel_callback, METH_O, set_channel_callback_doc},
     {"get_channel_callback", m_get_channel_callback, METH_NOARGS, NULL},

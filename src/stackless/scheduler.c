@@ -28,6 +28,9 @@
  * installed and scheduling costs nothing extra.
  */
 #include "stackless_impl.h"
+#ifndef MS_WINDOWS
+#  include <unistd.h>          /* write(): the wake-up fd */
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Thread registry                                                     */
@@ -336,6 +339,7 @@ thread_create(slp_state *st)
     th->thread_id = PyThread_get_thread_ident();
     th->alive = 1;
     th->pickleflags = st->pickleflags_default;
+    th->wakeup_fd = -1;
     th->main_greenlet = slp_greenlet_getcurrent();
     if (th->main_greenlet == NULL) {
         slp_thread_decref(th);
@@ -562,13 +566,38 @@ thread_block(SlpThread *th)
     }
 }
 
+/* Another thread has just put a tasklet into th's run queue: wake th if it
+ * sleeps in thread_block(), and write to its wake-up fd (set_wakeup_fd) so a
+ * thread parked in the kernel (epoll_wait in stackless.loop) notices it.
+ * Called with the GIL held, after the insert.  The write is the 8 bytes of a
+ * native uint64 1 (an eventfd increment; also fine for a pipe); the fd is
+ * non-blocking (checked by set_wakeup_fd) and every error (EAGAIN: already
+ * signalled; EBADF: closed behind our back) is ignored. */
 void
 slp_thread_unblock(SlpThread *th)
 {
-    if (th != NULL && th->is_blocked) {
+    if (th == NULL)
+        return;
+    if (th->is_blocked) {
         th->is_blocked = 0;
         PyThread_release_lock(th->block_lock);
     }
+    if (th->wakeup_fd >= 0 && th->alive && th != tls_thread) {
+#ifndef MS_WINDOWS
+        uint64_t one = 1;
+        ssize_t r = write(th->wakeup_fd, &one, sizeof one);
+        (void)r;
+#endif
+    }
+}
+
+/* set_wakeup_fd() for the calling thread; returns the previous fd. */
+int
+slp_thread_set_wakeup_fd(SlpThread *th, int fd)
+{
+    int old = th->wakeup_fd;
+    th->wakeup_fd = fd;
+    return old;
 }
 
 static PyObject *

@@ -110,6 +110,11 @@ struct Tasklet {
     Tasklet *next, *prev;   /* run queue or channel queue; NULL if neither */
     uint32_t flags;
     int32_t _pad;
+    Channel *chan;          /* borrowed: the channel it is blocked on, set iff
+                               TF_BLOCKED (slp_channel_insert/remove keep it),
+                               so unlinking from the middle of a channel's
+                               queue is O(1).  Valid because a channel drops
+                               every blocked tasklet before it dies. */
     PyObject *tempval;      /* value passed through a switch (or bomb) */
     union {
         struct {
@@ -200,6 +205,9 @@ struct SlpThread {
     int is_blocked;             /* waiting on block_lock with the GIL released */
     int is_idle;
     int pickleflags;
+    int wakeup_fd;              /* set_wakeup_fd(): written to when another thread
+                                   makes one of our tasklets runnable; -1 = none.
+                                   Only the int is kept: the fd belongs to the caller */
 };
 
 /* ------------------------------------------------------------------ */
@@ -317,6 +325,7 @@ Tasklet *slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result);
 int slp_prepare_next(SlpThread *th, Tasklet *next);
 void slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next);
 void slp_thread_unblock(SlpThread *th);
+int slp_thread_set_wakeup_fd(SlpThread *th, int fd);
 PyObject *slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags);
 Tasklet *slp_get_watchdog(SlpThread *th, int interrupt);
 PyObject *slp_get_thread_info(slp_state *st, PyObject *args);

@@ -1044,13 +1044,10 @@ static PyObject *get_prev(Tasklet *t, void *c) { (void)c; return node_or_none(t-
 static PyObject *
 get_channel(Tasklet *t, void *c)
 {
-    Tasklet *p = t->prev;
     (void)c;
-    if (p != NULL && (t->flags & TF_BLOCKED)) {
-        while (!SLP_IS_CHANNEL_NODE(p))
-            p = p->prev;
-        Py_INCREF(p);
-        return (PyObject *)p;
+    if ((t->flags & TF_BLOCKED) && t->chan != NULL) {
+        Py_INCREF(t->chan);
+        return (PyObject *)t->chan;
     }
     Py_RETURN_NONE;
 }

@@ -353,6 +353,21 @@ thread_create(slp_state *st)
     }
     guard->th = th;
     th->refcnt++;                   /* the guard */
+    /* An entry still registered for this thread id or thread state belongs
+     * to a thread that has ended although its guard was not released yet
+     * (its thread-state dict outlived PyThreadState_Clear): two live threads
+     * never share either.  Left in place it would shadow this thread in
+     * bind_thread() and get_thread_info(), and tasklets sent to it would
+     * never run.  Bury it now, from here (thread_died handles a foreign
+     * caller). */
+    {
+        SlpThread *p = st->threads, *next;
+        for (; p != NULL; p = next) {
+            next = p->reg_next;
+            if (p->alive && (p->thread_id == th->thread_id || p->tstate == ts))
+                thread_died(p);
+        }
+    }
     /* register (append: the first thread to use stackless comes first) */
     if (st->threads == NULL)
         st->threads = th;

@@ -29,12 +29,15 @@ def _skip_reason():
 
 @pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
 def test_libfuzzer_smoke_run(tmp_path):
-    build = subprocess.run(["sh", str(BUILD)], capture_output=True, text=True, timeout=300)
+    # The harness links its own sanitizer runtime: a preloaded one (tools/sanitize.sh) clashes.
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+    build = subprocess.run(["sh", str(BUILD)], capture_output=True, text=True, timeout=300,
+                           env=env)
     assert build.returncode == 0, build.stdout + build.stderr
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     seeds = sorted(str(p) for p in (ROOT / "tests" / "vectors").iterdir() if p.is_dir())
-    env = dict(os.environ, PYTHONMALLOC="malloc", ASAN_OPTIONS="detect_leaks=0")
+    env = dict(env, PYTHONMALLOC="malloc", ASAN_OPTIONS="detect_leaks=0")
     run = subprocess.run(
         [str(ROOT / "build" / "fuzz_marshal"), "-runs=20000", "-timeout=10", "-rss_limit_mb=2048",
          "-seed=1", f"-artifact_prefix={tmp_path}/", str(corpus), *seeds],

@@ -94,6 +94,29 @@ def _discard(seq, w):
         pass
 
 
+def _await_handoff(prim, w, timeout):
+    """Park waiter ``w`` (already queued on ``prim._waiters`` under ``prim._mutex``)
+    until a releaser hands it what it waits for (``w.notified``) or the timeout
+    passes; return ``w.notified``.  A waiter that leaves early (timeout, kill,
+    exception) is taken off the queue, and one that was handed the thing but
+    did not resume normally gives it back (``prim._give_back()``), so nothing
+    is lost.  (notified is set under the mutex before the wake-up: a notified
+    waiter that resumed normally owns what it was handed, no lock needed.)"""
+    ok = False
+    try:
+        w.loop.park(w, timeout)
+        ok = True
+    finally:
+        if not (ok and w.notified):
+            with prim._mutex:
+                if w.notified:
+                    if not ok:
+                        prim._give_back()
+                else:
+                    _discard(prim._waiters, w)
+    return w.notified
+
+
 def _timeout_arg(blocking, timeout):
     """threading.Lock.acquire's argument rules; returns None (forever) or seconds."""
     if not blocking:
@@ -128,24 +151,11 @@ class Lock:
                 return False
             w = _W(get_loop())
             self._waiters.append(w)
-        ok = False
-        try:
-            w.loop.park(w, timeout)
-            ok = True
-        finally:
-            # (notified is set under the mutex before the wake-up: a notified
-            # waiter that resumed normally owns what it was handed, no lock needed)
-            if not (ok and w.notified):
-                self._cleanup(w, ok)
-        return w.notified
+        return _await_handoff(self, w, timeout)
 
-    def _cleanup(self, w, ok):
-        with self._mutex:
-            if w.notified:
-                if not ok:       # handed the lock, then killed: pass it on
-                    self._release_locked()
-            else:
-                _discard(self._waiters, w)
+    def _give_back(self):
+        # handed the lock, then killed: pass it on
+        self._release_locked()
 
     __enter__ = acquire
 
@@ -208,25 +218,12 @@ class RLock:
                 return False
             w = _W(get_loop(), me)
             self._waiters.append(w)
-        ok = False
-        try:
-            w.loop.park(w, timeout)
-            ok = True
-        finally:
-            # (notified is set under the mutex before the wake-up: a notified
-            # waiter that resumed normally owns what it was handed, no lock needed)
-            if not (ok and w.notified):
-                self._cleanup(w, ok)
-        return w.notified
+        return _await_handoff(self, w, timeout)
 
-    def _cleanup(self, w, ok):
-        with self._mutex:
-            if w.notified:
-                if not ok:       # handed the lock, then killed: pass it on
-                    self._count = 0
-                    self._handoff()
-            else:
-                _discard(self._waiters, w)
+    def _give_back(self):
+        # handed the lock, then killed: pass it on
+        self._count = 0
+        self._handoff()
 
     __enter__ = acquire
 
@@ -440,24 +437,11 @@ class Semaphore:
                 return False
             w = _W(get_loop())
             self._waiters.append(w)
-        ok = False
-        try:
-            w.loop.park(w, timeout)
-            ok = True
-        finally:
-            # (notified is set under the mutex before the wake-up: a notified
-            # waiter that resumed normally owns what it was handed, no lock needed)
-            if not (ok and w.notified):
-                self._cleanup(w, ok)
-        return w.notified
+        return _await_handoff(self, w, timeout)
 
-    def _cleanup(self, w, ok):
-        with self._mutex:
-            if w.notified:
-                if not ok:       # handed a unit, then killed: give it back
-                    self._release_locked(1)
-            else:
-                _discard(self._waiters, w)
+    def _give_back(self):
+        # handed a unit, then killed: give it back
+        self._release_locked(1)
 
     __enter__ = acquire
 

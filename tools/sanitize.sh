@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang-14}
 command -v "$CLANG" >/dev/null || { echo "sanitize.sh: $CLANG not found (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 2; }
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1 -mllvm -asan-stack=0"
-rm -rf build/asan
+# Objects and the linked extensions go to a temporary folder, so that no sanitizer build is
+# left in build/ for a later `pip install .` to pick up.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 CC="$CLANG" LDSHARED="$CLANG -shared" CFLAGS="$SAN" LDFLAGS="$SAN" \
-    python setup.py -q build_ext --inplace --build-temp build/asan --force
+    python setup.py -q build_ext --inplace --build-temp "$tmp/temp" --build-lib "$tmp/lib" --force
 ASAN_LIB=$("$CLANG" -print-file-name=libclang_rt.asan-x86_64.so)
 status=0
 LD_PRELOAD="$ASAN_LIB" PYTHONMALLOC=malloc \

@@ -441,6 +441,7 @@ class Ballpark:
 
     def _kernel_py(self, dt):
         arrived = []
+        plan = []
         kind, pos, vel, cmd = self.kind, self.pos, self.vel, self.cmd
         exp = math.exp
         for b in self.balls.values():
@@ -480,6 +481,10 @@ class Ballpark:
                 radius = self.rng[s] + self.rad[s] + self.rad[t]
                 u = physics.orbit_command(tuple(p), tuple(v), tuple(pos[t]), radius, speed,
                                           self.taus[s], dt)
+            plan.append((s, u))
+        # second pass: every u was computed from the state at the start of the tick
+        for s, u in plan:
+            p, v = pos[s], vel[s]
             if dt == physics.TICK:
                 e, kk = self.ex[s], self.kx[s]
             else:

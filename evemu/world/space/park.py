@@ -473,7 +473,7 @@ class Ballpark:
                 dx, dy, dz = tp[0] - p[0], tp[1] - p[1], tp[2] - p[2]
                 dist = math.sqrt(dx * dx + dy * dy + dz * dz) or 1.0
                 gap = dist - self.rad[s] - self.rad[t] - self.rng[s]
-                g = physics.orbit_gain(self.taus[s], dt)
+                g = physics.follow_gain(self.taus[s], dt)
                 a = max(-speed, min(speed, g * gap))
                 u = (tv[0] + dx / dist * a, tv[1] + dy / dist * a, tv[2] + dz / dist * a)
             else:   # K_ORBIT
@@ -537,7 +537,7 @@ class Ballpark:
             dist = np.sqrt(np.einsum("ij,ij->i", d, d))
             dist = np.where(dist > 0, dist, 1.0)
             gap = dist - self.rad[si] - self.rad[t] - self.rng[si]
-            g = np.minimum(1.0 / (4.0 * self.taus[si]), 0.5 / dt)
+            g = np.minimum(1.0 / (2.0 * self.taus[si]), 0.5 / dt)
             a = np.clip(g * gap, -speed[m], speed[m])
             u[m] = vel[t] + d * (a / dist)[:, None]
         m = k == K_ORBIT

@@ -95,6 +95,12 @@ def orbit_gain(t_, dt=TICK):
     return min(1.0 / (4.0 * t_), 0.5 / dt)
 
 
+def follow_gain(t_, dt=TICK):
+    """Closing-speed gain of FOLLOW (1/s): damping ratio 0.7 (a few % overshoot), at most
+    0.5/dt."""
+    return min(1.0 / (2.0 * t_), 0.5 / dt)
+
+
 def orbit_command(p, v, c, radius, speed, t_, dt=TICK):
     """Commanded velocity for an orbit of ``radius`` around ``c`` at ``speed``.
 

@@ -12,7 +12,8 @@ PLANET = 40009077
 
 
 def make_system(**kw):
-    s = SolarSystem(30000142, vectorised=False, **kw)
+    kw.setdefault("vectorised", False)
+    s = SolarSystem(30000142, **kw)
     s.add_static(STATION, (0.0, 0.0, 0.0), 5000.0, dockable=True)
     s.add_static(PLANET, (2.0e10, 1.0e9, 0.0), 6_000_000.0)
     return s
@@ -132,8 +133,11 @@ def test_orbit_routine_raises_lost_when_structure_is_gone():
     assert errors == ["orbit target 8 is gone"] and not npc.tasklet.alive
 
 
-def test_warp_between_celestials():
-    s = make_system()
+@pytest.mark.parametrize("vectorised", [False, True], ids=["python", "numpy"])
+def test_warp_between_celestials(vectorised):
+    if vectorised:
+        pytest.importorskip("numpy")
+    s = make_system(vectorised=vectorised)
     landed = []
 
     def routine(npc):

@@ -47,9 +47,16 @@ class Client:
         return ids
 
 
-@pytest.fixture
-def system():
-    s = SolarSystem(30000142, vectorised=False)
+try:
+    import numpy  # noqa: F401
+    KERNELS = [False, True]
+except ImportError:                     # pragma: no cover
+    KERNELS = [False]
+
+
+@pytest.fixture(params=KERNELS, ids=lambda v: "numpy" if v else "python")
+def system(request):
+    s = SolarSystem(30000142, vectorised=request.param)
     s.add_static(60003760, (0.0, 0.0, 0.0), 5000.0, dockable=True,
                  undock=((0.0, 0.0, 6000.0), (0.0, 0.0, 1.0)))
     s.add_static(50000056, (0.0, 3.0e9, 0.0), 2500.0, destination=(30000144, 50000057))

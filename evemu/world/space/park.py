@@ -175,6 +175,10 @@ class Ballpark:
             self.taus = grow(getattr(self, "taus", None), cap, np.float64, 1.0)
             self.rad = grow(getattr(self, "rad", None), cap, np.float64)
             self.bc = grow(getattr(self, "bc", None), (cap, 3), np.float64, np.nan)
+            # warp: origin, direction, (t0, t_accel, t_cruise, t_decel, s_accel, peak, dist)
+            self.w_org = grow(getattr(self, "w_org", None), (cap, 3), np.float64)
+            self.w_dir = grow(getattr(self, "w_dir", None), (cap, 3), np.float64)
+            self.w_par = grow(getattr(self, "w_par", None), (cap, 7), np.float64)
         else:
             add = cap - old
             if not old:
@@ -364,7 +368,14 @@ class Ballpark:
         self.aligning.discard(b)
         self._set_kind(b, K_WARP)
         d = (delta[0] / dist, delta[1] / dist, delta[2] / dist)
-        b.warp = (p, d, physics.WarpProfile(dist, b.warp_speed), t0)
+        prof = physics.WarpProfile(dist, b.warp_speed)
+        b.warp = (p, d, prof, t0)
+        if self.vectorised:
+            s = b.slot
+            self.w_org[s] = p
+            self.w_dir[s] = d
+            self.w_par[s] = (t0, prof.t_accel, prof.t_cruise, prof.t_decel, prof.s_accel,
+                             prof.peak, prof.distance)
         self.warping.add(b)
         self._event("warp_started", b)
 
@@ -412,8 +423,12 @@ class Ballpark:
             self._set_kind(b, K_STOP)
             self.frac[b.slot] = 0.0
             self._event("arrived", b)
-        for b in list(self.warping):
-            self._advance_warp(b)
+        if self.warping:
+            if self.vectorised:
+                self._warp_np()
+            else:
+                for b in list(self.warping):
+                    self._advance_warp(b)
         for b in list(self.aligning):
             v = b.velocity
             p = b.position
@@ -438,6 +453,34 @@ class Ballpark:
         self._set_vec(self.pos, b.slot, (origin[0] + d[0] * s, origin[1] + d[1] * s,
                                          origin[2] + d[2] * s))
         self._set_vec(self.vel, b.slot, (d[0] * sp, d[1] * sp, d[2] * sp))
+
+    def _warp_np(self):
+        """physics.WarpProfile.at for every ball in warp at once; landings go through
+        _advance_warp (exact target, stop, event)."""
+        np = _np
+        n = self.n
+        idx = np.flatnonzero(self.kind[:n] == K_WARP)
+        par = self.w_par[idx]
+        t = self.time - par[:, 0]
+        ta, tc, td, sa, peak, dist = (par[:, i] for i in range(1, 7))
+        ka, kd = physics.WARP_ACCEL_K, physics.WARP_DECEL_K
+        landed = t >= ta + tc + td
+        in_acc = t < ta
+        t2 = t - ta
+        in_cru = ~in_acc & (t2 < tc)
+        t3 = np.maximum(t2 - tc, 0.0)
+        ea = np.exp(ka * np.minimum(t, ta))
+        sd = peak * np.exp(-kd * t3)
+        s = np.where(in_acc, ea - 1.0, np.where(in_cru, sa + peak * t2, dist - (sd / kd - 1.0)))
+        sp = np.where(in_acc, ka * ea, np.where(in_cru, peak, sd))
+        fly = ~landed
+        fi = idx[fly]
+        d = self.w_dir[fi]
+        self.pos[fi] = self.w_org[fi] + d * s[fly, None]
+        self.vel[fi] = d * sp[fly, None]
+        if landed.any():
+            for slot in idx[landed].tolist():
+                self._advance_warp(self.by_slot[slot])
 
     def _kernel_py(self, dt):
         arrived = []

@@ -260,6 +260,7 @@ class Ballpark:
     def remove_ball(self, id):
         b = self.balls.pop(id)
         self._set_kind(b, K_FREE_SLOT)
+        self._set_vec(self.vel, b.slot, (0.0, 0.0, 0.0))
         self.warping.discard(b)
         self.aligning.discard(b)
         self._free.append(b.slot)
@@ -539,20 +540,27 @@ class Ballpark:
                 v[i] = u[i] + dv * e
         return arrived
 
+    _arange = () if _np is None else _np.arange(0)
+
+    def _grow_arange(self, n):
+        self._arange = _np.arange(max(n, 2 * len(self._arange)))
+        return self._arange[:n]
+
     def _kernel_np(self, dt):
         np = _np
         n = self.n
         kind = self.kind[:n]
         pos, vel, cmd = self.pos[:n], self.vel[:n], self.cmd[:n]
-        moving = kind >= K_STOP
-        moving &= kind != K_WARP
-        idx = np.flatnonzero(moving)
-        if not len(idx):
+        # Whole-column arithmetic (no gather/scatter of the moving balls): statics and free
+        # slots have v = 0 and get u = 0, so the step leaves them where they are; balls in
+        # warp get u = 0 too and are overwritten by _warp_np right after.
+        if n == 0:
             return []
-        k = kind[idx]
-        p, v = pos[idx], vel[idx]
-        speed = self.vmax[idx] * self.frac[idx]
-        u = np.zeros_like(p)
+        idx = self._arange[:n] if len(self._arange) >= n else self._grow_arange(n)
+        k = kind
+        p, v = pos, vel
+        speed = self.vmax[:n] * self.frac[:n]
+        u = np.zeros((n, 3))
         arrived = []
         m = k == K_DIR
         if m.any():
@@ -620,9 +628,12 @@ class Ballpark:
             t2 = th * ca - rh * sa
             r2 = rh * ca + th * sa
             u[m] = t2 * ts[:, None] + r2 * (want + ac)[:, None]
-        e = self.ex[idx][:, None]
-        kk = self.kx[idx][:, None]
         dv = v - u
-        pos[idx] = p + u * dt + dv * kk
-        vel[idx] = u + dv * e
+        u *= dt
+        pos += u
+        u *= 1.0 / dt
+        pos += dv * self.kx[:n, None]
+        dv *= self.ex[:n, None]
+        dv += u
+        vel[...] = dv
         return arrived

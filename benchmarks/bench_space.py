@@ -5,8 +5,8 @@
     python benchmarks/bench_space.py --kernel python      # without numpy
 
 Each NPC is its own tasklet running a blocking-style routine (40 % patrol between points,
-30 % orbit a structure, 20 % follow another NPC, 10 % warp between celestials, resting 10
-ticks at each).  Every system is its own tasklet ticking on stackless.loop at the space's
+30 % orbit a structure, 20 % follow another NPC, 10 % warp between celestials, resting 5 to
+40 ticks at each, drawn per NPC so that the warps do not all start in the same tick).  Every system is its own tasklet ticking on stackless.loop at the space's
 1 Hz boundaries.  For each tick a monitor tasklet, woken just after the boundary, yields until
 it is the only runnable tasklet left: the tick's duration is from the boundary to that moment
 (every system ticked, every woken NPC ran its routine until it blocked again), so it includes
@@ -79,7 +79,8 @@ def populate(space, n_systems, n_npcs, rng):
             elif r < 0.9 and first_ids:
                 routine, args, kind = follow_ball, (rng.choice(first_ids), 2500.0), "follow"
             else:
-                routine, args, kind = warp_between, (celestials + [station], 10), "warp"
+                routine, args, kind = (warp_between, (celestials + [station],
+                                                      rng.randint(5, 40)), "warp")
             s.spawn_npc(ship_id, pos, routine, args, radius=40.0, mass=rng.uniform(1e6, 1.5e6),
                         inertia=rng.uniform(2.5, 3.5), max_speed=rng.uniform(250.0, 400.0))
             kinds[kind] += 1

@@ -149,6 +149,8 @@ class Ballpark:
         self.seeking = 0            # balls in K_POINT
         self.by_slot = []           # slot -> Ball (None for a free slot)
         self.followers = {}         # ball id -> set of balls following or orbiting it
+        self._align = None          # numpy kernel: (slots, unit lines) of the aligning balls
+        self._ready = []            # numpy kernel: balls aligned this tick
         self.on_event = None
 
     # --- storage -----------------------------------------------------------------------
@@ -430,6 +432,12 @@ class Ballpark:
             else:
                 for b in list(self.warping):
                     self._advance_warp(b)
+        if self.vectorised:
+            ready, self._ready = self._ready, []
+            for b in ready:
+                b.effect_stamp = -2
+                self._start_warp(b, self.time)
+            return
         for b in list(self.aligning):
             v = b.velocity
             p = b.position
@@ -580,6 +588,10 @@ class Ballpark:
             with np.errstate(invalid="ignore", divide="ignore"):
                 scale = np.where(dist > 0, sp / dist, 0.0)
             u[m] = d * scale[:, None]
+            al = k[m] == K_ALIGN
+            if al.any():
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    self._align = (idx[m][al], d[al] / dist[al, None])
         m = k == K_FOLLOW
         if m.any():
             si = idx[m]
@@ -636,4 +648,11 @@ class Ballpark:
         dv *= self.ex[:n, None]
         dv += u
         vel[...] = dv
+        if self._align is not None:         # aligned for warp: 75 % of max speed on the line
+            slots, line = self._align
+            self._align = None
+            along = np.einsum("ij,ij->i", vel[slots], line)
+            ok = along >= physics.ALIGN_FRACTION * self.vmax[slots] * (1.0 - 1e-12)
+            ok |= self.vmax[slots] == 0.0
+            self._ready = [self.by_slot[s] for s in slots[ok].tolist()]
         return arrived

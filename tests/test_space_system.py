@@ -232,6 +232,11 @@ BAD = [
     ("check_dock", (1, 2), NotAllowed, "is not a celestial"),
     ("check_dock", (1, 31337), UnknownBall, "no ball 31337"),
     ("check_jump", (999, 50000056), UnknownBall, "no ball 999"),
+    ("cmd_goto_point", (1, 1e300, 0.0, 0.0), OutOfRange, "point is out of range"),
+    ("cmd_warp_to_point", (1, -1e308, 1e308, 0.0), OutOfRange, "point is out of range"),
+    ("cmd_goto_direction", (1, 2**1100, 0.0, 0.0), BadArgument, "must be finite"),
+    ("cmd_orbit", (1, 2**70, 5000), UnknownBall, "no ball"),
+    ("dock", (2, 60003760), OutOfRange, "docking range"),
 ]
 
 
@@ -268,3 +273,49 @@ def test_target_lost_when_followed_ball_leaves(system):
     assert system.park.get(1).kind == K_STOP
     with pytest.raises(UnknownBall):
         system.remove_ship(2)
+
+
+def test_followers_stay_behind_when_the_target_warps(system):
+    system.add_ship(1, (0.0, 0.0, 20_000.0), **SHIP)
+    system.add_ship(2, (0.0, 0.0, 22_000.0), **SHIP)
+    system.cmd_follow(2, 1, 500)
+    system.cmd_warp_to_ball(1, 40009077)
+    for _ in range(30):
+        fly(system)
+    assert system.park.get(1).kind == K_WARP
+    assert system.park.get(2).kind == K_STOP
+    assert system.park.get(2).speed < 300.0
+
+
+def test_dock_takes_the_ship_out_of_space(system):
+    a, b = Client(1), Client(2)
+    system.add_ship(1, (0.0, 0.0, 7000.0), observer=a.observer, **SHIP)
+    system.add_ship(2, (0.0, 0.0, 9000.0), observer=b.observer, **SHIP)
+    assert system.dock(1, 60003760).id == 60003760
+    assert system.park.get(1) is None and 1 not in system.observers
+    fly(system)
+    assert b.updates(b"RemoveBalls") == [(1000, ([1],))]
+
+
+def test_jump_moves_the_ship_to_the_destination_gate():
+    from evemu.world.space import Space
+    space = Space(vectorised=False)
+    src = space.system(30000142)
+    src.add_static(50000056, (0.0, 3.0e9, 0.0), 2500.0, destination=(30000144, 50000057))
+    dst = space.system(30000144)
+    dst.add_static(50000057, (4.0e10, 0.0, 0.0), 2500.0, destination=(30000142, 50000056))
+    src.add_ship(1, (0.0, 3.0e9 - 3000.0, 0.0), **SHIP)
+    src.add_ship(2, (0.0, 3.0e9 - 9000.0, 0.0), **SHIP)
+    for _ in range(3):
+        src.tick()
+    with pytest.raises(OutOfRange, match="jump range"):
+        space.jump(30000142, 2, 50000056)
+    with pytest.raises(UnknownBall, match="no solar system"):
+        space.jump(31337, 1, 50000056)
+    c = Client(1)
+    system, ball = space.jump(30000142, 1, 50000056, observer=c.observer)
+    assert system is dst and src.park.get(1) is None and dst.park.get(1) is ball
+    gap = physics.norm(physics.sub(ball.position, (4.0e10, 0.0, 0.0))) - 2540.0
+    assert gap == pytest.approx(5000.0)
+    assert dst.stamp == src.stamp == 1003
+    assert dst.observers[1] is c.observer and ball.mass == 1.2e6

@@ -369,6 +369,10 @@ class Ballpark:
             self._event("warp_done", b)
             return
         self.aligning.discard(b)
+        # whoever follows or orbits it stays behind (the ball leaves the grid)
+        for other in list(self.followers.pop(b.id, ())):
+            self.stop(other)
+            self._event("target_lost", other)
         self._set_kind(b, K_WARP)
         d = (delta[0] / dist, delta[1] / dist, delta[2] / dist)
         prof = physics.WarpProfile(dist, b.warp_speed)

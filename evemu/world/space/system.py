@@ -39,6 +39,7 @@ START_STAMP = 1000
 DOCK_RANGE = 2500.0         # metres from the station's surface
 JUMP_RANGE = 2500.0         # metres from the stargate's surface
 MAX_RANGE = 1.0e7           # follow / orbit / warp-at distances above this are refused
+MAX_COORD = 1.0e15          # metres; a system is ~1e13 m across (and doubles stay exact)
 
 
 class SpaceError(ValueError):
@@ -70,14 +71,20 @@ class NotAllowed(SpaceError):
 def _num(name, v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise BadArgument("%s must be a number, not %s" % (name, type(v).__name__))
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
     if not math.isfinite(f):
         raise BadArgument("%s must be finite" % name)
     return f
 
 
 def _vec(name, x, y, z):
-    return (_num(name + ".x", x), _num(name + ".y", y), _num(name + ".z", z))
+    v = (_num(name + ".x", x), _num(name + ".y", y), _num(name + ".z", z))
+    if max(abs(c) for c in v) > MAX_COORD:
+        raise OutOfRange("%s is out of range (coordinates beyond %.0e m)" % (name, MAX_COORD))
+    return v
 
 
 class Observer:
@@ -130,6 +137,34 @@ class Space:
             s = self.systems[system_id] = SolarSystem(system_id, space=self,
                                                       vectorised=self.vectorised, **kw)
         return s
+
+    def jump(self, system_id, ship_id, gate_id, observer=None):
+        """Jump a ship through a stargate: checked like CmdStargateJump, the ship leaves
+        this system's ballpark and appears, stopped, 5 km from the destination gate (on the
+        side facing the system's centre).  Returns (new system, ball).  The caller does the
+        session change; ``observer`` is the pilot's client in the new system."""
+        src = self.systems.get(system_id)
+        if src is None:
+            raise UnknownBall("no solar system %r" % (system_id,))
+        dest_sys, dest_gate = src.check_jump(ship_id, gate_id)
+        dst = self.systems.get(dest_sys)
+        gate = dst.park.get(dest_gate) if dst is not None else None
+        if gate is None:
+            raise NotAllowed("stargate %d leads nowhere" % gate_id)
+        b = src.remove_ship(ship_id)
+        gp = gate.position
+        n = physics.norm(gp)
+        d = (-gp[0] / n, -gp[1] / n, -gp[2] / n) if n else (1.0, 0.0, 0.0)
+        off = gate.radius + b.radius + 5000.0
+        nb = dst.add_ship(b.id, (gp[0] + d[0] * off, gp[1] + d[1] * off, gp[2] + d[2] * off),
+                          b.radius, b.mass, b.inertia, b.max_speed, observer=observer,
+                          warp_speed=b.warp_speed, corp_id=b.corp_id,
+                          alliance_id=b.alliance_id, type_id=b.type_id, owner_id=b.owner_id,
+                          group_id=b.group_id, category_id=b.category_id, name=b.name)
+        nb.npc = b.npc
+        if dst.stamp < src.stamp:
+            dst.stamp = src.stamp
+        return dst, nb
 
     def start(self):
         for s in self.systems.values():
@@ -442,6 +477,13 @@ class SolarSystem:
         if gap > DOCK_RANGE:
             raise OutOfRange("station %d is %.0f m away; docking range is %.0f m"
                              % (station_id, gap, DOCK_RANGE))
+        return st
+
+    def dock(self, ship_id, station_id):
+        """Check the docking range and take the ship out of space (the caller does the
+        session change into the station and puts the ship in the hangar)."""
+        st = self.check_dock(ship_id, station_id)
+        self.remove_ship(ship_id)
         return st
 
     def check_jump(self, ship_id, gate_id):

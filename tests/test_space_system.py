@@ -319,3 +319,37 @@ def test_jump_moves_the_ship_to_the_destination_gate():
     assert gap == pytest.approx(5000.0)
     assert dst.stamp == src.stamp == 1003
     assert dst.observers[1] is c.observer and ball.mass == 1.2e6
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:                     # pragma: no cover
+    given = None
+
+if given is not None:
+    _junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                      st.text(max_size=3), st.binary(max_size=3),
+                      st.sampled_from([1, 2, 60003760, 40009077, 0.5, 5000.0, -1.0]))
+    _cmds = st.sampled_from(["cmd_goto_direction", "cmd_goto_point", "cmd_set_speed_fraction",
+                             "cmd_stop", "cmd_orbit", "cmd_follow", "cmd_align_to",
+                             "cmd_warp_to_point", "cmd_warp_to_ball", "check_dock",
+                             "check_jump", "set_state"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(script=st.lists(st.tuples(_cmds, st.lists(_junk, max_size=5)), max_size=8))
+    def test_hostile_commands_raise_only_space_errors(script):
+        s = SolarSystem(1, vectorised=False)
+        s.add_static(60003760, (0.0, 0.0, 0.0), 5000.0, dockable=True)
+        s.add_static(40009077, (5.0e10, 0.0, 0.0), 6_000_000.0)
+        s.add_ship(1, (0.0, 0.0, 20_000.0), **SHIP)
+        s.add_ship(2, (0.0, 0.0, 22_000.0), **SHIP)
+        for name, args in script:
+            try:
+                getattr(s, name)(*args)
+            except SpaceError:
+                pass
+            except TypeError as e:      # wrong number of arguments: the service's job
+                assert "positional argument" in str(e)
+            s.tick()
+        for b in (s.park.get(1), s.park.get(2)):
+            assert all(math.isfinite(c) for c in b.position + b.velocity)

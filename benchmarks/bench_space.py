@@ -121,6 +121,35 @@ def encoding_figures(n=1000):
     return rows, len(enc) / n
 
 
+def kernel_figure(vectorised, n=5000, seed=1):
+    """Best of 30 Ballpark.tick() for n balls (40 % goto point, 30 % orbit, 20 % follow,
+    10 % goto direction), in ms."""
+    from evemu.world.space.park import Ballpark
+    rng = random.Random(seed)
+    bp = Ballpark(vectorised=vectorised)
+    st = bp.add_ball(1, (0.0, 0.0, 0.0), 5000.0, static=True)
+    bs = []
+    for i in range(n):
+        b = bp.add_ball(100 + i, (rng.uniform(-1e5, 1e5), rng.uniform(-1e5, 1e5), 0.0), 40.0,
+                        mass=1.2e6, inertia=3.0, max_speed=300.0)
+        r = rng.random()
+        if r < 0.4:
+            bp.goto_point(b, (rng.uniform(-1e6, 1e6), rng.uniform(-1e6, 1e6), 0.0))
+        elif r < 0.7:
+            bp.orbit(b, st, rng.uniform(2e3, 3e4))
+        elif r < 0.9 and bs:
+            bp.follow(b, rng.choice(bs), 2500.0)
+        else:
+            bp.goto_direction(b, (1.0, 0.0, 0.0))
+        bs.append(b)
+    best = 1e9
+    for _ in range(30):
+        t = time.perf_counter()
+        bp.tick()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--npcs", type=int, default=100_000)
@@ -189,6 +218,13 @@ def main():
     print("target p99 tick <= 250 ms: %.1f ms %s; RSS <= 2 GB: %.0f MB %s"
           % (pct(durations, 99) * 1e3, "met" if ok_tick else "MISSED", mem["VmHWM"],
              "met" if ok_mem else "MISSED"))
+    try:
+        import numpy  # noqa: F401
+        np_ms = "%.2f ms" % kernel_figure(True)
+    except ImportError:
+        np_ms = "n/a (no numpy)"
+    print("kernel alone, Ballpark.tick() of 5,000 balls, best of 30: numpy %s, python %.2f ms"
+          % (np_ms, kernel_figure(False)))
     rows, size = encoding_figures()
     print("binary ball state, %.0f bytes per ship: " % size
           + "; ".join("%s %.2f us/ship" % r for r in rows))

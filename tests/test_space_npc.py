@@ -195,3 +195,31 @@ def test_system_tasklet_sleeps_without_ships_and_wakes_for_an_npc():
     finally:
         s.stop()
     assert s.tasklet is None
+
+
+def test_timer_fires_even_if_its_stamp_is_skipped():
+    s = make_system()
+    npc = s.spawn_npc(1000010, (0.0, 0.0, 25_000.0), "orbit", (STATION, 5000.0, 3))
+    stackless.run()
+    s.tick(s.stamp + 10)            # a late tick: stamps 1001..1009 never happen
+    stackless.run()
+    assert not npc.tasklet.alive
+
+
+def test_late_system_tasklet_catches_up_missed_ticks():
+    import time
+    space = Space(tick_interval=0.02, vectorised=False)
+    s = space.system(1)
+    s.add_ship(1, (0.0, 0.0, 0.0), 40.0, 1e6, 1.0, 100.0, observer=Observer(1, list))
+    s.start()
+    try:
+        loop.sleep(0.05)
+        assert s.ticks >= 1 and s.skipped == 0
+        time.sleep(0.3)             # the whole thread stalls for 15 ticks
+        loop.sleep(0.001)
+        # the late tasklet ran MAX_CATCH_UP ticks back to back and skipped the rest; every
+        # stamp since 1000 is either a tick or a skip
+        assert s.skipped >= 15 - 5 - 2
+        assert s.ticks + s.skipped == s.stamp - 1000
+    finally:
+        s.stop()

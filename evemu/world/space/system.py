@@ -24,6 +24,8 @@ anything else for bad input), applies the command to the ballpark, and queues th
 destiny update to everyone in the ball's bubble.  They take effect at the next tick.
 """
 
+import heapq
+import itertools
 import math
 import time
 
@@ -39,6 +41,7 @@ START_STAMP = 1000
 DOCK_RANGE = 2500.0         # metres from the station's surface
 JUMP_RANGE = 2500.0         # metres from the stargate's surface
 MAX_RANGE = 1.0e7           # follow / orbit / warp-at distances above this are refused
+MAX_CATCH_UP = 5            # ticks a late system tasklet runs back to back before skipping
 MAX_COORD = 1.0e15          # metres; a system is ~1e13 m across (and doubles stay exact)
 
 
@@ -195,7 +198,9 @@ class SolarSystem:
         self._wake.preference = 1
         self._stopping = False
         self._wakeups = []          # (npc, message) to send after the tick
-        self._timers = {}           # stamp -> [npc, ...] waiting for that stamp
+        self._timers = []           # heap of (stamp, seq, npc) waiting for that stamp
+        self._seq = itertools.count()
+        self.skipped = 0            # stamps skipped because the tasklet was too late
 
     # --- population ----------------------------------------------------------------------
     def add_static(self, id, position, radius, **kw):
@@ -525,12 +530,12 @@ class SolarSystem:
                 continue
             self._leave_bubble(b)
             self._enter_bubble(b)
-        timers = self._timers.pop(self.stamp, None)
-        if timers:
-            for npc in timers:
-                if npc.waiting_for is not None and "tick" in npc.waiting_for:
-                    npc.waiting_for = None
-                    self._wakeups.append((npc, "tick"))
+        timers = self._timers
+        while timers and timers[0][0] <= self.stamp:    # <=: a stamp may have been skipped
+            npc = heapq.heappop(timers)[2]
+            if npc.waiting_for is not None and "tick" in npc.waiting_for:
+                npc.waiting_for = None
+                self._wakeups.append((npc, "tick"))
         if self._wakeups:
             wake, self._wakeups = self._wakeups, []
             for npc, what in wake:
@@ -544,7 +549,7 @@ class SolarSystem:
             self.tick_times.append(time.perf_counter() - t0)
 
     def add_timer(self, npc, stamp):
-        self._timers.setdefault(stamp, []).append(npc)
+        heapq.heappush(self._timers, (stamp, next(self._seq), npc))
 
     # --- the tasklet ---------------------------------------------------------------------
     @property
@@ -578,13 +583,23 @@ class SolarSystem:
                     self._wake.receive()
                 finally:
                     self.sleeping = False
+                if space is not None:       # asleep, time did not pass for this system
+                    self.stamp = max(self.stamp, space.stamp_now())
                 continue
             now = clock()
             due = space.next_tick_time(now) if space is not None else now + interval
             loop.sleep_until(due)
             if self.idle:
                 continue
-            stamp = space.stamp_now() if space is not None else None
-            if stamp is not None and stamp <= self.stamp:
-                stamp = self.stamp + 1
-            self.tick(stamp)
+            if space is None:
+                self.tick()
+                continue
+            # one tick per stamp; a tasklet that was late runs the missed ticks back to back
+            # (at most MAX_CATCH_UP, beyond that the stamps are skipped: the simulation
+            # then runs behind the clock by that much)
+            behind = space.stamp_now() - self.stamp
+            for _ in range(min(behind, MAX_CATCH_UP)):
+                self.tick()
+            if behind > MAX_CATCH_UP:
+                self.skipped += behind - MAX_CATCH_UP
+                self.stamp += behind - MAX_CATCH_UP

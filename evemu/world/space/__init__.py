@@ -7,6 +7,7 @@ bubble.py   bubbles: who sees whom
 destiny.py  builders of destiny updates (AddBalls2, SetState, DoDestinyUpdate, ...)
 system.py   SolarSystem (one tasklet per active system), Space (the clock), the commands
 npc.py      NPC ships as tasklets and their routines
+beyonce.py  ShipControl: the client's beyonce calls (argument lists as the client sends them)
 
 See docs/space.md.
 """
@@ -15,6 +16,7 @@ from .physics import AU, MIN_WARP_DISTANCE, WarpProfile
 from .system import (BadArgument, NotAllowed, Observer, OutOfRange, SolarSystem, Space,
                      SpaceError, UnknownBall)
 from .npc import NPC
+from .beyonce import ShipControl
 
 __all__ = ["AU", "MIN_WARP_DISTANCE", "WarpProfile", "BadArgument", "NotAllowed", "Observer",
-           "OutOfRange", "SolarSystem", "Space", "SpaceError", "UnknownBall", "NPC"]
+           "OutOfRange", "SolarSystem", "Space", "SpaceError", "UnknownBall", "NPC", "ShipControl"]

@@ -6,7 +6,8 @@
 
 Each NPC is its own tasklet running a blocking-style routine (40 % patrol between points,
 30 % orbit a structure, 20 % follow another NPC, 10 % warp between celestials, resting 5 to
-40 ticks at each, drawn per NPC so that the warps do not all start in the same tick).  Every system is its own tasklet ticking on stackless.loop at the space's
+40 ticks at each, drawn per NPC so that the warps do not all start in the same tick).
+Every system is its own tasklet ticking on stackless.loop at the space's
 1 Hz boundaries.  For each tick a monitor tasklet, woken just after the boundary, yields until
 it is the only runnable tasklet left: the tick's duration is from the boundary to that moment
 (every system ticked, every woken NPC ran its routine until it blocked again), so it includes

@@ -101,8 +101,8 @@ def packaged_action(stamp, actions):
 
 
 def set_state(stamp, ego, balls, sol_item=None, drone_state=None):
-    """(stamp, ('SetState', (KeyVal,))) for a client whose ship is ``ego``; ``balls`` is everything it
-    sees (statics, its bubble, its ship) with positions and velocities at ``stamp``."""
+    """(stamp, ('SetState', (KeyVal,))) for a client whose ship is ``ego``; ``balls`` is
+    everything it sees (statics, its bubble, its ship) with positions and velocities at ``stamp``."""
     state = encode_state([b.state() for b in balls], stamp, FULL_STATE)
     kv = {
         b"stamp": stamp,

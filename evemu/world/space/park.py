@@ -27,7 +27,7 @@ Ranges (follow, orbit, dock, jump) are surface to surface, like the client's ove
 import math
 
 from . import physics
-from .ball import (GOTO, FOLLOW, STOP, WARP, ORBIT, RIGID, FREE, GLOBAL, INTERACTIVE,
+from .ball import (GOTO, FOLLOW, STOP, WARP, ORBIT, RIGID, FREE, GLOBAL,
                    BallState)
 
 try:                                    # optional: the vectorised kernel

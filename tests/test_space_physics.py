@@ -233,3 +233,27 @@ def test_warp_position_follows_phase_model(bp):
         s, v = prof.at(bp.time - t0)
         assert b.position[2] - z0 == pytest.approx(s, rel=1e-9)
         assert b.speed == pytest.approx(v, rel=1e-9)
+
+
+def test_works_without_numpy(run_python):
+    r = run_python("""
+        import sys
+        sys.modules["numpy"] = None             # import numpy now raises ImportError
+        from evemu.world.space import SolarSystem, physics
+        from evemu.world.space.park import Ballpark
+        assert Ballpark().vectorised is False
+        try:
+            Ballpark(vectorised=True)
+        except RuntimeError as e:
+            print("refused:", e)
+        s = SolarSystem(1)
+        s.add_static(2, (0.0, 0.0, 0.0), 1000.0)
+        s.add_ship(3, (20000.0, 0.0, 0.0), 40.0, 1.2e6, 3.0, 300.0)
+        s.cmd_orbit(3, 2, 5000.0)
+        for _ in range(5):
+            s.tick()
+        print("ok", s.stamp, s.park.vectorised)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "refused: numpy is not installed; use vectorised=False", "ok 1005 False"]

@@ -214,7 +214,7 @@ def test_late_system_tasklet_catches_up_missed_ticks():
     s.start()
     try:
         loop.sleep(0.05)
-        assert s.ticks >= 1 and s.skipped == 0
+        assert s.ticks >= 1
         time.sleep(0.3)             # the whole thread stalls for 15 ticks
         loop.sleep(0.001)
         # the late tasklet ran MAX_CATCH_UP ticks back to back and skipped the rest; every

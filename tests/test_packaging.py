@@ -11,13 +11,16 @@
 The slow test needs the ``build`` package (in the ``test`` extra), a C compiler and a package
 index for the isolated build environment (pip's cache is reused).
 """
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import textwrap
+import zipfile
 
 import pytest
 
@@ -79,17 +82,59 @@ def test_source_folder_of_the_clone_root_does_not_shadow_the_extensions():
     assert "usage: python -m evemu" in proc.stdout
 
 
+@CHECKOUT_ONLY
+def test_every_header_is_a_depends_of_its_extension():
+    """Editing a header rebuilds its extension (setuptools compares `depends` with the .so)."""
+    # setup.py runs against a stand-in setuptools that records the Extension objects, so the
+    # check needs neither a given setuptools version nor a build.
+    code = textwrap.dedent("""
+        import json, sys, types
+        class Extension:
+            def __init__(self, name, sources, depends=(), **kw):
+                self.name, self.sources, self.depends = name, sources, list(depends)
+        seen = {}
+        st = types.ModuleType("setuptools")
+        st.__version__ = "999.0"
+        st.Extension, st.find_packages, st.setup = Extension, lambda **kw: [], seen.update
+        cmd = types.ModuleType("setuptools.command")
+        build = types.ModuleType("setuptools.command.build")
+        build.build = type("build", (), {})
+        sys.modules.update({"setuptools": st, "setuptools.command": cmd,
+                            "setuptools.command.build": build})
+        import os; path = os.path.abspath("setup.py")
+        exec(compile(open(path).read(), path, "exec"), {"__name__": "__main__", "__file__": path})
+        print(json.dumps({e.name: [e.sources, e.depends] for e in seen["ext_modules"]}))
+    """)
+    pytest.importorskip("greenlet")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=_env_without_tree())
+    assert proc.returncode == 0, proc.stderr
+    exts = json.loads(proc.stdout)
+    assert sorted(exts) == ["_evemu_marshal", "_stackless"]
+    for name, folder in (("_stackless", "src/stackless"), ("_evemu_marshal", "src/marshal")):
+        sources, depends = exts[name]
+        assert sorted(sources) == sorted(p for p in C_SOURCES if p.startswith(folder + "/")
+                                         and p.endswith(".c"))
+        headers = sorted(p for p in C_SOURCES if p.startswith(folder + "/") and p.endswith(".h"))
+        assert headers and sorted(depends) == headers
+
+
 # ---------------------------------------------------------------------------- the sdist
 
-@pytest.fixture(scope="module")
-def sdist(tmp_path_factory):
-    pytest.importorskip("build", reason="needs the `build` package (pip install '.[test]')")
-    # From a copy without build products: setuptools re-reads a stale egg-info/SOURCES.txt
-    # of an earlier build in the tree, which would hide a file missing from the manifest.
+def _clean_copy(tmp_path_factory):
+    """The tree without build products: setuptools re-reads a stale egg-info/SOURCES.txt of an
+    earlier build, which would hide a file missing from the manifest."""
     tree = tmp_path_factory.mktemp("tree") / "clone"
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
         ".git", ".nox", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
         ".hypothesis", "*.so", "*.o"))
+    return tree
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    pytest.importorskip("build", reason="needs the `build` package (pip install '.[test]')")
+    tree = _clean_copy(tmp_path_factory)
     out = tmp_path_factory.mktemp("dist")
     proc = _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(tree)],
                 cwd=out, env=_env_without_tree())
@@ -169,3 +214,27 @@ def test_sdist_installs_into_a_fresh_venv_and_works_there(sdist, tmp_path):
     top_so = sorted(f.split(".")[0] for f in files if "/" not in f and f.endswith(".so"))
     assert top_so == ["_evemu_marshal", "_stackless"]
     assert any(f.endswith(".dist-info/licenses/LICENSE") for f in files)
+
+
+@CHECKOUT_ONLY
+@pytest.mark.slow
+def test_wheel_leaves_out_stale_files_of_an_earlier_build(tmp_path_factory):
+    """pip builds in the tree and reuses build/: what an older build left there stays out."""
+    pytest.importorskip("build", reason="needs the `build` package (pip install '.[test]')")
+    tree = _clean_copy(tmp_path_factory)
+    lib = tree / "build" / f"lib.{sysconfig.get_platform()}-{sys.implementation.cache_tag}"
+    stale = ["evemu/wire/_marshal.cpython-311-x86_64-linux-gnu.so", "stackless/module.c",
+             "stackless/stackless_impl.h", "stackless/_stackless.abi3.so", "evemu/old_module.py"]
+    for rel in stale:
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_bytes(b"stale")
+    out = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(tree)], cwd=out,
+         env=_env_without_tree())
+    (wheel,) = out.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in stale if n in names] == []
+    assert not [n for n in names if n.endswith((".c", ".h", ".o"))]
+    assert sorted(n.split(".")[0] for n in names if n.endswith(".so")) == ["_evemu_marshal",
+                                                                           "_stackless"]
+    assert "stackless/__init__.py" in names and "evemu/wire/marshal.py" in names

@@ -33,14 +33,16 @@ CHECKOUT_ONLY = pytest.mark.skipif(not IN_CHECKOUT, reason="needs the source tre
 
 def _run(cmd, *, cwd, timeout=600, env=None):
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (f"{cmd} failed ({proc.returncode}):\n"
+                                  f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
 
 
 def _env_without_tree():
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    return env
+    """The environment without what points into the tree or at a sanitizer runtime
+    (tools/sanitize.sh preloads one; the builds and installs here are ordinary ones)."""
+    drop = ("PYTHONPATH", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC")
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 # ---------------------------------------------------------------------------- fast checks
@@ -71,7 +73,8 @@ def test_source_folder_of_the_clone_root_does_not_shadow_the_extensions():
     code = textwrap.dedent("""
         import os, evemu, evemu.marshal as m, stackless
         from _stackless import tasklet, channel
-        assert os.path.dirname(os.path.abspath(evemu.__file__)) == os.path.join(os.getcwd(), "evemu"), evemu.__file__
+        here = os.path.dirname(os.path.abspath(evemu.__file__))
+        assert here == os.path.join(os.getcwd(), "evemu"), evemu.__file__
         assert m.loads(m.dumps((1, "x", [2.5, None]))) == (1, "x", [2.5, None])
         print("ok")
     """)
@@ -166,11 +169,12 @@ def test_sdist_holds_every_source_header_and_the_license(sdist):
 def test_sdist_installs_into_a_fresh_venv_and_works_there(sdist, tmp_path):
     path, _log = sdist
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path,
+         env=_env_without_tree())
     py = venv / "bin" / "python"
     # The outer pip installs into the venv (no pip bootstrap there); its cache is reused.
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--disable-pip-version-check",
-          str(path)], cwd=tmp_path, env=_env_without_tree())
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install",
+          "--disable-pip-version-check", str(path)], cwd=tmp_path, env=_env_without_tree())
     code = textwrap.dedent("""
         import os, sys
         import stackless, _stackless
@@ -198,7 +202,8 @@ def test_sdist_installs_into_a_fresh_venv_and_works_there(sdist, tmp_path):
         assert got == [("ping", 0), ("pong", 0), ("ping", 1), ("pong", 10),
                        ("ping", 2), ("pong", 20)], got
 
-        value = (1, -2**40, 2.5, "caf\\u00e9", b"raw", [None, True], {b"k": (Token(b"blue.DBRow"),)})
+        value = (1, -2**40, 2.5, "caf\\u00e9", b"raw", [None, True],
+                 {b"k": (Token(b"blue.DBRow"),)})
         assert loads(dumps(value)) == value
         print("ok")
     """)

@@ -1,7 +1,7 @@
 /* fuzz_marshal.c - libFuzzer harness for the marshal decoder (and the encoder on what it decodes).
  *
  * The codec's C files are compiled into this executable with coverage and sanitizers and
- * registered as the built-in module evemu.wire._marshal, so `import evemu.wire.marshal` (the
+ * registered as the built-in module _evemu_marshal, so `import evemu.wire.marshal` (the
  * Python model from the source tree) picks up the instrumented copy.  Python itself is the
  * ordinary shared libpython.  Build and run: see fuzz/README.md (fuzz/build.sh).
  *
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-PyMODINIT_FUNC PyInit__marshal(void);
+PyMODINIT_FUNC PyInit__evemu_marshal(void);
 
 static PyObject *loads, *dumps, *MarshalError, *kwargs;
 
@@ -32,7 +32,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (PyImport_AppendInittab("evemu.wire._marshal", PyInit__marshal) < 0)
+    if (PyImport_AppendInittab("_evemu_marshal", PyInit__evemu_marshal) < 0)
         die("inittab");
     Py_Initialize();
     const char *repo = getenv("EVEMU_REPO");
@@ -44,11 +44,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     PyObject *mod = PyImport_ImportModule("evemu.wire.marshal");
     if (mod == NULL)
         die("import evemu.wire.marshal");
-    PyObject *core = PyImport_ImportModule("evemu.wire._marshal");
+    PyObject *core = PyImport_ImportModule("_evemu_marshal");
     if (core == NULL)
-        die("import evemu.wire._marshal");
+        die("import _evemu_marshal");
     if (!PyModule_Check(core) || PyModule_GetDef(core) == NULL)
-        die("evemu.wire._marshal is not the built-in copy");
+        die("_evemu_marshal is not the built-in copy");
     Py_DECREF(core);
     loads = PyObject_GetAttrString(mod, "loads");
     dumps = PyObject_GetAttrString(mod, "dumps");

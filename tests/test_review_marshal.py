@@ -1,4 +1,4 @@
-"""Regression tests for bugs found by the C code review of evemu.wire._marshal.
+"""Regression tests for bugs found by the C code review of _evemu_marshal.
 
 Cases that crashed the interpreter before their fix run in a child interpreter.
 """

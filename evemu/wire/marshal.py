@@ -1,7 +1,7 @@
 """EVE Online marshal codec: ``loads``/``dumps`` and the value model.
 
 The wire format is CCP's "blue marshal" (``../shared/protocol/eve-protocol.md`` section 2).  The
-codec itself is C (:mod:`evemu.wire._marshal`); this module holds the model types written in
+codec itself is C (:mod:`_evemu_marshal`); this module holds the model types written in
 Python and re-exports the C functions and types.  ``evemu.marshal`` is the public alias.
 
 API
@@ -47,8 +47,8 @@ flag and referenced (0x1B) by every later row, as CCP's own server does.  ``int`
 ``long`` cannot be told apart after decoding: integers are encoded by value.  Exact types are
 dispatched first; subclasses of int/float/bytes/str/tuple/list/dict encode as their base type.
 """
-from . import _marshal
-from ._marshal import (  # noqa: F401  (re-exported)
+import _evemu_marshal as _marshal
+from _evemu_marshal import (  # noqa: F401  (re-exported)
     DBRowDescriptor,
     MarshalError,
     PackedRow,
@@ -56,7 +56,7 @@ from ._marshal import (  # noqa: F401  (re-exported)
     dumps,
     loads,
 )
-from ._marshal import (  # noqa: F401
+from _evemu_marshal import (  # noqa: F401
     DBTYPE_BOOL,
     DBTYPE_BYTES,
     DBTYPE_CY,

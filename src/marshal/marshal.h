@@ -1,4 +1,4 @@
-/* marshal.h - shared declarations of the EVE marshal codec (evemu.wire._marshal).
+/* marshal.h - shared declarations of the EVE marshal codec (_evemu_marshal).
  *
  * Files, one concept each:
  *   module.c     module state, the Python-facing loads()/dumps(), type registration, zlib glue

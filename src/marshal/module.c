@@ -1,4 +1,4 @@
-/* module.c - evemu.wire._marshal: module state, loads()/dumps(), type registration, zlib glue.
+/* module.c - _evemu_marshal: module state, loads()/dumps(), type registration, zlib glue.
  *
  * The model types written in Python (Token, Instance, ObjectEx1/2, SubStream, SubStruct, Buffer;
  * evemu/wire/marshal.py) are handed to this module once by _register_types(); the C types
@@ -60,7 +60,7 @@ check_registered(MarshalState *st)
 {
     if (st->Token == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "evemu.wire._marshal: model types not registered "
+                        "_evemu_marshal: model types not registered "
                         "(import evemu.wire.marshal, not the C module)");
         return -1;
     }
@@ -452,7 +452,7 @@ static PyModuleDef_Slot marshal_slots[] = {
 
 struct PyModuleDef evm_module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "evemu.wire._marshal",
+    .m_name = "_evemu_marshal",
     .m_doc = "C core of the EVE marshal codec; use evemu.marshal (evemu.wire.marshal).",
     .m_size = sizeof(MarshalState),
     .m_methods = marshal_methods,
@@ -463,7 +463,7 @@ struct PyModuleDef evm_module_def = {
 };
 
 PyMODINIT_FUNC
-PyInit__marshal(void)
+PyInit__evemu_marshal(void)
 {
     return PyModuleDef_Init(&evm_module_def);
 }

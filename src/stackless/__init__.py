@@ -13,8 +13,8 @@ import atexit as _atexit
 import sys as _sys
 import types as _types
 
-from . import _stackless
-from ._stackless import (
+import _stackless
+from _stackless import (
     PICKLEFLAGS_PICKLE_CONTEXT,
     PICKLEFLAGS_PRESERVE_AG_FINALIZER,
     PICKLEFLAGS_PRESERVE_TRACING_STATE,

@@ -559,13 +559,10 @@ static PyObject *
 channel_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     Channel *ch;
-    slp_state *st = slp_state_from_type(type);
-    /* subclasses may take arguments in their __init__ */
-    if (st != NULL && type == st->channel_type &&
-        (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0))) {
-        PyErr_SetString(PyExc_TypeError, "channel() takes no arguments");
-        return NULL;
-    }
+    /* Arguments are accepted and ignored, as Stackless' channel_new does
+     * (so subclasses may take their own in __init__). */
+    (void)args;
+    (void)kwds;
     ch = (Channel *)type->tp_alloc(type, 0);
     if (ch == NULL)
         return NULL;

@@ -495,8 +495,12 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
      * the channel prev is blocked on. */
     if (prev != NULL && prev->next != NULL && !(prev->flags & TF_BLOCKED))
         th->current = prev;
+    /* ... but Python code always sees prev as current: the callback runs on
+     * prev's stack (Stackless' test_sched_cb.test2currentWithPrevAndNext) */
+    th->hook_current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);
+    th->hook_current = NULL;
     th->current = old_current;
     th->schedlock = 0;
     if (r == NULL) {

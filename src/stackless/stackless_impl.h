@@ -188,6 +188,8 @@ struct SlpThread {
 
     int switch_trap;
     int schedlock;              /* inside a schedule/channel callback */
+    Tasklet *hook_current;      /* borrowed: what stackless.current shows inside
+                                   the schedule callback (prev, as Stackless) */
     uint32_t runflags;
     long tick_counter;
     long tick_watermark;
@@ -254,6 +256,15 @@ tasklet_claimval(Tasklet *t)
         v = Py_None;
     }
     return v;
+}
+
+/* The current tasklet as Python code sees it (getcurrent, is_current): the
+ * head of the run queue, except inside the schedule callback, which runs on
+ * prev's stack (or a dying tasklet's) and shows prev, as Stackless does. */
+static inline Tasklet *
+slp_visible_current(SlpThread *th)
+{
+    return SLP_UNLIKELY(th->hook_current != NULL) ? th->hook_current : th->current;
 }
 
 static inline int tasklet_started(Tasklet *t) { return (t->flags & TF_STARTED) != 0; }

@@ -315,9 +315,17 @@ int slp_is_bomb_slow(slp_state *st, PyObject *o);
 static inline int
 slp_is_bomb(slp_state *st, PyObject *o)
 {
+    PyTypeObject *tp;
     if (o == NULL || o == Py_None)
         return 0;
-    return Py_TYPE(o) == st->bomb_type || slp_is_bomb_slow(st, o);
+    tp = Py_TYPE(o);
+    if (tp == st->bomb_type)
+        return 1;
+    /* schedule()'s default value is the tasklet itself; and a static type
+     * cannot derive from our heap type */
+    if (tp == st->tasklet_type || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE))
+        return 0;
+    return slp_is_bomb_slow(st, o);
 }
 
 /* scheduler.c */
@@ -353,6 +361,10 @@ void slp_state_finalize(slp_state *st);
 int slp_greenlet_import(void);
 PyObject *slp_greenlet_getcurrent(void);
 int slp_transfer(SlpThread *th, Tasklet *prev, Tasklet *next);
+/* greenlet's PyGreenlet_Switch (set by slp_greenlet_import), for the
+ * scheduler's flattened fast switch (scheduler.c, switch_fast) */
+typedef PyObject *(*slp_greenlet_switch_fn)(PyObject *g, PyObject *args, PyObject *kwargs);
+extern slp_greenlet_switch_fn slp_greenlet_switch;
 PyObject *slp_worker_run(PyObject *module, PyObject *args);
 PyObject *slp_spawner_run(PyObject *module, PyObject *args);
 PyObject *slp_greenlet_frame(PyObject *greenlet);

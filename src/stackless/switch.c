@@ -31,6 +31,8 @@
 #include "stackless_impl.h"
 #include "greenlet.h"
 
+slp_greenlet_switch_fn slp_greenlet_switch = NULL;
+
 int
 slp_greenlet_import(void)
 {
@@ -39,6 +41,7 @@ slp_greenlet_import(void)
     PyGreenlet_Import();
     if (_PyGreenlet_API == NULL)
         return -1;
+    slp_greenlet_switch = (slp_greenlet_switch_fn)_PyGreenlet_API[PyGreenlet_Switch_NUM];
     return 0;
 }
 

@@ -713,9 +713,10 @@ switch_fast_ok(SlpThread *th, Tasklet *prev, Tasklet *next)
 
 /* Leave prev (th->current, the running tasklet) for next (switch_fast_ok
  * said yes).  0 and *result = prev's tempval once prev runs again, or -1
- * with nothing changed.  noinline: its frame is the only one on the path. */
-static __attribute__((noinline)) int
-switch_fast(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
+ * with nothing changed.  Inlined into the two callers below, which are
+ * reached by tail calls: theirs is the only frame of ours on the path. */
+static inline __attribute__((always_inline)) int
+switch_fast_inline(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
 {
     PyObject *r;
     th->runflags &= ~RF_NO_SOFT_IRQ;
@@ -735,6 +736,28 @@ switch_fast(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
         r = slp_bomb_explode(r);
     *result = r;
     return 0;
+}
+
+static __attribute__((noinline)) int
+switch_fast(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
+{
+    return switch_fast_inline(th, result, prev, next);
+}
+
+/* schedule() of slp_schedule, fast case: prev's tempval carries retval */
+static __attribute__((noinline)) PyObject *
+schedule_fast(SlpThread *th, Tasklet *prev, PyObject *retval)
+{
+    PyObject *tmpval = prev->tempval, *ret = NULL;
+    Py_INCREF(retval);
+    prev->tempval = retval;
+    if (SLP_UNLIKELY(switch_fast_inline(th, &ret, prev, prev->next) < 0)) {
+        /* not switched: prev is still th->current */
+        Py_XSETREF(th->current->tempval, tmpval);
+        return NULL;
+    }
+    Py_XDECREF(tmpval);
+    return ret;
 }
 
 SLP_COLD static int
@@ -960,20 +983,9 @@ PyObject *
 slp_schedule(SlpThread *th, PyObject *retval, int remove)
 {
     Tasklet *prev = th->current;
-    PyObject *tmpval, *ret = NULL;
-
-    if (SLP_LIKELY(!remove && switch_fast_ok(th, prev, prev->next))) {
-        tmpval = prev->tempval;
-        Py_INCREF(retval);
-        prev->tempval = retval;
-        if (SLP_UNLIKELY(switch_fast(th, &ret, prev, prev->next) < 0)) {
-            /* not switched: prev is still th->current */
-            Py_XSETREF(th->current->tempval, tmpval);
-            return NULL;
-        }
-        Py_XDECREF(tmpval);
-        return ret;
-    }
+    /* both are tail calls: this function leaves no frame on the stack */
+    if (SLP_LIKELY(!remove && switch_fast_ok(th, prev, prev->next)))
+        return schedule_fast(th, prev, retval);
     return schedule_general(th, retval, remove);
 }
 

@@ -155,8 +155,16 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
             PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
             result = NULL;
         }
+        else if (args == NULL && kwargs == NULL)
+            result = PyObject_CallNoArgs(func);
         else if (args == NULL && (args = PyTuple_New(0)) == NULL)
             result = NULL;
+        else if (kwargs == NULL)
+            /* vectorcall straight from the tuple's items: one C frame
+             * (_PyObject_Call's) less under every tasklet, and that slice of
+             * C stack is copied at each of its switches */
+            result = PyObject_Vectorcall(func, &PyTuple_GET_ITEM(args, 0),
+                                         (size_t)PyTuple_GET_SIZE(args), NULL);
         else
             result = PyObject_Call(func, args, kwargs);
     }

@@ -877,6 +877,20 @@ slp_schedule_task(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next
     /* both are tail calls: this function leaves no frame on the stack */
     if (SLP_LIKELY(did_switch == NULL && switch_fast_ok(th, prev, next)))
         return switch_fast(th, result, prev, next);
+    if (next == prev && prev->next != NULL && !(prev->flags & TF_BLOCKED) &&
+        !(th->runflags & RF_SOFT)) {
+        /* no switch (a channel operation that lets the current tasklet go
+         * on): what schedule_task_prepared does for prev == next */
+        PyObject *r;
+        if (did_switch)
+            *did_switch = 0;
+        th->runflags &= ~RF_NO_SOFT_IRQ;
+        r = tasklet_claimval(prev);
+        if (SLP_UNLIKELY(slp_is_bomb(th->st, r)))
+            r = slp_bomb_explode(r);
+        *result = r;
+        return 0;
+    }
     return schedule_task_general(th, result, prev, next, did_switch);
 }
 

@@ -183,6 +183,7 @@ struct SlpThread {
     Tasklet *started;           /* list of started, unfinished tasklets (borrowed) */
     PyObject *main_greenlet;    /* strong */
     PyObject *spawner;          /* greenlet that creates workers (strong) */
+    unsigned spawned;           /* workers started so far: picks the stack lane */
     PyObject *pool[SLP_POOL_MAX];
     int npool;
 

@@ -36,6 +36,14 @@
 #include <pythread.h>
 #include <stdint.h>
 
+/* Everything declared below is internal to the extension (PyInit is exported
+ * by PyMODINIT_FUNC): calls between our files are direct, not through PLT
+ * stubs, on the switch and channel paths. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#  pragma GCC visibility push(hidden)
+#  define SLP_VISIBILITY_PUSHED
+#endif
+
 #if defined(__GNUC__)
 #  define SLP_LIKELY(x)   __builtin_expect(!!(x), 1)
 #  define SLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -403,5 +411,9 @@ PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL
 int slp_arena_install(PyObject *module);
 
 #define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
+
+#ifdef SLP_VISIBILITY_PUSHED
+#  pragma GCC visibility pop
+#endif
 
 #endif /* STACKLESS_IMPL_H */

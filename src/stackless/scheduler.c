@@ -36,32 +36,14 @@
 /* Thread registry                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Fast access to this thread's scheduler.  Validated against the thread
- * state, so a stale pointer (thread state replaced) is never used. */
-#if defined(__GNUC__) && defined(__linux__)
-/* initial-exec: a plain %fs-relative load instead of a __tls_get_addr call at
- * every access (this is a dlopen'd module; the 16 bytes come from the static
- * TLS surplus glibc reserves for such modules) */
-#  define SLP_TLS_MODEL __attribute__((tls_model("initial-exec")))
-#else
-#  define SLP_TLS_MODEL
-#endif
-static _Thread_local SlpThread *tls_thread SLP_TLS_MODEL = NULL;
-static _Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL = NULL;
+/* This thread's scheduler (stackless_impl.h: slp_thread_current) */
+_Thread_local SlpThread *tls_thread SLP_TLS_MODEL = NULL;
+_Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL = NULL;
 
 typedef struct {
     PyObject_HEAD
     SlpThread *th;
 } ThreadGuard;
-
-SlpThread *
-slp_thread_current(void)
-{
-    SlpThread *th = tls_thread;
-    if (SLP_LIKELY(th != NULL && tls_tstate == PyThreadState_Get() && th->alive))
-        return th;
-    return NULL;
-}
 
 void
 slp_thread_incref(SlpThread *th)

@@ -339,7 +339,28 @@ slp_is_bomb(slp_state *st, PyObject *o)
 
 /* scheduler.c */
 SlpThread *slp_thread_get(slp_state *st);        /* create on demand; NULL + error */
-SlpThread *slp_thread_current(void);              /* NULL if none yet; no error */
+/* Fast access to this thread's scheduler, inline (every channel operation and
+ * switch asks for it).  Validated against the thread state, so a stale
+ * pointer (thread state replaced) is never used.  NULL if none yet; no error. */
+#if defined(__GNUC__) && defined(__linux__)
+/* initial-exec: a plain %fs-relative load instead of a __tls_get_addr call at
+ * every access (this is a dlopen'd module; the 16 bytes come from the static
+ * TLS surplus glibc reserves for such modules) */
+#  define SLP_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#  define SLP_TLS_MODEL
+#endif
+extern _Thread_local SlpThread *tls_thread SLP_TLS_MODEL;      /* scheduler.c */
+extern _Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL;
+
+static inline SlpThread *
+slp_thread_current(void)
+{
+    SlpThread *th = tls_thread;
+    if (SLP_LIKELY(th != NULL && tls_tstate == PyThreadState_Get() && th->alive))
+        return th;
+    return NULL;
+}
 void slp_thread_incref(SlpThread *th);
 void slp_thread_decref(SlpThread *th);
 void slp_rq_insert(SlpThread *th, Tasklet *t);   /* steals a reference */

@@ -3,7 +3,9 @@
  *
  * greenlet.h keeps its API table in a `static` variable, so each C file that
  * calls greenlet would need its own import; keeping all calls in this file
- * avoids that trap.
+ * avoids that trap.  One exception: the scheduler's fast switch calls
+ * PyGreenlet_Switch through the pointer slp_greenlet_switch, taken from the
+ * table here at import (one C frame less on the hottest path).
  *
  * Design (see also docs/stackless-core.md):
  *
@@ -21,7 +23,9 @@
  *     a new greenlet on the C stack at the point where it is first switched
  *     to; starting every worker from the spawner's shallow, fixed stack depth
  *     (instead of from whatever tasklet happened to start it) keeps the C
- *     stacks from nesting ever deeper.
+ *     stacks from nesting ever deeper.  The spawner starts them in four
+ *     "lanes" of depth (see switch_in_lane), so that switches between
+ *     workers of different lanes copy less C stack.
  *   - Values never travel through greenlet.switch(): they go through
  *     Tasklet.tempval (scheduler.c), switches pass no arguments.
  *

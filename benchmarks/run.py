@@ -3,6 +3,8 @@
     python benchmarks/run.py                # full N (1,000,000 tasks for memory): minutes, GBs
     python benchmarks/run.py --quick        # small N, 3 repetitions: a minute or two
     python benchmarks/run.py --peers ours,asyncio --figures roundtrip,spawn
+    python benchmarks/run.py --quick --pythons            # once per interpreter found
+    python benchmarks/run.py --quick --pythons /venv312/bin/python,/venv313/bin/python
 
 Each peer+figure runs in its own process (benchmarks/worker.py), so no peer
 inherits another one's heap. Timings are repeated inside that process (after a
@@ -15,9 +17,17 @@ benchmarks/out/results.png, or where --chart says.
 
 CCP's carbon-scheduler is measured when CARBON_SCHEDULER_PATH names a folder
 holding its built `scheduler` package (it is not part of this repository).
+
+--pythons runs the whole benchmark again under each interpreter (this one and
+every CPython 3.11-3.14 of pyenv, ~/.pyenv/versions/3.1[1-4]*, or the list
+given), one after the other, each printing its table; the results of each go
+to OUT/<python version>/, and a last table compares ours with raw greenlet on
+every interpreter. An interpreter without stackless installed (pip install .
+with it) measures the other peers only.
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -231,6 +241,11 @@ TARGETS = [
     ("mem_blocked", "below raw greenlet", lambda t: _ratio(t, "mem_blocked", "greenlet", 1.0)),
     ("mem_blocked", "below gevent", lambda t: _ratio(t, "mem_blocked", "gevent", 1.0)),
     ("ring_drift", "ring memory flat (growth < 1% of RSS)", lambda t: _flat(t)),
+    # issue 8: against raw greenlet, on every interpreter
+    ("roundtrip", "round trip within 1.1x of raw greenlet's (two bare switches)",
+     lambda t: _within(t, "roundtrip", "greenlet", 1.1)),
+    ("yield", "schedule() within 1.15x of a bare greenlet.switch()",
+     lambda t: _within(t, "yield", "greenlet", 1.15)),
 ]
 _RESULTS = []
 
@@ -245,6 +260,13 @@ def _ratio(t, metric, peer, factor):
     if o is None or p is None or o[0] <= 0:
         return None
     return (p[0] / o[0] >= factor if factor > 1 else p[0] / o[0] > 1, f"×{p[0] / o[0]:.1f}")
+
+
+def _within(t, metric, peer, limit):
+    o, p = t.get(metric, {}).get("ours"), t.get(metric, {}).get(peer)
+    if o is None or p is None or p[0] <= 0:
+        return None
+    return (o[0] / p[0] <= limit, f"ours/{peer} ×{o[0] / p[0]:.2f}")
 
 
 def _flat(t):
@@ -330,7 +352,93 @@ def chart(table, peers, info, path, title_n):
     return True
 
 
+def find_pythons(spec):
+    """The interpreters of --pythons: 'auto' is this one plus pyenv's 3.11-3.14."""
+    if spec != "auto":
+        return [x for x in spec.split(",") if x]
+    found = [sys.executable]
+    for exe in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-4]*/bin/python"))):
+        found.append(exe)
+    return found
+
+
+def python_version(exe):
+    try:
+        p = subprocess.run([exe, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
+    if p.returncode != 0:
+        return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+    return p.stdout.strip(), None
+
+
+def run_pythons(args, argv):
+    """Run this script once per interpreter (without --pythons), then compare."""
+    child_argv, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--pythons":
+            skip = args.pythons_given_value
+            continue
+        if a.startswith("--pythons="):
+            continue
+        if a == "--out" or a.startswith("--out="):
+            skip = a == "--out"
+            continue
+        child_argv.append(a)
+    summary, seen = [], set()
+    for exe in find_pythons(args.pythons):
+        real = os.path.realpath(exe)
+        version, why = python_version(exe)
+        if version is None:
+            print(f"\n=== {exe}: skipped ({why})", flush=True)
+            continue
+        if (real, version) in seen:
+            continue
+        seen.add((real, version))
+        out = os.path.join(args.out, version)
+        print(f"\n=== Python {version}: {exe}", flush=True)
+        r = subprocess.run([exe, os.path.abspath(__file__)] + child_argv + ["--out", out])
+        try:
+            with open(os.path.join(out, "results.json")) as f:
+                results = json.load(f)["results"]
+        except (OSError, ValueError, KeyError):
+            print(f"=== Python {version}: no results (exit {r.returncode})", flush=True)
+            continue
+        summary.append((version, exe, summarize(results)))
+    if not summary:
+        return
+    print("\n=== ours against raw greenlet, every interpreter (median; ours/greenlet)\n")
+    header = ["python"]
+    for metric, label, unit, _, _ in ROWS[:4]:
+        header.append(f"{label} ({unit})")
+    rows = []
+    for version, exe, table in summary:
+        row = [version]
+        for metric, *_ in ROWS[:4]:
+            o, g = table.get(metric, {}).get("ours"), table.get(metric, {}).get("greenlet")
+            if o is None:
+                row.append("—")
+            elif g is None or g[0] <= 0:
+                row.append(fmt(o[0]))
+            else:
+                row.append(f"{fmt(o[0])} / {fmt(g[0])} ×{o[0] / g[0]:.2f}")
+        rows.append(row)
+    keep = [0] + [i for i in range(1, len(header)) if any(r[i] != "—" for r in rows)]
+    header = [header[i] for i in keep]
+    rows = [[r[i] for i in keep] for r in rows]
+    print(plain(header, rows))
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "pythons.md"), "w") as f:
+        f.write(markdown(header, rows) + "\n")
+    print(f"\ntable: {os.path.join(args.out, 'pythons.md')}")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 2)[2])
@@ -353,7 +461,15 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="folder for json/md/png")
     p.add_argument("--chart", default=None, help="PNG path (default OUT/results.png)")
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--pythons", nargs="?", const="auto", default=None,
+                   help="run once per interpreter: this one and pyenv's 3.11-3.14 (no value), "
+                        "or a comma-separated list of interpreters; then compare")
     args = p.parse_args(argv)
+    if args.pythons is not None:
+        args.pythons_given_value = any(a == "--pythons" for a in argv) and \
+            argv.index("--pythons") + 1 < len(argv) and \
+            not argv[argv.index("--pythons") + 1].startswith("-")
+        return run_pythons(args, argv)
     quick = args.quick
     args.n = args.n or (20_000 if quick else 50_000)
     args.n_mem = args.n_mem or (100_000 if quick else 1_000_000)
@@ -412,7 +528,7 @@ def main(argv=None):
     shown = [x for x in peers if any(x in table.get(m, {}) for m, *_ in ROWS)]
     header, rows = render_text(table, shown, results)
     print("\nmedian (min–max) ×peer/ours\n" + plain(header, rows))
-    print("\ntargets (ISSUE-3):\n" + targets_report(table))
+    print("\ntargets (ISSUE-3, issue 8):\n" + targets_report(table))
     notes = sorted({f"{PEER_LABEL[p]} {f}: {NOTES[(p, f)]}" for (p, f) in NOTES
                     if p in shown and f in figures})
     errors = [f"{PEER_LABEL[r['peer']]} {r['figure']}: {r.get('skip') or r.get('error')}"

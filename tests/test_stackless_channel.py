@@ -796,3 +796,53 @@ def test_channel_operation_inside_channel_callback_is_refused():
         # generic_channel_action sets tempval before NOTIFY_CHANNEL fails and
         # does not restore it) -- a Stackless bug, not copied
         assert got == ["v"]
+
+
+# --- constructor arguments (issue 8): Stackless' channel_new accepts and ignores them ---
+
+def test_channel_accepts_and_ignores_arguments():
+    for ch in (stackless.channel(1), stackless.channel(1, 2, x=3), stackless.channel(x=None)):
+        assert type(ch) is stackless.channel
+        assert ch.balance == 0 and ch.preference == -1 and not ch.closed
+        assert ch.queue is None
+    ch = stackless.channel("ignored", preference=1)
+    assert ch.preference == -1           # ignored, not interpreted
+    stackless.tasklet(ch.send)("v")
+    assert ch.receive() == "v"
+    stackless.run()
+
+
+def test_channel_subclass_with_own_init_arguments():
+    class Named(stackless.channel):
+        def __init__(self, name, *, size=0):
+            super().__init__()
+            self.name, self.size = name, size
+
+    ch = Named("ch", size=3)
+    assert (ch.name, ch.size) == ("ch", 3)
+    stackless.tasklet(ch.send)(42)
+    assert ch.receive() == 42
+    stackless.run()
+
+
+def test_channel_subclass_init_errors_are_its_own():
+    class NeedsArg(stackless.channel):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+    with pytest.raises(TypeError, match=r"__init__\(\) missing 1 required positional argument: 'name'"):
+        NeedsArg()
+
+    class PassesOn(stackless.channel):
+        def __init__(self, name):
+            super().__init__(name)      # object.__init__ takes no arguments
+
+    with pytest.raises(TypeError, match=r"object\.__init__\(\) takes exactly one argument"):
+        PassesOn("x")
+
+
+def test_channel_init_with_arguments_on_base_class():
+    ch = stackless.channel()
+    ch.__init__()                       # object.__init__: fine without arguments
+    assert ch.balance == 0

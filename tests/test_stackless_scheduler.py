@@ -866,3 +866,119 @@ print(stackless.run(100000), seen)
 """, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "None [(None, None, None)]"
+
+
+# --- stackless.current inside the schedule callback (issue 8) -------------------
+# Stackless' test_sched_cb.test2currentWithPrevAndNext: the callback runs on the
+# stack of the tasklet that switches away, and stackless.current (and
+# sys.exc_info()) must say so.
+
+def test_schedule_callback_current_agrees_with_frame_stack():
+    class ExMain(Exception):
+        name = "call_run"
+
+    class ExA(Exception):
+        name = "task_a"
+
+    def call_run():
+        try:
+            raise ExMain()
+        except Exception:
+            stackless.run()
+
+    def task_a():
+        try:
+            raise ExA()
+        except Exception:
+            stackless.schedule()
+
+    tasklet_a = stackless.tasklet(task_a)()
+    tasklet_main = stackless.current
+    switches = []
+
+    def cb(prev, next):
+        ex = sys.exc_info()[0]
+        f = sys._getframe()
+        while f is not None:
+            if f.f_code in (call_run.__code__, task_a.__code__):
+                name = f.f_code.co_name
+                break
+            f = f.f_back
+        else:
+            name = None
+        cur = stackless.current
+        cur_name = {tasklet_main: "call_run", tasklet_a: "task_a"}.get(cur, cur)
+        switches.append((name, ex, cur_name, cur is prev, prev, next,
+                         prev.is_current if prev is not None else None,
+                         next.is_current))
+
+    stackless.set_schedule_callback(cb)
+    try:
+        call_run()
+    finally:
+        stackless.set_schedule_callback(None)
+    assert len(switches) >= 2
+    for name, ex, cur_name, cur_is_prev, prev, next, prev_is_cur, next_is_cur in switches:
+        if name:
+            assert name == cur_name
+        if ex is not None:
+            assert ex.name == cur_name
+        assert cur_is_prev and prev_is_cur and not next_is_cur
+    # main -> a on main's stack, then a (finished) -> main
+    assert switches[0][:3] == ("call_run", ExMain, "call_run")
+    assert switches[0][4:6] == (tasklet_main, tasklet_a)
+    assert switches[-1][4:6] == (tasklet_a, tasklet_main)
+
+
+def test_schedule_callback_current_when_a_tasklet_blocks_and_schedules():
+    ch = stackless.channel()
+    seen = []
+
+    def cb(prev, next):
+        seen.append((stackless.current is prev, stackless.getcurrent() is prev,
+                     stackless.getcurrentid() == (stackless.main.thread_id if prev is stackless.main
+                                                  else stackless.getcurrentid())))
+
+    def receiver():
+        ch.receive()
+
+    def yielder():
+        stackless.schedule()
+
+    stackless.tasklet(receiver)()
+    stackless.tasklet(yielder)()
+    stackless.set_schedule_callback(cb)
+    try:
+        stackless.run()
+        ch.send(1)
+    finally:
+        stackless.set_schedule_callback(None)
+    assert len(seen) >= 5
+    assert all(a and b and c for a, b, c in seen)
+    # outside the callback, current is the real head of the queue again
+    assert stackless.current is stackless.main and stackless.main.is_current
+
+
+def test_schedule_callback_current_in_other_thread_is_its_own():
+    import threading
+    out = []
+
+    def cb(prev, next):
+        out.append((threading.current_thread().name, prev, stackless.current is prev,
+                    prev is None or prev.thread_id == threading.get_ident()))
+
+    def thread_main():
+        stackless.tasklet(lambda: None)()
+        stackless.run()
+
+    stackless.set_schedule_callback(cb)
+    try:
+        thr = threading.Thread(target=thread_main, name="cbthread")
+        thr.start()
+        thr.join(30)
+    finally:
+        stackless.set_schedule_callback(None)
+    switches = [o for o in out if o[1] is not None]   # prev None: the thread's main starts
+    assert len(switches) >= 2
+    for name, prev, cur_is_prev, thread_ok in switches:
+        assert name == "cbthread" and thread_ok and cur_is_prev

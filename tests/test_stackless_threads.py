@@ -976,3 +976,36 @@ print(th.is_alive(), box["ran_in"] == th.ident, box["t"].alive)
 """ % how, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False True False"
+
+
+def test_tasklets_in_a_thread_with_a_small_c_stack(run_python):
+    # New workers start in stack lanes up to 12 KB below the spawner (switch.c):
+    # many tasklets ping-ponging in a thread with a 64 KiB C stack must still fit.
+    r = run_python("""
+import threading, stackless
+threading.stack_size(64 * 1024)
+out = []
+def body():
+    ch = stackless.channel()
+    def echo(k):
+        while True:
+            v = ch.receive()
+            if v is None:
+                return
+            out.append((k, v))
+            stackless.schedule()
+    ts = [stackless.tasklet(echo)(k) for k in range(9)]   # more workers than lanes
+    stackless.run()
+    for i in range(200):
+        ch.send(i)
+    for _ in ts:
+        ch.send(None)
+    stackless.run()
+    out.append(all(not t.alive for t in ts))
+t = threading.Thread(target=body)
+t.start()
+t.join(30)
+print(t.is_alive(), len(out) - 1, sorted(v for k, v in out[:-1]) == list(range(200)), out[-1])
+""", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False 200 True True"

@@ -204,8 +204,84 @@ channel_block(SlpThread *th, PyObject **result, Channel *self, int dir)
     return fail;
 }
 
+/*
+ * The common cases of a send/receive, each in a function of its own with few
+ * live values (channel_action tail-calls them): no channel callback, not
+ * inside a callback, the partner (if any) in this thread.  A blocking
+ * operation's frame stays on the tasklet's C stack while it waits, and is
+ * copied at each switch, so it is kept small.  Same behaviour as
+ * channel_action_general below.
+ */
+static __attribute__((noinline)) PyObject *
+channel_block_fast(SlpThread *th, Channel *self, PyObject *arg, int dir)
+{
+    Tasklet *source = th->current;
+    PyObject *tmpval, *retval = NULL;
+
+    if (source->flags & TF_BLOCK_TRAP)
+        RUNTIME_ERROR("this tasklet does not like to be blocked.", NULL);
+    if (self->flags & CF_CLOSING) {
+        PyErr_SetString(PyExc_ValueError, "Send/receive operation on a closed channel");
+        return NULL;
+    }
+    tmpval = source->tempval;
+    Py_INCREF(arg);
+    source->tempval = arg;
+    slp_rq_remove(th);
+    slp_channel_insert(self, source, dir);        /* the queue's ref moves here */
+    if (SLP_UNLIKELY(slp_schedule_task(th, &retval, source, th->current, NULL) < 0)) {
+        PyObject *v;
+        if (source->flags & TF_BLOCKED) {
+            slp_channel_remove(self, source, NULL);
+            slp_rq_unremove(th, source);
+        }
+        v = source->tempval;
+        source->tempval = tmpval;
+        Py_XDECREF(v);
+        return NULL;
+    }
+    Py_XDECREF(tmpval);
+    return retval;
+}
+
+static __attribute__((noinline)) PyObject *
+channel_cando_fast(SlpThread *th, Channel *self, PyObject *arg, int dir)
+{
+    Tasklet *source = th->current;
+    PyObject *tmpval, *retval = NULL;
+    int fail;
+
+    tmpval = source->tempval;
+    Py_INCREF(arg);
+    source->tempval = arg;
+    fail = channel_cando(th, &retval, self, dir);
+    if (SLP_UNLIKELY(fail)) {
+        PyObject *v = source->tempval;
+        source->tempval = tmpval;
+        Py_XDECREF(v);
+        return NULL;
+    }
+    Py_XDECREF(tmpval);
+    return retval;
+}
+
+static PyObject *channel_action_general(SlpThread *th, Channel *self, PyObject *arg, int dir);
+
 static PyObject *
 channel_action(SlpThread *th, Channel *self, PyObject *arg, int dir)
+{
+    /* tail calls: this function leaves no frame on the stack */
+    if (SLP_LIKELY(!th->schedlock && th->st->channel_hook == NULL)) {
+        if (dir > 0 ? self->balance >= 0 : self->balance <= 0)
+            return channel_block_fast(th, self, arg, dir);
+        if (self->next->thread == th)
+            return channel_cando_fast(th, self, arg, dir);
+    }
+    return channel_action_general(th, self, arg, dir);
+}
+
+SLP_COLD static PyObject *
+channel_action_general(SlpThread *th, Channel *self, PyObject *arg, int dir)
 {
     Tasklet *source = th->current;
     int cando = dir > 0 ? self->balance < 0 : self->balance > 0;
@@ -559,13 +635,10 @@ static PyObject *
 channel_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     Channel *ch;
-    slp_state *st = slp_state_from_type(type);
-    /* subclasses may take arguments in their __init__ */
-    if (st != NULL && type == st->channel_type &&
-        (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0))) {
-        PyErr_SetString(PyExc_TypeError, "channel() takes no arguments");
-        return NULL;
-    }
+    /* Arguments are accepted and ignored, as Stackless' channel_new does
+     * (so subclasses may take their own in __init__). */
+    (void)args;
+    (void)kwds;
     ch = (Channel *)type->tp_alloc(type, 0);
     if (ch == NULL)
         return NULL;

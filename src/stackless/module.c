@@ -128,7 +128,9 @@ m_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
     PyObject *t;
     if (th == NULL)
         return NULL;
-    t = (PyObject *)(th->current ? th->current : th->main);
+    t = (PyObject *)slp_visible_current(th);
+    if (t == NULL)
+        t = (PyObject *)th->main;
     Py_INCREF(t);
     return t;
 }
@@ -213,12 +215,14 @@ static PyObject *
 m_getcurrentid(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     SlpThread *th = thread_of(module);
+    Tasklet *cur;
     uintptr_t p;
     if (th == NULL)
         return NULL;
-    if (th->current == th->main || th->current == NULL)
+    cur = slp_visible_current(th);
+    if (cur == th->main || cur == NULL)
         return PyLong_FromUnsignedLong(th->thread_id);
-    p = (uintptr_t)th->current;
+    p = (uintptr_t)cur;
 #if SIZEOF_VOID_P > SIZEOF_LONG
     return PyLong_FromUnsignedLong((unsigned long)p ^ (unsigned long)(p >> 32));
 #else

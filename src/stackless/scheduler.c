@@ -36,32 +36,14 @@
 /* Thread registry                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Fast access to this thread's scheduler.  Validated against the thread
- * state, so a stale pointer (thread state replaced) is never used. */
-#if defined(__GNUC__) && defined(__linux__)
-/* initial-exec: a plain %fs-relative load instead of a __tls_get_addr call at
- * every access (this is a dlopen'd module; the 16 bytes come from the static
- * TLS surplus glibc reserves for such modules) */
-#  define SLP_TLS_MODEL __attribute__((tls_model("initial-exec")))
-#else
-#  define SLP_TLS_MODEL
-#endif
-static _Thread_local SlpThread *tls_thread SLP_TLS_MODEL = NULL;
-static _Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL = NULL;
+/* This thread's scheduler (stackless_impl.h: slp_thread_current) */
+_Thread_local SlpThread *tls_thread SLP_TLS_MODEL = NULL;
+_Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL = NULL;
 
 typedef struct {
     PyObject_HEAD
     SlpThread *th;
 } ThreadGuard;
-
-SlpThread *
-slp_thread_current(void)
-{
-    SlpThread *th = tls_thread;
-    if (SLP_LIKELY(th != NULL && tls_tstate == PyThreadState_Get() && th->alive))
-        return th;
-    return NULL;
-}
 
 void
 slp_thread_incref(SlpThread *th)
@@ -495,8 +477,12 @@ slp_notify_schedule(SlpThread *th, Tasklet *prev, Tasklet *next)
      * the channel prev is blocked on. */
     if (prev != NULL && prev->next != NULL && !(prev->flags & TF_BLOCKED))
         th->current = prev;
+    /* ... but Python code always sees prev as current: the callback runs on
+     * prev's stack (Stackless' test_sched_cb.test2currentWithPrevAndNext) */
+    th->hook_current = prev;
     r = PyObject_CallFunctionObjArgs(hook, prev ? (PyObject *)prev : Py_None,
                                      next ? (PyObject *)next : Py_None, NULL);
+    th->hook_current = NULL;
     th->current = old_current;
     th->schedlock = 0;
     if (r == NULL) {
@@ -662,6 +648,100 @@ tick_deadline(long counter, long interval)
 #define TRACING_ACTIVE(th) \
     ((th)->ntraced != 0 || (th)->tstate->c_tracefunc != NULL || (th)->tstate->c_profilefunc != NULL)
 
+/* Every switch, before leaving: the next tasklet gets a fresh time slice. */
+static inline void
+switch_arm_slice(SlpThread *th)
+{
+    if (!(th->runflags & RF_TOTALTIMEOUT))
+        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
+}
+
+/* Every switch, when the tasklet that left is running again (both switch
+ * paths below resume here: whatever a resumed tasklet must do goes in here). */
+static inline void
+switch_resumed(SlpThread *th)
+{
+    slp_sync_tracing(th->tstate);
+    if (SLP_UNLIKELY(th->trace_installed))
+        th->mark_frame = 1;
+    if (th->del_post_switch != NULL || th->del_post_value != NULL) {
+        Py_CLEAR(th->del_post_switch);
+        Py_CLEAR(th->del_post_value);
+    }
+}
+
+/*
+ * The fast switch: schedule() and a blocking channel operation, in the common
+ * case, flattened into one small C frame.  Every byte of C stack between a
+ * tasklet's Python code and greenlet's switch is copied out and back (and
+ * malloc'd) at every switch, and so is every call level: the general path
+ * (slp_schedule_task -> schedule_task_prepared -> slp_transfer) costs ~170
+ * bytes of stack and ~150 instructions more per switch.
+ *
+ * Allowed when nothing watches or alters the switch: no schedule callback,
+ * no tracing, no timed run (interval 0: no slice to arm, no pre-emption to
+ * set up), no soft interrupt pending, no switch trap, not inside a callback;
+ * and `next` is a started tasklet of this thread waiting in its run queue.
+ * Anything else takes the general path, which does the same and more.
+ */
+static inline int
+switch_fast_ok(SlpThread *th, Tasklet *prev, Tasklet *next)
+{
+    return next != NULL && next != prev && next->greenlet != NULL &&
+           next->thread == th && next->next != NULL && !(next->flags & TF_BLOCKED) &&
+           th->interval == 0 && !th->trace_installed && !th->schedlock && !th->switch_trap &&
+           !(th->runflags & RF_SOFT) && th->st->schedule_hook == NULL && !TRACING_ACTIVE(th);
+}
+
+/* Leave prev (th->current, the running tasklet) for next (switch_fast_ok
+ * said yes).  0 and *result = prev's tempval once prev runs again, or -1
+ * with nothing changed.  Inlined into the two callers below, which are
+ * reached by tail calls: theirs is the only frame of ours on the path. */
+static inline __attribute__((always_inline)) int
+switch_fast_inline(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
+{
+    PyObject *r;
+    th->runflags &= ~RF_NO_SOFT_IRQ;
+    switch_arm_slice(th);
+    th->current = next;
+    r = slp_greenlet_switch(next->greenlet, NULL, NULL);
+    if (SLP_UNLIKELY(r == NULL)) {
+        th->current = prev;
+        return -1;
+    }
+    Py_DECREF(r);
+    /* resumed: th->current is prev again (no local kept it alive) */
+    switch_resumed(th);
+    prev = th->current;
+    r = tasklet_claimval(prev);
+    if (SLP_UNLIKELY(slp_is_bomb(th->st, r)))
+        r = slp_bomb_explode(r);
+    *result = r;
+    return 0;
+}
+
+static __attribute__((noinline)) int
+switch_fast(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next)
+{
+    return switch_fast_inline(th, result, prev, next);
+}
+
+/* schedule() of slp_schedule, fast case: prev's tempval carries retval */
+static __attribute__((noinline)) PyObject *
+schedule_fast(SlpThread *th, Tasklet *prev, PyObject *retval)
+{
+    PyObject *tmpval = prev->tempval, *ret = NULL;
+    Py_INCREF(retval);
+    prev->tempval = retval;
+    if (SLP_UNLIKELY(switch_fast_inline(th, &ret, prev, prev->next) < 0)) {
+        /* not switched: prev is still th->current */
+        Py_XSETREF(th->current->tempval, tmpval);
+        return NULL;
+    }
+    Py_XDECREF(tmpval);
+    return ret;
+}
+
 SLP_COLD static int
 schedule_task_block(SlpThread *th, PyObject **result, Tasklet *prev, int *did_switch)
 {
@@ -769,9 +849,36 @@ schedule_soft_irq(SlpThread *th, Tasklet *prev, Tasklet **next, int not_now)
     *next = watchdog;
 }
 
+static int schedule_task_general(SlpThread *th, PyObject **result, Tasklet *prev,
+                                 Tasklet *next, int *did_switch);
+
 int
 slp_schedule_task(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next,
                   int *did_switch)
+{
+    /* both are tail calls: this function leaves no frame on the stack */
+    if (SLP_LIKELY(did_switch == NULL && switch_fast_ok(th, prev, next)))
+        return switch_fast(th, result, prev, next);
+    if (next == prev && prev->next != NULL && !(prev->flags & TF_BLOCKED) &&
+        !(th->runflags & RF_SOFT)) {
+        /* no switch (a channel operation that lets the current tasklet go
+         * on): what schedule_task_prepared does for prev == next */
+        PyObject *r;
+        if (did_switch)
+            *did_switch = 0;
+        th->runflags &= ~RF_NO_SOFT_IRQ;
+        r = tasklet_claimval(prev);
+        if (SLP_UNLIKELY(slp_is_bomb(th->st, r)))
+            r = slp_bomb_explode(r);
+        *result = r;
+        return 0;
+    }
+    return schedule_task_general(th, result, prev, next, did_switch);
+}
+
+SLP_COLD static int
+schedule_task_general(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *next,
+                      int *did_switch)
 {
     Channel *u_chan = NULL;
     int u_dir = 0, inserted = 0, fail;
@@ -835,8 +942,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
         return 0;
     }
     slp_notify_schedule(th, prev, next);
-    if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
+    switch_arm_slice(th);
 
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, prev, next, 0);
@@ -848,13 +954,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
         return -1;
     }
     /* resumed: prev is running again */
-    slp_sync_tracing(th->tstate);
-    if (SLP_UNLIKELY(th->trace_installed))
-        th->mark_frame = 1;
-    if (th->del_post_switch != NULL || th->del_post_value != NULL) {
-        Py_CLEAR(th->del_post_switch);
-        Py_CLEAR(th->del_post_value);
-    }
+    switch_resumed(th);
     if (did_switch)
         *did_switch = 1;
     retval = tasklet_claimval(prev);
@@ -873,8 +973,20 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
  * of a removed tasklet is parked in th->del_post_switch instead, and released
  * by whichever tasklet runs next.
  */
+SLP_COLD static PyObject *schedule_general(SlpThread *th, PyObject *retval, int remove);
+
 PyObject *
 slp_schedule(SlpThread *th, PyObject *retval, int remove)
+{
+    Tasklet *prev = th->current;
+    /* both are tail calls: this function leaves no frame on the stack */
+    if (SLP_LIKELY(!remove && switch_fast_ok(th, prev, prev->next)))
+        return schedule_fast(th, prev, retval);
+    return schedule_general(th, retval, remove);
+}
+
+static PyObject *
+schedule_general(SlpThread *th, PyObject *retval, int remove)
 {
     Tasklet *prev = th->current, *next;
     PyObject *tmpval, *ret = NULL;

@@ -36,6 +36,14 @@
 #include <pythread.h>
 #include <stdint.h>
 
+/* Everything declared below is internal to the extension (PyInit is exported
+ * by PyMODINIT_FUNC): calls between our files are direct, not through PLT
+ * stubs, on the switch and channel paths. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#  pragma GCC visibility push(hidden)
+#  define SLP_VISIBILITY_PUSHED
+#endif
+
 #if defined(__GNUC__)
 #  define SLP_LIKELY(x)   __builtin_expect(!!(x), 1)
 #  define SLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -183,11 +191,14 @@ struct SlpThread {
     Tasklet *started;           /* list of started, unfinished tasklets (borrowed) */
     PyObject *main_greenlet;    /* strong */
     PyObject *spawner;          /* greenlet that creates workers (strong) */
+    unsigned spawned;           /* workers started so far: picks the stack lane */
     PyObject *pool[SLP_POOL_MAX];
     int npool;
 
     int switch_trap;
     int schedlock;              /* inside a schedule/channel callback */
+    Tasklet *hook_current;      /* borrowed: what stackless.current shows inside
+                                   the schedule callback (prev, as Stackless) */
     uint32_t runflags;
     long tick_counter;
     long tick_watermark;
@@ -256,6 +267,15 @@ tasklet_claimval(Tasklet *t)
     return v;
 }
 
+/* The current tasklet as Python code sees it (getcurrent, is_current): the
+ * head of the run queue, except inside the schedule callback, which runs on
+ * prev's stack (or a dying tasklet's) and shows prev, as Stackless does. */
+static inline Tasklet *
+slp_visible_current(SlpThread *th)
+{
+    return SLP_UNLIKELY(th->hook_current != NULL) ? th->hook_current : th->current;
+}
+
 static inline int tasklet_started(Tasklet *t) { return (t->flags & TF_STARTED) != 0; }
 static inline int tasklet_blocked_dir(Tasklet *t)
 {
@@ -304,14 +324,43 @@ int slp_is_bomb_slow(slp_state *st, PyObject *o);
 static inline int
 slp_is_bomb(slp_state *st, PyObject *o)
 {
+    PyTypeObject *tp;
     if (o == NULL || o == Py_None)
         return 0;
-    return Py_TYPE(o) == st->bomb_type || slp_is_bomb_slow(st, o);
+    tp = Py_TYPE(o);
+    if (tp == st->bomb_type)
+        return 1;
+    /* schedule()'s default value is the tasklet itself; and a static type
+     * cannot derive from our heap type */
+    if (tp == st->tasklet_type || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE))
+        return 0;
+    return slp_is_bomb_slow(st, o);
 }
 
 /* scheduler.c */
 SlpThread *slp_thread_get(slp_state *st);        /* create on demand; NULL + error */
-SlpThread *slp_thread_current(void);              /* NULL if none yet; no error */
+/* Fast access to this thread's scheduler, inline (every channel operation and
+ * switch asks for it).  Validated against the thread state, so a stale
+ * pointer (thread state replaced) is never used.  NULL if none yet; no error. */
+#if defined(__GNUC__) && defined(__linux__)
+/* initial-exec: a plain %fs-relative load instead of a __tls_get_addr call at
+ * every access (this is a dlopen'd module; the 16 bytes come from the static
+ * TLS surplus glibc reserves for such modules) */
+#  define SLP_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#  define SLP_TLS_MODEL
+#endif
+extern _Thread_local SlpThread *tls_thread SLP_TLS_MODEL;      /* scheduler.c */
+extern _Thread_local PyThreadState *tls_tstate SLP_TLS_MODEL;
+
+static inline SlpThread *
+slp_thread_current(void)
+{
+    SlpThread *th = tls_thread;
+    if (SLP_LIKELY(th != NULL && tls_tstate == PyThreadState_Get() && th->alive))
+        return th;
+    return NULL;
+}
 void slp_thread_incref(SlpThread *th);
 void slp_thread_decref(SlpThread *th);
 void slp_rq_insert(SlpThread *th, Tasklet *t);   /* steals a reference */
@@ -342,6 +391,10 @@ void slp_state_finalize(slp_state *st);
 int slp_greenlet_import(void);
 PyObject *slp_greenlet_getcurrent(void);
 int slp_transfer(SlpThread *th, Tasklet *prev, Tasklet *next);
+/* greenlet's PyGreenlet_Switch (set by slp_greenlet_import), for the
+ * scheduler's flattened fast switch (scheduler.c, switch_fast) */
+typedef PyObject *(*slp_greenlet_switch_fn)(PyObject *g, PyObject *args, PyObject *kwargs);
+extern slp_greenlet_switch_fn slp_greenlet_switch;
 PyObject *slp_worker_run(PyObject *module, PyObject *args);
 PyObject *slp_spawner_run(PyObject *module, PyObject *args);
 PyObject *slp_greenlet_frame(PyObject *greenlet);
@@ -379,5 +432,9 @@ PyObject *slp_bomb_explode(PyObject *bomb);   /* consumes the bomb, returns NULL
 int slp_arena_install(PyObject *module);
 
 #define RUNTIME_ERROR(msg, ret) do { PyErr_SetString(PyExc_RuntimeError, msg); return ret; } while (0)
+
+#ifdef SLP_VISIBILITY_PUSHED
+#  pragma GCC visibility pop
+#endif
 
 #endif /* STACKLESS_IMPL_H */

@@ -3,7 +3,9 @@
  *
  * greenlet.h keeps its API table in a `static` variable, so each C file that
  * calls greenlet would need its own import; keeping all calls in this file
- * avoids that trap.
+ * avoids that trap.  One exception: the scheduler's fast switch calls
+ * PyGreenlet_Switch through the pointer slp_greenlet_switch, taken from the
+ * table here at import (one C frame less on the hottest path).
  *
  * Design (see also docs/stackless-core.md):
  *
@@ -21,7 +23,9 @@
  *     a new greenlet on the C stack at the point where it is first switched
  *     to; starting every worker from the spawner's shallow, fixed stack depth
  *     (instead of from whatever tasklet happened to start it) keeps the C
- *     stacks from nesting ever deeper.
+ *     stacks from nesting ever deeper.  The spawner starts them in four
+ *     "lanes" of depth (see switch_in_lane), so that switches between
+ *     workers of different lanes copy less C stack.
  *   - Values never travel through greenlet.switch(): they go through
  *     Tasklet.tempval (scheduler.c), switches pass no arguments.
  *
@@ -30,6 +34,9 @@
  */
 #include "stackless_impl.h"
 #include "greenlet.h"
+#include <alloca.h>
+
+slp_greenlet_switch_fn slp_greenlet_switch = NULL;
 
 int
 slp_greenlet_import(void)
@@ -39,6 +46,7 @@ slp_greenlet_import(void)
     PyGreenlet_Import();
     if (_PyGreenlet_API == NULL)
         return -1;
+    slp_greenlet_switch = (slp_greenlet_switch_fn)_PyGreenlet_API[PyGreenlet_Switch_NUM];
     return 0;
 }
 
@@ -152,8 +160,16 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
             PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
             result = NULL;
         }
+        else if (args == NULL && kwargs == NULL)
+            result = PyObject_CallNoArgs(func);
         else if (args == NULL && (args = PyTuple_New(0)) == NULL)
             result = NULL;
+        else if (kwargs == NULL)
+            /* vectorcall straight from the tuple's items: one C frame
+             * (_PyObject_Call's) less under every tasklet, and that slice of
+             * C stack is copied at each of its switches */
+            result = PyObject_Vectorcall(func, &PyTuple_GET_ITEM(args, 0),
+                                         (size_t)PyTuple_GET_SIZE(args), NULL);
         else
             result = PyObject_Call(func, args, kwargs);
     }
@@ -227,6 +243,35 @@ slp_worker_run(PyObject *module, PyObject *Py_UNUSED(args))
     }
 }
 
+/*
+ * Stack lanes.  greenlet keeps one C stack per thread: switching from A to B
+ * copies the part of A's stack that B's region overlaps to the heap (a
+ * malloc'd copy) and copies B's saved part back.  Workers all started at the
+ * same depth overlap completely, so a switch between two of them copies both
+ * slices (~1.7 KB each, and glibc serves blocks above 1 KB from its slower
+ * bins).  So the spawner starts new workers in SLP_LANES lanes, each
+ * SLP_LANE_BYTES deeper than the last: a worker's stack (its slice is
+ * normally below SLP_LANE_BYTES) then does not overlap the workers of the
+ * other lanes, and a switch between tasklets of different lanes (or between
+ * main and a worker) copies nothing or little.  greenlet stays correct for
+ * any layout; lanes only decide how much it copies.  Cost: at most
+ * SLP_LANES * SLP_LANE_BYTES (12 KB) more C stack below the spawner.
+ */
+#define SLP_LANES 4
+#define SLP_LANE_BYTES 3072
+
+static __attribute__((noinline)) PyObject *
+switch_in_lane(PyObject *w, unsigned lane)
+{
+    /* lanes 1..SLP_LANES: even the first keeps clear of main's stack */
+    volatile char *pad = alloca((size_t)(lane % SLP_LANES + 1) * SLP_LANE_BYTES);
+    PyObject *r;
+    pad[0] = 0;
+    r = (PyObject *)PyGreenlet_Switch((PyGreenlet *)w, NULL, NULL);
+    pad[0] = 1;     /* keep the padding alive across the switch */
+    return r;
+}
+
 /* The body of the spawner greenlet: start every new worker from here. */
 PyObject *
 slp_spawner_run(PyObject *module, PyObject *Py_UNUSED(args))
@@ -247,7 +292,7 @@ slp_spawner_run(PyObject *module, PyObject *Py_UNUSED(args))
         }
         w = t->greenlet;
         Py_INCREF(w);
-        r = (PyObject *)PyGreenlet_Switch((PyGreenlet *)w, NULL, NULL);
+        r = switch_in_lane(w, th->spawned++);
         Py_DECREF(w);
         if (r == NULL)
             return NULL;   /* being killed */

@@ -46,7 +46,6 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     SlpThread *th = slp_thread_current();
     Tasklet *t;
-    PyThreadState *ts;
     (void)args;
     (void)kwds;
 
@@ -67,18 +66,10 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
      * tasklet_new clears every flag instead; we follow the documentation. */
     if (th->current != NULL && (th->current->flags & TF_ATOMIC))
         t->flags |= TF_ATOMIC;
-    /* share the creator's contextvars.Context (created now if still lazy) */
-    ts = PyThreadState_Get();
-    if (ts->context == NULL) {
-        ts->context = PyContext_New();
-        if (ts->context == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        ts->context_ver++;
-    }
-    Py_INCREF(ts->context);
-    t->context = ts->context;
+    /* No contextvars.Context yet (Stackless 3.8 tasklet_new): binding a
+     * callable (tasklet(func), bind(func)) gives it the creator's; a bare
+     * tasklet() gets an empty one when first asked for (context_run,
+     * context_id) or when it starts. */
     return (PyObject *)t;
 }
 
@@ -839,32 +830,87 @@ tasklet_context(Tasklet *t)
 
 PyDoc_STRVAR(set_context_doc,
 "set_context(context) -> tasklet\n\n"
-"Set the contextvars.Context the tasklet runs in.");
+"Set the contextvars.Context the tasklet runs in.\n"
+"Raises RuntimeError if the tasklet belongs to another thread and is its\n"
+"current or a runnable tasklet, or if the tasklet's context is entered\n"
+"(it is running Context.run(), or is inside it while suspended).");
+
+/* Is ctx entered (inside Context.run() somewhere)?  1 yes, 0 no, -1 error.
+ * The public API has no getter for the flag; entering fails exactly when it
+ * is set, and leaving at once restores the thread's context as it was. */
+static int
+context_is_entered(PyObject *ctx)
+{
+    if (PyContext_Enter(ctx) == 0) {
+        if (PyContext_Exit(ctx) < 0)
+            return -1;
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_RuntimeError))
+        return -1;
+    PyErr_Clear();
+    return 1;
+}
+
+static PyObject *
+context_entered_error(void)
+{
+    /* Stackless 3.8's message, full stop included */
+    PyErr_SetString(PyExc_RuntimeError, "the current context of the tasklet has been entered.");
+    return NULL;
+}
 
 static PyObject *
 tasklet_set_context(PyObject *self, PyObject *ctx)
 {
     Tasklet *t = (Tasklet *)self;
+    PyThreadState *cts = PyThreadState_Get();
+    PyObject *old;
+    int entered;
+
     if (!PyContext_CheckExact(ctx)) {
         PyErr_Format(PyExc_TypeError, "argument must be a contextvars.Context, not %.200s",
                      Py_TYPE(ctx)->tp_name);
         return NULL;
     }
     if (is_current(t)) {
-        PyThreadState *ts = PyThreadState_Get();
-        if (t->thread->tstate != ts)
-            RUNTIME_ERROR("can't set the context of the current tasklet of another thread", NULL);
+        if (t->thread->tstate != cts)
+            RUNTIME_ERROR("tasklet belongs to a different thread", NULL);
+        old = cts->context;
+        if (old != NULL) {
+            if ((entered = context_is_entered(old)) != 0)
+                return entered < 0 ? NULL : context_entered_error();
+        }
         Py_INCREF(ctx);
-        Py_XSETREF(ts->context, ctx);
-        ts->context_ver++;
-    }
-    else if (t->greenlet != NULL) {
-        if (slp_greenlet_set_context(t->greenlet, ctx) < 0)
-            return NULL;
+        Py_XSETREF(cts->context, ctx);
+        cts->context_ver++;
     }
     else {
-        Py_INCREF(ctx);
-        Py_XSETREF(t->context, ctx);
+        /* Stackless: another thread may set the context of a tasklet that
+         * cannot run there before it is told to (new, paused, blocked) */
+        if (t->thread != NULL && t->thread->alive && t->thread->tstate != cts &&
+            t->next != NULL && !(t->flags & TF_BLOCKED))
+            RUNTIME_ERROR("tasklet belongs to a different thread", NULL);
+        if (t->greenlet != NULL) {
+            /* started: its context is the one its suspended greenlet resumes in */
+            old = slp_greenlet_get_context(t->greenlet);
+            if (old == NULL)
+                return NULL;
+            entered = old == Py_None ? 0 : context_is_entered(old);
+            Py_DECREF(old);
+            if (entered != 0)
+                return entered < 0 ? NULL : context_entered_error();
+            if (slp_greenlet_set_context(t->greenlet, ctx) < 0)
+                return NULL;
+        }
+        else {
+            if (t->context != NULL) {
+                if ((entered = context_is_entered(t->context)) != 0)
+                    return entered < 0 ? NULL : context_entered_error();
+            }
+            Py_INCREF(ctx);
+            Py_XSETREF(t->context, ctx);
+        }
     }
     Py_INCREF(self);
     return self;
@@ -996,7 +1042,12 @@ static PyObject *get_restorable(Tasklet *t, void *c) { (void)c; return PyBool_Fr
 static PyObject *get_atomic(Tasklet *t, void *c) { (void)c; return PyBool_FromLong((t->flags & TF_ATOMIC) != 0); }
 static PyObject *get_ignore_nesting(Tasklet *t, void *c) { (void)c; return PyBool_FromLong((t->flags & TF_IGNORE_NESTING) != 0); }
 static PyObject *get_block_trap(Tasklet *t, void *c) { (void)c; return PyBool_FromLong((t->flags & TF_BLOCK_TRAP) != 0); }
-static PyObject *get_is_current(Tasklet *t, void *c) { (void)c; return PyBool_FromLong(is_current(t)); }
+static PyObject *get_is_current(Tasklet *t, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(t->thread != NULL && t->thread->alive &&
+                           slp_visible_current(t->thread) == t);
+}
 static PyObject *get_nesting_level(Tasklet *t, void *c) { (void)c; (void)t; return PyLong_FromLong(0); }
 
 static int

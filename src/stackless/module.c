@@ -286,7 +286,7 @@ PyDoc_STRVAR(run_doc,
 "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, totaltimeout=False)\n\n"
 "Run the scheduler until no other tasklet is runnable.  The caller becomes a\n"
 "watchdog (calls can nest).  With timeout > 0 (in ticks: one tick is one\n"
-"trace event of Python code, about one source line), a tasklet that runs\n"
+"bytecode instruction of Python code), a tasklet that runs\n"
 "longer than its slice is interrupted, removed from the run queue and\n"
 "returned.  threadblock: wait for tasklets woken by other threads.  soft:\n"
 "only return at the next switch.  totaltimeout: the timeout is for the whole\n"
@@ -639,6 +639,8 @@ module_exec(PyObject *m)
     Py_DECREF(builtins);
     if (slp_arena_install(m) < 0)   /* arena.c: reuse of 16 KiB frame-stack blocks */
         return -1;
+    if (slp_preempt_init(m, st) < 0)   /* preempt.c: the run(timeout) tick counter */
+        return -1;
     return 0;
 }
 
@@ -660,6 +662,7 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->channel_hook);
     Py_VISIT(st->error_handler);
     Py_VISIT(st->graveyard);
+    Py_VISIT(st->mon_tick);
     return 0;
 }
 
@@ -698,6 +701,7 @@ module_free(void *m)
     Py_CLEAR(st->spawner_func);
     Py_CLEAR(st->guard_key);
     Py_CLEAR(st->str_f_trace_opcodes);
+    Py_CLEAR(st->mon_tick);
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -567,12 +567,46 @@ static PyMethodDef spawner_def = {"_spawner", m_spawner, METH_VARARGS, NULL};
 /* Module state                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Free-threaded CPython (3.13t, 3.14t): the core relies on the GIL (see
+ * stackless_impl.h), so the module does not declare Py_mod_gil; CPython then
+ * turns the GIL back on when it is imported, with a RuntimeWarning.  If the
+ * user forced it off (PYTHON_GIL=0 or -X gil=0), refuse to load.  Checked at
+ * run time through sys._is_gil_enabled() (3.13+), which is also what lets a
+ * test on a regular build exercise it.
+ */
+static int
+check_gil(void)
+{
+    PyObject *f = PySys_GetObject("_is_gil_enabled"), *r;   /* borrowed */
+    int enabled;
+    if (f == NULL)
+        return 0;       /* before 3.13: there is always a GIL */
+    r = PyObject_CallNoArgs(f);
+    if (r == NULL)
+        return -1;
+    enabled = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (enabled < 0)
+        return -1;
+    if (!enabled) {
+        PyErr_SetString(PyExc_ImportError,
+                        "stackless needs the GIL, and this free-threaded interpreter runs "
+                        "with it disabled (PYTHON_GIL=0 or -X gil=0): run without forcing "
+                        "it off");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 module_exec(PyObject *m)
 {
     slp_state *st = slp_get_state(m);
     PyObject *threading, *mt, *ident, *builtins;
 
+    if (check_gil() < 0)
+        return -1;
     st->module = m;
     if (slp_greenlet_import() < 0)
         return -1;

@@ -27,17 +27,18 @@
  *       C builtin (mon_tick); the events are set only while some thread runs
  *       a timed run() (mon_users counts them).  A user's sys.settrace and
  *       sys.monitoring tools are separate tools and are left alone.
- *     - a tasklet that resumes during a timed run and has not yet done so in
- *       this run (Tasklet.preempt_epoch != th->preempt_epoch) has the code
- *       of every frame of its chain re-instrumented (reinstrument_chain:
- *       sys.monitoring.set_local_events to a value and back forces CPython
- *       to instrument that code object now).  That costs one frame walk per
- *       tasklet per timed run, nothing per switch otherwise.
- *     - after the last timed run ends, code still instrumented for us
- *       (functions that stayed suspended) is de-instrumented the first time
- *       it calls mon_tick (the same set_local_events dance, now without our
- *       global events).  For that the tool id stays claimed once a timed run
- *       has used it (with no events set: zero cost).
+ *     - th->preempt_epoch is bumped when a timed run starts in the thread,
+ *       and in every thread when the last timed run of the process ends.  A
+ *       tasklet that resumes with an older epoch (Tasklet.preempt_epoch) has
+ *       the code of every frame of its chain brought up to date
+ *       (reinstrument_chain: sys.monitoring.set_local_events to a value and
+ *       back forces CPython to instrument that code object now).  At the
+ *       start that adds our events to code a suspended frame runs; after the
+ *       end it takes them off again (else a suspended loop would keep paying
+ *       for INSTRUCTION instrumentation).  Cost: one frame walk per tasklet
+ *       per epoch; per switch, one compare.
+ *     - once claimed, the tool id stays ours (with no events set outside
+ *       timed runs): another tool taking it could get our leftover events.
  *     - the same resume hook fixes per-tasklet tracing: when a switch
  *       installs the trace/profile function of a suspended tasklet
  *       (scheduler.c: switch_tracing sets th->retrace), the function is set
@@ -326,7 +327,7 @@ fail:
 }
 
 /* Re-instrument the code of every frame from `frame` (borrowed) down,
- * skipping code objects already done in this timed run (th->mon_seen). */
+ * skipping code objects already done in this epoch (th->mon_seen). */
 static int
 reinstrument_chain(SlpThread *th, PyFrameObject *frame)
 {
@@ -361,35 +362,19 @@ reinstrument_chain(SlpThread *th, PyFrameObject *frame)
     return fail ? -1 : 0;
 }
 
-/*
- * The tick counter: the sys.monitoring INSTRUCTION callback, (code, offset).
- * A call in a thread without a timed run while another thread has one costs
- * this test only.  With no timed run anywhere, the code that called us was
- * instrumented during an earlier one and has been suspended since: take our
- * instrumentation off it (it calls us no more).
- */
+/* The tick counter: the sys.monitoring INSTRUCTION callback, (code, offset).
+ * A call in a thread without a timed run (while another thread has one)
+ * costs this test only. */
 static PyObject *
 mon_tick(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     SlpThread *th = slp_thread_current();
-    slp_state *st;
-    if (SLP_LIKELY(th != NULL && th->interval > 0)) {
-        if (++th->tick_counter >= th->tick_watermark && interrupt_timeout(th) < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    st = slp_get_state(module);
-    if (st != NULL && st->mon_users == 0 && st->mon_tool >= 0 && nargs >= 1 &&
-        PyCode_Check(args[0])) {
-        PyObject *mon = get_monitoring(), *set_local = NULL;
-        if (mon != NULL) {
-            set_local = PyObject_GetAttrString(mon, "set_local_events");
-            Py_DECREF(mon);
-        }
-        if (set_local == NULL || reinstrument_code(set_local, st->mon_tool, args[0]) < 0)
-            PyErr_Clear();
-        Py_XDECREF(set_local);
-    }
+    (void)module;
+    (void)args;
+    (void)nargs;
+    if (SLP_LIKELY(th != NULL && th->interval > 0) &&
+        ++th->tick_counter >= th->tick_watermark && interrupt_timeout(th) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -399,10 +384,25 @@ static PyMethodDef mon_tick_def = {"_tick", (PyCFunction)(void (*)(void))mon_tic
 int
 slp_preempt_init(PyObject *module, slp_state *st)
 {
+    (void)module;
     st->mon_tool = -1;
     st->mon_users = 0;
-    st->mon_tick = PyCFunction_NewEx(&mon_tick_def, module, NULL);
+    /* no self: it finds its thread through slp_thread_current() */
+    st->mon_tick = PyCFunction_NewEx(&mon_tick_def, NULL, NULL);
     return st->mon_tick == NULL ? -1 : 0;
+}
+
+/* From now on, a started tasklet of this thread that resumes has the code of
+ * its frames re-instrumented once (slp_preempt_resumed_slow).  The running
+ * one is taken care of by the caller. */
+static void
+new_epoch(SlpThread *th)
+{
+    th->preempt_epoch++;
+    if (th->current != NULL)
+        th->current->preempt_epoch = th->preempt_epoch;
+    if (th->mon_seen != NULL)
+        PySet_Clear(th->mon_seen);
 }
 
 int
@@ -417,12 +417,9 @@ slp_preempt_start(SlpThread *th)
         return -1;
     st->mon_users++;
     th->preempt_active = 1;
-    /* the frames of the running tasklet were re-instrumented by set_events
-     * (or are, below); every other started tasklet is when it resumes */
-    th->preempt_epoch++;
-    th->current->preempt_epoch = th->preempt_epoch;
-    if (th->mon_seen != NULL)
-        PySet_Clear(th->mon_seen);
+    /* the frames of the running tasklet are re-instrumented here, those of
+     * every other started tasklet when it resumes */
+    new_epoch(th);
     if (reinstrument_chain(th, PyEval_GetFrame()) < 0)
         PyErr_WriteUnraisable(NULL);
     return 0;
@@ -435,11 +432,18 @@ preempt_release(SlpThread *th)
     if (!th->preempt_active)
         return;
     th->preempt_active = 0;
-    Py_CLEAR(th->mon_seen);
     if (--st->mon_users == 0 && st->mon_tool >= 0) {
-        /* the tool id stays ours: see the notes at the top */
+        SlpThread *p;
+        /* set_events() takes our instrumentation off the code of the frames
+         * on every thread's frame chain; code that suspended tasklets run
+         * loses it when they resume (their epoch is old), so that no
+         * tasklet keeps paying for it.  The tool id stays ours: another
+         * tool taking it could receive our leftover events. */
         if (set_global_events(st, 0) < 0)
             PyErr_WriteUnraisable(NULL);
+        for (p = st->threads; p != NULL; p = p->reg_next)
+            if (p->alive)
+                new_epoch(p);
     }
 }
 
@@ -456,10 +460,9 @@ void
 slp_preempt_thread_gone(SlpThread *th)
 {
     PyObject *et, *ev, *etb;
-    if (!th->preempt_active)
-        return;
     PyErr_Fetch(&et, &ev, &etb);
     preempt_release(th);
+    Py_CLEAR(th->mon_seen);
     PyErr_Restore(et, ev, etb);
 }
 
@@ -493,7 +496,7 @@ slp_preempt_resumed_slow(SlpThread *th, Tasklet *t)
             Py_XDECREF(o);
         }
     }
-    if (th->interval > 0 && t->preempt_epoch != th->preempt_epoch) {
+    if (t->preempt_epoch != th->preempt_epoch) {
         t->preempt_epoch = th->preempt_epoch;
         if (reinstrument_chain(th, PyEval_GetFrame()) < 0)
             PyErr_WriteUnraisable(NULL);

@@ -111,8 +111,8 @@ struct Tasklet {
     PyObject_HEAD
     Tasklet *next, *prev;   /* run queue or channel queue; NULL if neither */
     uint32_t flags;
-    uint32_t preempt_epoch; /* 3.12+: the timed run (SlpThread.preempt_epoch) in
-                               which its frames were last re-instrumented */
+    uint32_t preempt_epoch; /* 3.12+: SlpThread.preempt_epoch when its frames'
+                               code was last brought up to date (preempt.c) */
     Channel *chan;          /* borrowed: the channel it is blocked on, set iff
                                TF_BLOCKED (slp_channel_insert/remove keep it),
                                so unlinking from the middle of a channel's
@@ -201,9 +201,10 @@ struct SlpThread {
     PyObject *old_traceobj;     /* strong */
     int preempt_active;         /* a timed run() counts ticks in this thread */
     int retrace;                /* 3.12+: re-set trace/profile after the switch */
-    uint32_t preempt_epoch;     /* 3.12+: bumped by each timed run() */
+    uint32_t preempt_epoch;     /* 3.12+: bumped when a timed run() starts and
+                                   when the last one of the process ends */
     PyObject *mon_seen;         /* 3.12+: set of code objects re-instrumented in
-                                   this timed run (strong) */
+                                   this epoch (strong) */
 
     PyObject *traces;           /* {id(tasklet): (tracefunc, traceobj, proffunc, profobj)}
                                    saved tracing of tasklets that are not running */
@@ -327,8 +328,7 @@ slp_preempt_resumed(SlpThread *th, Tasklet *t)
 #if SLP_MONITORING
     /* a suspended tasklet's frames may run code that is not instrumented
      * for the tick counter or for its trace function (preempt.c) */
-    if (SLP_UNLIKELY(th->retrace) ||
-        SLP_UNLIKELY(th->interval > 0 && t->preempt_epoch != th->preempt_epoch))
+    if (SLP_UNLIKELY(th->retrace | (t->preempt_epoch != th->preempt_epoch)))
         slp_preempt_resumed_slow(th, t);
 #else
     (void)t;

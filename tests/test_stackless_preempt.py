@@ -18,6 +18,15 @@ not_slp = pytest.mark.skipif(IS_SLP, reason="the mechanism of this implementatio
 
 LIMIT = 30   # seconds; a healthy child needs well under one
 
+# 3.12+: our events stay on for 10,000 instructions after the last timed run
+# (so that run(timeout) in a loop does not re-instrument everything each
+# time); a child runs BURN to get past that
+BURN = """
+def burn():
+    for i in range(20000):
+        pass
+"""
+
 
 def _check(r, expected):
     assert r.returncode == 0, r.stderr
@@ -71,11 +80,14 @@ t.kill()
     _check(r, ["True f"])
 
 
-def test_preempts_again_in_a_second_timed_run(run_python):
+@pytest.mark.parametrize("between", ["pass", "burn()"])
+def test_preempts_again_in_a_second_timed_run(run_python, between):
     # the pump loop of scheduler.rst: every run() is a new timed run; the
-    # interrupted tasklet resumes inside its loop in each of them
+    # interrupted tasklet resumes inside its loop in each of them.  With
+    # burn() our events go off between the runs (3.12+) and come back on
     r = run_python(r"""
 import stackless
+BURN_HERE
 state = {"n": 0}
 go = [False]
 def f():
@@ -91,9 +103,10 @@ for i in range(5):
     res = stackless.run(500)
     seen.append(res is t)
     t.insert()
+    BETWEEN
 print(seen, state["n"] > 0)
 t.kill()
-""", timeout=LIMIT)
+""".replace("BURN_HERE", BURN).replace("BETWEEN", between), timeout=LIMIT)
     _check(r, ["[True, True, True, True, True] True"])
 
 
@@ -111,16 +124,18 @@ def body(name):
     res = stackless.run(2000)
     out[name] = res is t
     t.kill()
+%s
 ths = [threading.Thread(target=body, args=(n,)) for n in ("a", "b")]
 for th in ths: th.start()
 body("main")
 for th in ths: th.join()
 print(sorted(out.items()))
+burn()
 if sys.version_info >= (3, 12):
     print([sys.monitoring.get_events(i) for i in range(6)])
 else:
     print([0] * 6)
-""", timeout=LIMIT)
+""" % BURN, timeout=LIMIT)
     _check(r, ["[('a', True), ('b', True), ('main', True)]", "[0, 0, 0, 0, 0, 0]"])
 
 
@@ -155,9 +170,13 @@ def f():
 stackless.tasklet(f)()
 print(stackless.run(100000))
 print(seen[0][0], seen[0][1] == sys.monitoring.events.INSTRUCTION)
-print(sys.monitoring.get_tool(4), sys.monitoring.get_events(4), sys.gettrace())
-""", timeout=LIMIT)
-    _check(r, ["None", "stackless True", "stackless 0 None"])
+lingering = sys.monitoring.get_events(4)
+%s
+burn()
+print(sys.monitoring.get_tool(4), sys.monitoring.get_events(4), sys.gettrace(),
+      lingering == sys.monitoring.events.INSTRUCTION)
+""" % BURN, timeout=LIMIT)
+    _check(r, ["None", "stackless True", "stackless 0 None True"])
 
 
 @needs_monitoring
@@ -275,6 +294,8 @@ def loop():
 t = stackless.tasklet(loop)()
 res = stackless.run(500)            # pre-empted inside loop()
 during = instrumented(loop.__code__)
+BURN_HERE
+burn()                               # our events go off
 t.insert()
 def stopper():
     state["stop"] = True
@@ -283,7 +304,7 @@ n = state["n"]
 stackless.schedule()                 # loop resumes with no timed run
 print(res is t, during, state["n"] > n, instrumented(loop.__code__))
 stackless.run()
-""", timeout=LIMIT)
+""".replace("BURN_HERE", BURN), timeout=LIMIT)
     _check(r, ["True True True False"])
 
 

@@ -24,19 +24,19 @@
  *   tick ever, a `while True: pass` never pre-empted).  So:
  *     - ticks come from a sys.monitoring tool of our own (an id among 4, 3,
  *       5 that is free, named "stackless"): INSTRUCTION events, counted by a
- *       C builtin (mon_tick); the events are set only while some thread runs
- *       a timed run() (mon_users counts them).  A user's sys.settrace and
- *       sys.monitoring tools are separate tools and are left alone.
- *     - th->preempt_epoch is bumped when a timed run starts in the thread,
- *       and in every thread when the last timed run of the process ends.  A
- *       tasklet that resumes with an older epoch (Tasklet.preempt_epoch) has
- *       the code of every frame of its chain brought up to date
- *       (reinstrument_chain: sys.monitoring.set_local_events to a value and
- *       back forces CPython to instrument that code object now).  At the
- *       start that adds our events to code a suspended frame runs; after the
- *       end it takes them off again (else a suspended loop would keep paying
- *       for INSTRUCTION instrumentation).  Cost: one frame walk per tasklet
- *       per epoch; per switch, one compare.
+ *       C builtin (mon_tick).  The events are switched on by a timed run()
+ *       and off SLP_MON_LINGER instructions after the last one has ended
+ *       (see preempt_release).  A user's sys.settrace and sys.monitoring
+ *       tools are separate tools and are left alone.
+ *     - th->preempt_epoch is bumped in every thread when the events are
+ *       switched on or off.  A tasklet that resumes with an older epoch
+ *       (Tasklet.preempt_epoch) has the code of every frame of its chain
+ *       brought up to date (reinstrument_chain: sys.monitoring.
+ *       set_local_events to a value and back makes CPython instrument that
+ *       code object now).  After "on" that adds our events to the code a
+ *       suspended frame runs; after "off" it takes them off again (else a
+ *       suspended loop would keep paying for INSTRUCTION instrumentation).
+ *       Cost: one frame walk per tasklet per epoch; per switch, one compare.
  *     - once claimed, the tool id stays ours (with no events set outside
  *       timed runs): another tool taking it could get our leftover events.
  *     - the same resume hook fixes per-tasklet tracing: when a switch
@@ -210,6 +210,9 @@ slp_preempt_init(PyObject *module, slp_state *st)
  * BRANCH_LEFT/BRANCH_RIGHT, which we do not use). */
 #define SLP_EV_INSTRUCTION (1 << 6)
 
+/* instructions outside timed runs before the events are switched off */
+#define SLP_MON_LINGER 10000
+
 /* the tool ids we may take, in order: 0-2 are DEBUGGER/COVERAGE/PROFILER by
  * convention, 5 OPTIMIZER (rarely used) */
 static const int tool_candidates[] = {4, 3, 5};
@@ -336,7 +339,7 @@ reinstrument_chain(SlpThread *th, PyFrameObject *frame)
     int fail = 0;
     if (frame == NULL || st->mon_tool < 0)
         return 0;
-    if (th->mon_seen == NULL && (th->mon_seen = PySet_New(NULL)) == NULL)
+    if (th->mon_seen == NULL && (th->mon_seen = PyDict_New()) == NULL)
         return -1;
     if ((mon = get_monitoring()) == NULL)
         return -1;
@@ -347,11 +350,13 @@ reinstrument_chain(SlpThread *th, PyFrameObject *frame)
     Py_INCREF(frame);
     while (frame != NULL && !fail) {
         PyObject *code = (PyObject *)PyFrame_GetCode(frame);
+        PyObject *key = PyLong_FromVoidPtr(code);
         PyFrameObject *back;
-        int seen = PySet_Contains(th->mon_seen, code);
-        if (seen < 0 || (!seen && (PySet_Add(th->mon_seen, code) < 0 ||
+        int seen = key == NULL ? -1 : PyDict_Contains(th->mon_seen, key);
+        if (seen < 0 || (!seen && (PyDict_SetItem(th->mon_seen, key, code) < 0 ||
                                    reinstrument_code(set_local, st->mon_tool, code) < 0)))
             fail = 1;
+        Py_XDECREF(key);
         Py_DECREF(code);
         back = PyFrame_GetBack(frame);
         Py_DECREF(frame);
@@ -362,19 +367,26 @@ reinstrument_chain(SlpThread *th, PyFrameObject *frame)
     return fail ? -1 : 0;
 }
 
+static void events_off(slp_state *st);
+
 /* The tick counter: the sys.monitoring INSTRUCTION callback, (code, offset).
- * A call in a thread without a timed run (while another thread has one)
- * costs this test only. */
+ * Outside a timed run it only counts down the events' linger time (see
+ * preempt_release). */
 static PyObject *
 mon_tick(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     SlpThread *th = slp_thread_current();
-    (void)module;
+    slp_state *st;
     (void)args;
     (void)nargs;
-    if (SLP_LIKELY(th != NULL && th->interval > 0) &&
-        ++th->tick_counter >= th->tick_watermark && interrupt_timeout(th) < 0)
-        return NULL;
+    if (SLP_LIKELY(th != NULL && th->interval > 0)) {
+        if (++th->tick_counter >= th->tick_watermark && interrupt_timeout(th) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    st = slp_get_state(module);
+    if (st != NULL && st->mon_users == 0 && --st->mon_linger <= 0)
+        events_off(st);
     Py_RETURN_NONE;
 }
 
@@ -384,25 +396,47 @@ static PyMethodDef mon_tick_def = {"_tick", (PyCFunction)(void (*)(void))mon_tic
 int
 slp_preempt_init(PyObject *module, slp_state *st)
 {
-    (void)module;
     st->mon_tool = -1;
     st->mon_users = 0;
-    /* no self: it finds its thread through slp_thread_current() */
-    st->mon_tick = PyCFunction_NewEx(&mon_tick_def, NULL, NULL);
+    st->mon_on = 0;
+    st->mon_linger = 0;
+    st->mon_tick = PyCFunction_NewEx(&mon_tick_def, module, NULL);
     return st->mon_tick == NULL ? -1 : 0;
 }
 
-/* From now on, a started tasklet of this thread that resumes has the code of
- * its frames re-instrumented once (slp_preempt_resumed_slow).  The running
- * one is taken care of by the caller. */
+/* Our events were switched on or off: every started tasklet that resumes
+ * from now on has the code of its frames brought up to date once
+ * (slp_preempt_resumed_slow).  set_events() itself took care of the frames on
+ * every thread's current frame chain, i.e. of each thread's current tasklet. */
 static void
-new_epoch(SlpThread *th)
+new_epoch(slp_state *st)
 {
-    th->preempt_epoch++;
-    if (th->current != NULL)
-        th->current->preempt_epoch = th->preempt_epoch;
-    if (th->mon_seen != NULL)
-        PySet_Clear(th->mon_seen);
+    SlpThread *p;
+    for (p = st->threads; p != NULL; p = p->reg_next) {
+        if (!p->alive)
+            continue;
+        p->preempt_epoch++;
+        if (p->current != NULL)
+            p->current->preempt_epoch = p->preempt_epoch;
+        if (p->mon_seen != NULL)
+            PyDict_Clear(p->mon_seen);
+    }
+}
+
+static void
+events_off(slp_state *st)
+{
+    PyObject *et, *ev, *etb;
+    if (!st->mon_on)
+        return;
+    PyErr_Fetch(&et, &ev, &etb);
+    if (set_global_events(st, 0) < 0)
+        PyErr_WriteUnraisable(NULL);
+    else {
+        st->mon_on = 0;
+        new_epoch(st);
+    }
+    PyErr_Restore(et, ev, etb);
 }
 
 int
@@ -413,18 +447,37 @@ slp_preempt_start(SlpThread *th)
         return 0;
     if (claim_tool(st) < 0)
         return -1;
-    if (st->mon_users == 0 && set_global_events(st, SLP_EV_INSTRUCTION) < 0)
-        return -1;
+    if (!st->mon_on) {
+        if (set_global_events(st, SLP_EV_INSTRUCTION) < 0)
+            return -1;
+        st->mon_on = 1;
+        new_epoch(st);
+    }
     st->mon_users++;
     th->preempt_active = 1;
-    /* the frames of the running tasklet are re-instrumented here, those of
-     * every other started tasklet when it resumes */
-    new_epoch(th);
-    if (reinstrument_chain(th, PyEval_GetFrame()) < 0)
-        PyErr_WriteUnraisable(NULL);
+    /* the events were already on: the running tasklet may not have resumed
+     * since they were switched on */
+    if (th->current->preempt_epoch != th->preempt_epoch) {
+        th->current->preempt_epoch = th->preempt_epoch;
+        if (reinstrument_chain(th, PyEval_GetFrame()) < 0)
+            PyErr_WriteUnraisable(NULL);
+    }
     return 0;
 }
 
+/*
+ * The end of a thread's timed run.  The last one of the process leaves the
+ * events on for SLP_MON_LINGER more instructions outside timed runs (counted
+ * by mon_tick): switching them costs a pass over the instructions of every
+ * code object they run or that is on a frame chain, twice per run() (about
+ * 100 us for a small program), and the idiom of scheduler.rst calls
+ * run(timeout) in a loop.  Meanwhile an instruction costs one call of
+ * mon_tick.  Then events_off(): set_events() takes our instrumentation off
+ * the code of the frames on every thread's frame chain; a suspended tasklet
+ * has it taken off its code when it resumes (new epoch), so that no tasklet
+ * keeps paying for it.  The tool id stays ours: another tool taking it could
+ * receive our leftover events.
+ */
 static void
 preempt_release(SlpThread *th)
 {
@@ -432,19 +485,8 @@ preempt_release(SlpThread *th)
     if (!th->preempt_active)
         return;
     th->preempt_active = 0;
-    if (--st->mon_users == 0 && st->mon_tool >= 0) {
-        SlpThread *p;
-        /* set_events() takes our instrumentation off the code of the frames
-         * on every thread's frame chain; code that suspended tasklets run
-         * loses it when they resume (their epoch is old), so that no
-         * tasklet keeps paying for it.  The tool id stays ours: another
-         * tool taking it could receive our leftover events. */
-        if (set_global_events(st, 0) < 0)
-            PyErr_WriteUnraisable(NULL);
-        for (p = st->threads; p != NULL; p = p->reg_next)
-            if (p->alive)
-                new_epoch(p);
-    }
+    if (--st->mon_users == 0)
+        st->mon_linger = SLP_MON_LINGER;
 }
 
 void

@@ -201,10 +201,10 @@ struct SlpThread {
     PyObject *old_traceobj;     /* strong */
     int preempt_active;         /* a timed run() counts ticks in this thread */
     int retrace;                /* 3.12+: re-set trace/profile after the switch */
-    uint32_t preempt_epoch;     /* 3.12+: bumped when a timed run() starts and
-                                   when the last one of the process ends */
-    PyObject *mon_seen;         /* 3.12+: set of code objects re-instrumented in
-                                   this epoch (strong) */
+    uint32_t preempt_epoch;     /* 3.12+: bumped when our sys.monitoring events
+                                   are switched on or off (preempt.c) */
+    PyObject *mon_seen;         /* 3.12+: {address: code} of the code objects
+                                   re-instrumented in this epoch */
 
     PyObject *traces;           /* {id(tasklet): (tracefunc, traceobj, proffunc, profobj)}
                                    saved tracing of tasklets that are not running */
@@ -237,6 +237,8 @@ struct slp_state {
     PyObject *mon_tick;         /* 3.12+: the sys.monitoring tick callback */
     int mon_tool;               /* 3.12+: our sys.monitoring tool id, or -1 */
     int mon_users;              /* 3.12+: threads in a timed run() */
+    int mon_on;                 /* 3.12+: our events are set */
+    long mon_linger;            /* 3.12+: instructions left before they are unset */
     PyObject *schedule_hook;
     PyObject *channel_hook;
     PyObject *error_handler;

@@ -334,3 +334,29 @@ except ImportError as e:
 """, timeout=LIMIT)
     _check(r, ["ImportError stackless needs the GIL, and this free-threaded interpreter "
                "runs with it disabled (PYTHON_GIL=0 or -X gil=0): run without forcing it off"])
+
+
+@needs_monitoring
+@pytest.mark.parametrize("how", ["free", "take"])
+def test_tool_id_taken_away_between_timed_runs(run_python, how):
+    # someone frees our id (3.14's free_tool_id also clears its events), or
+    # frees it and takes it: the next timed run claims an id again
+    r = run_python(r"""
+import sys, stackless
+M = sys.monitoring
+how = %r
+def busy():
+    while True:
+        pass
+t = stackless.tasklet(busy)()
+first = stackless.run(1000) is t
+M.set_events(4, 0)
+M.register_callback(4, M.events.INSTRUCTION, None)
+M.free_tool_id(4)
+if how == "take":
+    M.use_tool_id(4, "someone")
+t.insert()
+print(first, stackless.run(1000) is t, M.get_tool(4), M.get_tool(3))
+t.kill()
+""" % how, timeout=LIMIT)
+    _check(r, ["True True %s" % ("stackless None" if how == "free" else "someone stackless")])

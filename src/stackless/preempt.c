@@ -229,17 +229,58 @@ get_monitoring(void)
     return m;
 }
 
-/* Claim a tool id and register the callback (once per process). */
+/* Is our tool id still ours, with our events if they should be on?  Someone
+ * may have freed it (free_tool_id also clears its events and callbacks from
+ * 3.14 on) or cleared it (clear_tool_id, 3.14). */
+static int
+check_tool(slp_state *st, PyObject *mon)
+{
+    PyObject *r = PyObject_CallMethod(mon, "get_tool", "i", st->mon_tool);
+    int ours;
+    long events = 0;
+    if (r == NULL)
+        return -1;
+    ours = PyUnicode_Check(r) && PyUnicode_CompareWithASCIIString(r, "stackless") == 0;
+    Py_DECREF(r);
+    if (ours && st->mon_on) {
+        r = PyObject_CallMethod(mon, "get_events", "i", st->mon_tool);
+        if (r == NULL)
+            return -1;
+        events = PyLong_AsLong(r);
+        Py_DECREF(r);
+        if (events == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (!ours || (st->mon_on && events != SLP_EV_INSTRUCTION)) {
+        /* start over: claim again (this id if it is free) */
+        if (ours) {
+            r = PyObject_CallMethod(mon, "free_tool_id", "i", st->mon_tool);
+            if (r == NULL)
+                return -1;
+            Py_DECREF(r);
+        }
+        st->mon_tool = -1;
+        st->mon_on = 0;
+    }
+    return 0;
+}
+
+/* Claim a tool id and register the callback (once per process, unless
+ * someone took the id from us). */
 static int
 claim_tool(slp_state *st)
 {
     PyObject *mon, *r, *name;
     size_t i;
     int tool = -1;
-    if (st->mon_tool >= 0)
-        return 0;
     if ((mon = get_monitoring()) == NULL)
         return -1;
+    if (st->mon_tool >= 0 && check_tool(st, mon) < 0)
+        goto fail;
+    if (st->mon_tool >= 0) {
+        Py_DECREF(mon);
+        return 0;
+    }
     for (i = 0; i < sizeof(tool_candidates) / sizeof(tool_candidates[0]); i++) {
         r = PyObject_CallMethod(mon, "get_tool", "i", tool_candidates[i]);
         if (r == NULL)

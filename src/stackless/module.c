@@ -697,6 +697,8 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->error_handler);
     Py_VISIT(st->graveyard);
     Py_VISIT(st->mon_tick);
+    Py_VISIT(st->mon_get_tool);
+    Py_VISIT(st->mon_get_events);
     return 0;
 }
 
@@ -736,6 +738,8 @@ module_free(void *m)
     Py_CLEAR(st->guard_key);
     Py_CLEAR(st->str_f_trace_opcodes);
     Py_CLEAR(st->mon_tick);
+    Py_CLEAR(st->mon_get_tool);
+    Py_CLEAR(st->mon_get_events);
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -235,22 +235,39 @@ get_monitoring(void)
 static int
 check_tool(slp_state *st, PyObject *mon)
 {
-    PyObject *r = PyObject_CallMethod(mon, "get_tool", "i", st->mon_tool);
+    PyObject *r, *id;
     int ours;
     long events = 0;
-    if (r == NULL)
+    /* once per timed run: the two functions are looked up once */
+    if (st->mon_get_tool == NULL &&
+        (st->mon_get_tool = PyObject_GetAttrString(mon, "get_tool")) == NULL)
         return -1;
+    if (st->mon_get_events == NULL &&
+        (st->mon_get_events = PyObject_GetAttrString(mon, "get_events")) == NULL)
+        return -1;
+    if ((id = PyLong_FromLong(st->mon_tool)) == NULL)
+        return -1;
+    r = PyObject_CallOneArg(st->mon_get_tool, id);
+    if (r == NULL) {
+        Py_DECREF(id);
+        return -1;
+    }
     ours = PyUnicode_Check(r) && PyUnicode_CompareWithASCIIString(r, "stackless") == 0;
     Py_DECREF(r);
     if (ours && st->mon_on) {
-        r = PyObject_CallMethod(mon, "get_events", "i", st->mon_tool);
-        if (r == NULL)
+        r = PyObject_CallOneArg(st->mon_get_events, id);
+        if (r == NULL) {
+            Py_DECREF(id);
             return -1;
+        }
         events = PyLong_AsLong(r);
         Py_DECREF(r);
-        if (events == -1 && PyErr_Occurred())
+        if (events == -1 && PyErr_Occurred()) {
+            Py_DECREF(id);
             return -1;
+        }
     }
+    Py_DECREF(id);
     if (!ours || (st->mon_on && events != SLP_EV_INSTRUCTION)) {
         /* start over: claim again (this id if it is free) */
         if (ours) {

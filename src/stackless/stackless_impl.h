@@ -235,6 +235,8 @@ struct slp_state {
     PyObject *guard_key;        /* key in the thread state dict */
     PyObject *str_f_trace_opcodes;
     PyObject *mon_tick;         /* 3.12+: the sys.monitoring tick callback */
+    PyObject *mon_get_tool;     /* 3.12+: sys.monitoring.get_tool, get_events */
+    PyObject *mon_get_events;
     int mon_tool;               /* 3.12+: our sys.monitoring tool id, or -1 */
     int mon_users;              /* 3.12+: threads in a timed run() */
     int mon_on;                 /* 3.12+: our events are set */

@@ -18,7 +18,7 @@ not_slp = pytest.mark.skipif(IS_SLP, reason="the mechanism of this implementatio
 
 LIMIT = 30   # seconds; a healthy child needs well under one
 
-# 3.12+: our events stay on for 10,000 instructions after the last timed run
+# 3.12+: our events stay on for 1,000 instructions after the last timed run
 # (so that run(timeout) in a loop does not re-instrument everything each
 # time); a child runs BURN to get past that
 BURN = """

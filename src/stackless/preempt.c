@@ -211,7 +211,7 @@ slp_preempt_init(PyObject *module, slp_state *st)
 #define SLP_EV_INSTRUCTION (1 << 6)
 
 /* instructions outside timed runs before the events are switched off */
-#define SLP_MON_LINGER 10000
+#define SLP_MON_LINGER 1000
 
 /* the tool ids we may take, in order: 0-2 are DEBUGGER/COVERAGE/PROFILER by
  * convention, 5 OPTIMIZER (rarely used) */
@@ -527,10 +527,12 @@ slp_preempt_start(SlpThread *th)
  * The end of a thread's timed run.  The last one of the process leaves the
  * events on for SLP_MON_LINGER more instructions outside timed runs (counted
  * by mon_tick): switching them costs a pass over the instructions of every
- * code object they run or that is on a frame chain, twice per run() (about
- * 100 us for a small program), and the idiom of scheduler.rst calls
- * run(timeout) in a loop.  Meanwhile an instruction costs one call of
- * mon_tick.  Then events_off(): set_events() takes our instrumentation off
+ * code object on a frame chain or run afterwards, twice per run(), and the
+ * idiom of scheduler.rst calls run(timeout) in a loop, with a few
+ * instructions in between.  A lingering instruction costs one call of
+ * mon_tick (~250 machine instructions): 1,000 of them cost about what one
+ * on/off switch of a small program does (benchmarks/bench_preempt.py,
+ * "cold").  Then events_off(): set_events() takes our instrumentation off
  * the code of the frames on every thread's frame chain; a suspended tasklet
  * has it taken off its code when it resumes (new epoch), so that no tasklet
  * keeps paying for it.  The tool id stays ours: another tool taking it could

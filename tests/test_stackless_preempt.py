@@ -360,3 +360,25 @@ print(first, stackless.run(1000) is t, M.get_tool(4), M.get_tool(3))
 t.kill()
 """ % how, timeout=LIMIT)
     _check(r, ["True True %s" % ("stackless None" if how == "free" else "someone stackless")])
+
+
+def test_profile_function_of_a_tasklet_sees_it_return_after_a_switch(run_python):
+    # 3.12+: installing the function at the switch instruments the frames of
+    # the tasklet being left; the resumed tasklet's frames must be too
+    r = run_python(r"""
+import stackless
+events = []
+def prof(frame, event, arg):
+    if frame.f_code.co_name == "traced":
+        events.append(event)
+def traced():
+    x = 1
+    stackless.schedule()
+    return x
+t = stackless.tasklet(traced)()
+t.profile_function = prof
+stackless.tasklet(lambda: None)()
+stackless.run()
+print(events)
+""", timeout=LIMIT)
+    _check(r, ["['call', 'c_call', 'c_return', 'return']"])

@@ -228,7 +228,10 @@ def _timed_runs():
 def test_timed_runs_do_not_leak():
     if sys.gettrace() is not None:
         pytest.skip("a tracer (coverage/debugger) is active")
-    _assert_no_leak(_timed_runs)
+    # after other in-process timed runs (test_io_sync) traced memory first grows by ~400
+    # bytes a round for a random 0-30 rounds, then stays flat however long it runs (a
+    # cache filling, not a leak): hence the long warm-up
+    _assert_no_leak(_timed_runs, warmup=40)
     assert stackless.getruncount() == 1
 
 

@@ -81,9 +81,11 @@ __all__ = [
     "PICKLEFLAGS_PICKLE_CONTEXT",
 ]
 
-# run(timeout) counts ticks with a C trace function chained in front of the
-# user's.  sys.settrace() made inside a timed run would remove it; this wrapper
-# puts it back in front (it does nothing outside a timed run).
+# On CPython 3.11, run(timeout) counts ticks with a C trace function chained
+# in front of the user's.  sys.settrace() made inside a timed run would remove
+# it; this wrapper puts it back in front (it does nothing outside a timed run).
+# From 3.12 on the counter is a sys.monitoring tool of its own, which
+# sys.settrace does not touch: sys.settrace stays CPython's.
 def _make_settrace(orig, retrace):
     def settrace(function):
         orig(function)
@@ -95,7 +97,7 @@ def _make_settrace(orig, retrace):
     return settrace
 
 
-if not hasattr(_sys.settrace, "__wrapped__"):
+if _sys.version_info < (3, 12) and not hasattr(_sys.settrace, "__wrapped__"):
     _sys.settrace = _make_settrace(_sys.settrace, _stackless._retrace)
 
 # Once atexit handlers run, tasklets are no longer killed or switched to:

@@ -290,7 +290,7 @@ PyDoc_STRVAR(run_doc,
 "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, totaltimeout=False)\n\n"
 "Run the scheduler until no other tasklet is runnable.  The caller becomes a\n"
 "watchdog (calls can nest).  With timeout > 0 (in ticks: one tick is one\n"
-"trace event of Python code, about one source line), a tasklet that runs\n"
+"bytecode instruction of Python code), a tasklet that runs\n"
 "longer than its slice is interrupted, removed from the run queue and\n"
 "returned.  threadblock: wait for tasklets woken by other threads.  soft:\n"
 "only return at the next switch.  totaltimeout: the timeout is for the whole\n"
@@ -571,12 +571,46 @@ static PyMethodDef spawner_def = {"_spawner", m_spawner, METH_VARARGS, NULL};
 /* Module state                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Free-threaded CPython (3.13t, 3.14t): the core relies on the GIL (see
+ * stackless_impl.h), so the module does not declare Py_mod_gil; CPython then
+ * turns the GIL back on when it is imported, with a RuntimeWarning.  If the
+ * user forced it off (PYTHON_GIL=0 or -X gil=0), refuse to load.  Checked at
+ * run time through sys._is_gil_enabled() (3.13+), which is also what lets a
+ * test on a regular build exercise it.
+ */
+static int
+check_gil(void)
+{
+    PyObject *f = PySys_GetObject("_is_gil_enabled"), *r;   /* borrowed */
+    int enabled;
+    if (f == NULL)
+        return 0;       /* before 3.13: there is always a GIL */
+    r = PyObject_CallNoArgs(f);
+    if (r == NULL)
+        return -1;
+    enabled = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (enabled < 0)
+        return -1;
+    if (!enabled) {
+        PyErr_SetString(PyExc_ImportError,
+                        "stackless needs the GIL, and this free-threaded interpreter runs "
+                        "with it disabled (PYTHON_GIL=0 or -X gil=0): run without forcing "
+                        "it off");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 module_exec(PyObject *m)
 {
     slp_state *st = slp_get_state(m);
     PyObject *threading, *mt, *ident, *builtins;
 
+    if (check_gil() < 0)
+        return -1;
     st->module = m;
     if (slp_greenlet_import() < 0)
         return -1;
@@ -643,6 +677,8 @@ module_exec(PyObject *m)
     Py_DECREF(builtins);
     if (slp_arena_install(m) < 0)   /* arena.c: reuse of 16 KiB frame-stack blocks */
         return -1;
+    if (slp_preempt_init(m, st) < 0)   /* preempt.c: the run(timeout) tick counter */
+        return -1;
     return 0;
 }
 
@@ -664,6 +700,9 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->channel_hook);
     Py_VISIT(st->error_handler);
     Py_VISIT(st->graveyard);
+    Py_VISIT(st->mon_tick);
+    Py_VISIT(st->mon_get_tool);
+    Py_VISIT(st->mon_get_events);
     return 0;
 }
 
@@ -702,6 +741,9 @@ module_free(void *m)
     Py_CLEAR(st->spawner_func);
     Py_CLEAR(st->guard_key);
     Py_CLEAR(st->str_f_trace_opcodes);
+    Py_CLEAR(st->mon_tick);
+    Py_CLEAR(st->mon_get_tool);
+    Py_CLEAR(st->mon_get_events);
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -20,12 +20,10 @@
  * references the dead thread held are parked in a "graveyard" list and
  * released later from a live thread, when greenlet knows the thread is gone.
  *
- * Timeouts: run(timeout) installs a C trace function (PyEval_SetTrace, chained
- * to whatever trace function was installed) for the duration of that run()
- * only; every trace event (a 'call', 'line', 'return' or 'exception' event of
- * Python code) counts one tick.  `timeout` is a number of ticks, about the
- * number of Python source lines executed.  Without a timeout nothing is
- * installed and scheduling costs nothing extra.
+ * Timeouts: run(timeout) counts ticks (one per bytecode instruction) for the
+ * duration of that run() only, with the tick counter of preempt.c; `timeout`
+ * is a number of ticks.  Without a timeout nothing is installed and
+ * scheduling costs nothing extra.
  */
 #include "stackless_impl.h"
 #ifndef MS_WINDOWS
@@ -147,6 +145,7 @@ thread_died(SlpThread *th)
     th->spawner = NULL;
     grave_push(st, th->main_greenlet);
     th->main_greenlet = NULL;
+    slp_preempt_thread_gone(th);
     grave_push(st, th->old_traceobj);
     th->old_traceobj = NULL;
     grave_push(st, th->traces);
@@ -633,16 +632,7 @@ slp_get_watchdog(SlpThread *th, int interrupt)
 
 static int schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev,
                                   Tasklet *next, int *did_switch);
-static int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
 SLP_COLD static void switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying);
-
-/* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
- * not a signed overflow that wraps to an immediate interrupt */
-static inline long
-tick_deadline(long counter, long interval)
-{
-    return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
-}
 
 /* Tracing is per tasklet (as in Stackless): only worth a look when some is active. */
 #define TRACING_ACTIVE(th) \
@@ -653,17 +643,15 @@ static inline void
 switch_arm_slice(SlpThread *th)
 {
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
+        th->tick_watermark = slp_tick_deadline(th->tick_counter, th->interval);
 }
 
 /* Every switch, when the tasklet that left is running again (both switch
  * paths below resume here: whatever a resumed tasklet must do goes in here). */
 static inline void
-switch_resumed(SlpThread *th)
+switch_resumed(SlpThread *th, Tasklet *t)
 {
-    slp_sync_tracing(th->tstate);
-    if (SLP_UNLIKELY(th->trace_installed))
-        th->mark_frame = 1;
+    slp_preempt_resumed(th, t);     /* instrumentation of t's frames (preempt.c) */
     if (th->del_post_switch != NULL || th->del_post_value != NULL) {
         Py_CLEAR(th->del_post_switch);
         Py_CLEAR(th->del_post_value);
@@ -711,8 +699,8 @@ switch_fast_inline(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet *nex
     }
     Py_DECREF(r);
     /* resumed: th->current is prev again (no local kept it alive) */
-    switch_resumed(th);
     prev = th->current;
+    switch_resumed(th, prev);
     r = tasklet_claimval(prev);
     if (SLP_UNLIKELY(slp_is_bomb(th->st, r)))
         r = slp_bomb_explode(r);
@@ -954,7 +942,7 @@ schedule_task_prepared(SlpThread *th, PyObject **result, Tasklet *prev, Tasklet 
         return -1;
     }
     /* resumed: prev is running again */
-    switch_resumed(th);
+    switch_resumed(th, prev);
     if (did_switch)
         *did_switch = 1;
     retval = tasklet_claimval(prev);
@@ -1138,137 +1126,8 @@ slp_tasklet_end(SlpThread *th, Tasklet *task, PyObject *result)
     if (SLP_UNLIKELY(TRACING_ACTIVE(th)))
         switch_tracing(th, task, next, 1);
     if (!(th->runflags & RF_TOTALTIMEOUT))
-        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
+        th->tick_watermark = slp_tick_deadline(th->tick_counter, th->interval);
     return next;
-}
-
-/* ------------------------------------------------------------------ */
-/* Timeouts                                                             */
-/* ------------------------------------------------------------------ */
-
-static int interrupt_timeout(SlpThread *th);
-
-/*
- * The tick counter of a timed run().  Frames entered while it is installed
- * get f_trace_opcodes, so that every bytecode instruction is an event (a
- * Stackless tick was one virtual instruction; a loop like `while True: pass`
- * has no line events at all).  Opcode events are not passed on to a chained
- * user trace function, which did not ask for them.
- */
-static int
-slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
-{
-    SlpThread *th = slp_thread_current();
-    if (th == NULL)
-        return 0;
-    if (what == PyTrace_CALL || th->mark_frame) {
-        th->mark_frame = 0;
-        if (PyObject_SetAttr((PyObject *)frame, th->st->str_f_trace_opcodes, Py_True) < 0)
-            PyErr_Clear();
-    }
-    if (th->old_tracefunc != NULL && what != PyTrace_OPCODE) {
-        int r = th->old_tracefunc(obj, frame, what, arg);
-        if (r != 0)
-            return r;
-    }
-    if (th->interval > 0 && ++th->tick_counter >= th->tick_watermark)
-        return interrupt_timeout(th);
-    return 0;
-}
-
-/* sys.settrace() was called (see stackless/__init__.py): if a timed run is
- * active in this thread, keep the tick counter in front of the new function. */
-void
-slp_retrace(SlpThread *th)
-{
-    PyThreadState *ts = th->tstate;
-    PyObject *o;
-    if (!th->trace_installed || ts->c_tracefunc == slp_tracefunc)
-        return;
-    o = ts->c_traceobj;
-    Py_XINCREF(o);
-    Py_XSETREF(th->old_traceobj, o);
-    th->old_tracefunc = ts->c_tracefunc;
-    PyEval_SetTrace(slp_tracefunc, o);
-    th->mark_frame = 1;
-}
-
-static int
-install_trace(SlpThread *th)
-{
-    PyThreadState *ts = PyThreadState_Get();
-    if (ts->c_tracefunc == slp_tracefunc)
-        return 0;
-    th->old_tracefunc = ts->c_tracefunc;
-    th->old_traceobj = ts->c_traceobj;
-    Py_XINCREF(th->old_traceobj);
-    PyEval_SetTrace(slp_tracefunc, th->old_traceobj);
-    th->trace_installed = 1;
-    th->mark_frame = 1;
-    return 0;
-}
-
-static void
-uninstall_trace(SlpThread *th)
-{
-    PyThreadState *ts = PyThreadState_Get();
-    PyObject *obj;
-    if (!th->trace_installed)
-        return;
-    th->trace_installed = 0;
-    obj = th->old_traceobj;
-    th->old_traceobj = NULL;
-    if (ts->c_tracefunc == slp_tracefunc)
-        PyEval_SetTrace(th->old_tracefunc, obj);
-    th->old_tracefunc = NULL;
-    Py_XDECREF(obj);
-}
-
-/* Called from the trace function when the time slice is over. */
-static int
-interrupt_timeout(SlpThread *th)
-{
-    Tasklet *current = th->current, *watchdog;
-    PyThreadState *ts = PyThreadState_Get();
-    PyObject *ret = NULL;
-    int saved_tracing, fail;
-
-    if ((th->runflags & RF_SOFT) || (current->flags & TF_ATOMIC) || th->schedlock ||
-        th->switch_trap || th->interrupted != NULL) {
-        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
-        current->flags |= TF_PENDING_IRQ;
-        return 0;
-    }
-    watchdog = slp_get_watchdog(th, 1);
-    if (watchdog == current || watchdog->next != NULL) {
-        th->tick_watermark = tick_deadline(th->tick_counter, th->interval);
-        return 0;
-    }
-    current->flags &= ~TF_PENDING_IRQ;
-    th->interrupted = (PyObject *)current;
-    Py_INCREF(current);
-
-    /* We are inside CPython's call_trace(): tracing is switched off for the
-     * duration of this call.  Let the tasklets we switch to trace normally
-     * and restore the state when we come back. */
-    saved_tracing = ts->tracing;
-    ts->tracing = 0;
-#if PY_VERSION_HEX < 0x030C0000
-    ts->cframe->use_tracing = 255;
-#endif
-    fail = slp_schedule_task(th, &ret, current, watchdog, NULL);
-    ts->tracing = saved_tracing;
-#if PY_VERSION_HEX < 0x030C0000
-    ts->cframe->use_tracing = 0;
-#endif
-    if (fail) {
-        Py_CLEAR(th->interrupted);
-        return -1;
-    }
-    if (ret == NULL)
-        return -1;     /* e.g. killed while interrupted: raise in the frame */
-    Py_DECREF(ret);
-    return 0;
 }
 
 /* check if a tasklet is on the watchdog stack (not counting slot 0) */
@@ -1343,9 +1202,16 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
         old_watermark = th->tick_watermark;
         old_interval = th->interval;
         th->interval = timeout;
-        th->tick_watermark = tick_deadline(th->tick_counter, timeout);
+        th->tick_watermark = slp_tick_deadline(th->tick_counter, timeout);
         th->runflags = flags;
-        install_trace(th);
+        if (slp_preempt_start(th) < 0) {
+            Tasklet *undo = pop_watchdog(th);
+            Py_XDECREF(undo);
+            th->runflags = old_runflags;
+            th->tick_watermark = old_watermark;
+            th->interval = old_interval;
+            return NULL;
+        }
     }
     /* unlike Stackless 3.7 (which honours threadblock only together with a
      * timeout), threadblock applies to every run() call */
@@ -1363,7 +1229,7 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
                 Py_DECREF(undo);
         }
         if (interrupt) {
-            uninstall_trace(th);
+            slp_preempt_stop(th);
             th->runflags = old_runflags;
             th->tick_watermark = old_watermark;
             th->interval = old_interval;
@@ -1387,7 +1253,7 @@ slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags)
                 break;
         }
         if (interrupt) {
-            uninstall_trace(th);
+            slp_preempt_stop(th);
             th->runflags = old_runflags;
             th->tick_watermark = old_watermark;
             th->interval = old_interval;
@@ -1484,28 +1350,33 @@ static void
 get_user_trace(SlpThread *th, Py_tracefunc *f, PyObject **o)
 {
     PyThreadState *ts = th->tstate;
+#if !SLP_MONITORING
     if (ts->c_tracefunc == slp_tracefunc) {
         *f = th->old_tracefunc;
         *o = th->old_traceobj;
+        return;
     }
-    else {
-        *f = ts->c_tracefunc;
-        *o = ts->c_traceobj;
-    }
+#endif
+    *f = ts->c_tracefunc;
+    *o = ts->c_traceobj;
 }
 
 static void
 set_user_trace(SlpThread *th, Py_tracefunc f, PyObject *o)
 {
+#if !SLP_MONITORING
     PyThreadState *ts = th->tstate;
     if (th->trace_installed && ts->c_tracefunc == slp_tracefunc) {
         Py_XINCREF(o);
         Py_XSETREF(th->old_traceobj, o);
         th->old_tracefunc = f;
         PyEval_SetTrace(slp_tracefunc, o);
+        return;
     }
-    else
-        PyEval_SetTrace(f, o);
+#else
+    (void)th;
+#endif
+    PyEval_SetTrace(f, o);
 }
 
 static PyObject *
@@ -1613,6 +1484,12 @@ switch_tracing(SlpThread *th, Tasklet *prev, Tasklet *next, int prev_dying)
         set_user_trace(th, ntf, nto);
     if (npf != pf || npo != po)
         PyEval_SetProfile(npf, npo);
+#if SLP_MONITORING
+    /* CPython >= 3.12 just instrumented the frames of the tasklet we are
+     * leaving; redo it from next's own frames once it has resumed */
+    if ((ntf != NULL || npf != NULL) && next->greenlet != NULL)
+        th->retrace = 1;
+#endif
     Py_XDECREF(nto);
     Py_XDECREF(npo);
     PyErr_Restore(et, ev, etb);

@@ -14,6 +14,8 @@
  *   bomb.c       the bomb type and exception <-> bomb helpers
  *   switch.c     every call into greenlet's C API (greenlet.h keeps its API
  *                table in a static per C file, so no other file includes it)
+ *   preempt.c    the tick counter of run(timeout): a C trace function (3.11)
+ *                or a sys.monitoring tool of our own (3.12+)
  *
  * Threading model: every structure here is only read or written with the GIL
  * held.  The only place that releases the GIL is the thread block in
@@ -117,7 +119,8 @@ struct Tasklet {
     PyObject_HEAD
     Tasklet *next, *prev;   /* run queue or channel queue; NULL if neither */
     uint32_t flags;
-    int32_t _pad;
+    uint32_t preempt_epoch; /* 3.12+: SlpThread.preempt_epoch when its frames'
+                               code was last brought up to date (preempt.c) */
     Channel *chan;          /* borrowed: the channel it is blocked on, set iff
                                TF_BLOCKED (slp_channel_insert/remove keep it),
                                so unlinking from the middle of a channel's
@@ -203,10 +206,16 @@ struct SlpThread {
     long tick_counter;
     long tick_watermark;
     long interval;
-    int trace_installed;
-    int mark_frame;             /* give the next traced frame f_trace_opcodes */
-    Py_tracefunc old_tracefunc;
+    int trace_installed;        /* 3.11: slp_tracefunc is installed (preempt.c) */
+    int mark_frame;             /* 3.11: give the next traced frame f_trace_opcodes */
+    Py_tracefunc old_tracefunc; /* 3.11: the user's, chained behind slp_tracefunc */
     PyObject *old_traceobj;     /* strong */
+    int preempt_active;         /* a timed run() counts ticks in this thread */
+    int retrace;                /* 3.12+: re-set trace/profile after the switch */
+    uint32_t preempt_epoch;     /* 3.12+: bumped when our sys.monitoring events
+                                   are switched on or off (preempt.c) */
+    PyObject *mon_seen;         /* 3.12+: {address: code} of the code objects
+                                   re-instrumented in this epoch */
 
     PyObject *traces;           /* {id(tasklet): (tracefunc, traceobj, proffunc, profobj)}
                                    saved tracing of tasklets that are not running */
@@ -236,6 +245,13 @@ struct slp_state {
     PyObject *spawner_func;
     PyObject *guard_key;        /* key in the thread state dict */
     PyObject *str_f_trace_opcodes;
+    PyObject *mon_tick;         /* 3.12+: the sys.monitoring tick callback */
+    PyObject *mon_get_tool;     /* 3.12+: sys.monitoring.get_tool, get_events */
+    PyObject *mon_get_events;
+    int mon_tool;               /* 3.12+: our sys.monitoring tool id, or -1 */
+    int mon_users;              /* 3.12+: threads in a timed run() */
+    int mon_on;                 /* 3.12+: our events are set */
+    long mon_linger;            /* 3.12+: instructions left before they are unset */
     PyObject *schedule_hook;
     PyObject *channel_hook;
     PyObject *error_handler;
@@ -293,10 +309,28 @@ static inline int channel_preference(Channel *c)
     return (int)((c->flags & CF_PREF_MASK) >> CF_PREF_SHIFT) - 1;
 }
 
-/* After a switch (or before a tasklet starts on a fresh greenlet), make the
- * running C frame trace if a trace/profile function is installed: CPython
- * 3.11 keeps the "tracing on" flag per _PyCFrame, and a new greenlet does not
- * always inherit it. */
+/* run(timeout) counts ticks (preempt.c) with a chained C trace function up
+ * to 3.11, and with a sys.monitoring tool of its own from 3.12 on: 3.12
+ * (PEP 669) rebuilt sys.settrace on per-code-object instrumentation that a
+ * tasklet suspended in another greenlet misses. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define SLP_MONITORING 1
+#else
+#  define SLP_MONITORING 0
+#endif
+
+/* counter + interval, saturated: run(timeout=sys.maxsize) must mean "never",
+ * not a signed overflow that wraps to an immediate interrupt */
+static inline long
+slp_tick_deadline(long counter, long interval)
+{
+    return interval > LONG_MAX - counter ? LONG_MAX : counter + interval;
+}
+
+/* Before a tasklet starts on a fresh greenlet, make the running C frame
+ * trace if a trace/profile function is installed: CPython 3.11 keeps the
+ * "tracing on" flag per _PyCFrame, and a new greenlet does not always inherit
+ * it.  (3.12 dropped that flag: tracing is instrumentation of the code.) */
 static inline void
 slp_sync_tracing(PyThreadState *ts)
 {
@@ -306,6 +340,25 @@ slp_sync_tracing(PyThreadState *ts)
         ts->cframe->use_tracing = want;
 #else
     (void)ts;
+#endif
+}
+
+void slp_preempt_resumed_slow(SlpThread *th, Tasklet *t);
+
+/* A switch has just come back to `t`, the running tasklet again. */
+static inline void
+slp_preempt_resumed(SlpThread *th, Tasklet *t)
+{
+#if SLP_MONITORING
+    /* a suspended tasklet's frames may run code that is not instrumented
+     * for the tick counter or for its trace function (preempt.c) */
+    if (SLP_UNLIKELY(th->retrace | (t->preempt_epoch != th->preempt_epoch)))
+        slp_preempt_resumed_slow(th, t);
+#else
+    (void)t;
+    slp_sync_tracing(th->tstate);
+    if (SLP_UNLIKELY(th->trace_installed))
+        th->mark_frame = 1;
 #endif
 }
 
@@ -379,9 +432,17 @@ PyObject *slp_run_watchdog(SlpThread *th, long timeout, uint32_t flags);
 Tasklet *slp_get_watchdog(SlpThread *th, int interrupt);
 PyObject *slp_get_thread_info(slp_state *st, PyObject *args);
 PyObject *slp_trace_get(SlpThread *th, Tasklet *t, int profile);
+/* preempt.c: the tick counter of run(timeout) */
+int slp_preempt_init(PyObject *module, slp_state *st);
+int slp_preempt_start(SlpThread *th);     /* -1 with an exception */
+void slp_preempt_stop(SlpThread *th);
+void slp_preempt_thread_gone(SlpThread *th);
+#if !SLP_MONITORING
+int slp_tracefunc(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+#endif
 int slp_trace_set(SlpThread *cur, Tasklet *t, int profile, PyObject *value);
 void slp_trace_forget(Tasklet *t);
-void slp_retrace(SlpThread *th);
+void slp_retrace(SlpThread *th);         /* preempt.c */
 PyObject *slp_getthreads(slp_state *st);
 void slp_collect_graveyard(slp_state *st);
 int slp_init_scheduler_types(PyObject *module, slp_state *st);

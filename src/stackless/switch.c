@@ -129,6 +129,7 @@ call_tasklet_function(SlpThread *th, Tasklet *t)
 
     t->flags |= TF_STARTED;
     slp_sync_tracing(ts);
+    t->preempt_epoch = th->preempt_epoch;   /* new frames: instrumented on entry */
     /* the tasklet starts in its own contextvars.Context */
     ctx = t->context;
     t->context = NULL;

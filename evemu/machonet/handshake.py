@@ -166,7 +166,7 @@ class Handshake:
         try:
             self.account = self.authenticate(name, pw_hash, plain)
         except LoginFailed as e:
-            log.info("%s: login as %r refused: %s", self.peer, name, e)
+            log.debug("%s: login as %r refused: %s", self.peer, name, e)
             self._refuse(str(e))
         self.send(self.server_handshake())
         self.state = State.FUNC_RESULT

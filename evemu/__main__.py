@@ -268,19 +268,17 @@ def cmd_serve(ns, config, log):
     from evemu.machonet.server import Server
     from evemu.services import build_services
     server = Server(build_services, config)
-    try:
+    _install_signal_handlers(server, log)        # before the start-up line: a SIGTERM right
+    try:                                         # after it must already stop cleanly
         server.start()
     except OSError as e:
-        if server.db is not None:
-            server.shutdown()
+        server.shutdown()
         log.error("cannot listen on %s:%d: %s", config.host, config.port, e.strerror or e)
         return 2
     except Exception as e:                       # e.g. an unreadable database file
-        if server.db is not None:
-            server.shutdown()
+        server.shutdown()
         log.error("cannot start: %s", e)
         return 2
-    _install_signal_handlers(server, log)
     server.serve_forever()
     return 0
 

@@ -208,7 +208,9 @@ class Connection:
         hs = Handshake(self._recv_handshake_value, self.send_value, authenticate,
                        peer=self.peer, node_id=self.server.node_id,
                        user_count=self.server.user_count,
-                       image_server_url=self.config.image_server_url)
+                       image_server_url=self.config.image_server_url,
+                       warn=lambda msg, *args: self.server.warn(getattr(self, "host", self.peer),
+                                                                msg, *args))
         account = hs.run()               # marks the account online for this connection
         self._logged_in()
         s = Session()

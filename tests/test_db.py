@@ -199,3 +199,16 @@ def test_driver_errors_come_back_to_the_caller():
         db.execute("SELECT * FROM nowhere")
     assert db.execute("SELECT 1") == [(1,)]           # the thread goes on
     db.close()
+
+
+def test_database_waits_with_a_far_timer_pending():
+    """Blocking on the database thread from the main tasklet while the only timer is at
+    infinity (regression: epoll's timeout overflowed time_t)."""
+    from stackless import loop
+    h = loop.call_later(float("inf"), lambda: None)
+    try:
+        db = Database(":memory:")
+        assert db.execute("SELECT 2") == [(2,)]
+        db.close()
+    finally:
+        h.cancel()

@@ -31,11 +31,10 @@ import time
 
 import stackless
 from stackless import sync
+from stackless import loop
 
 from evemu.db import filetime_now
 from evemu.wire import marshal
-from stackless import loop
-
 from evemu.wire.framing import FrameReader, FramingError, encode_frame
 from evemu.wire.marshal import MarshalError, SubStream
 

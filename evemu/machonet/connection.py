@@ -31,6 +31,7 @@ import time
 
 import stackless
 from stackless import sync
+from stackless import loop
 
 from evemu.db import filetime_now
 from evemu.wire import marshal
@@ -52,6 +53,40 @@ _ids = itertools.count(1)
 
 class _Closed(Exception):
     """Internal: the connection is closing."""
+
+
+class _FrameClock:
+    """What the FrameReader of a logged-in connection reads from: the socket, with a deadline
+    per frame.  Between frames a read waits as the socket's own (idle) timeout allows; once
+    part of a frame is buffered, the rest must arrive within ``timeout`` seconds of the read
+    that brought its first bytes, else FramingError (a slow sender is dropped, not waited for
+    until the idle timeout)."""
+
+    __slots__ = ("sock", "reader", "timeout", "last_recv", "frame_no", "started")
+
+    def __init__(self, sock, reader, timeout):
+        self.sock = sock
+        self.reader = reader
+        self.timeout = timeout
+        self.last_recv = loop.time()
+        self.frame_no = -1
+        self.started = 0.0
+
+    def recv_into(self, view):
+        if self.reader.buffered:
+            if self.frame_no != self.reader.frames:     # a new frame began at the last read
+                self.frame_no = self.reader.frames
+                self.started = self.last_recv
+            remaining = self.started + self.timeout - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                loop.wait_readable(self.sock, remaining)
+            except TimeoutError:
+                raise FramingError(f"frame not completed within {self.timeout:g} s") from None
+        n = self.sock.recv_into(view)
+        self.last_recv = loop.time()
+        return n
 
 
 class Connection:
@@ -149,7 +184,8 @@ class Connection:
         except LoginRefused as e:
             self.close(f"login refused: {e}")
         except (HandshakeError, PacketError, MarshalError) as e:
-            log.warning("%s: protocol violation, dropping: %s", self, e)
+            self.server.warn(getattr(self, "host", self.peer),
+                             "%s: protocol violation, dropping: %s", self, e)
             self.close(f"protocol violation: {e}")
         except FramingError as e:
             self.close(str(e))
@@ -171,9 +207,11 @@ class Connection:
         hs = Handshake(self._recv_handshake_value, self.send_value, authenticate,
                        peer=self.peer, node_id=self.server.node_id,
                        user_count=self.server.user_count,
-                       image_server_url=self.config.image_server_url)
+                       image_server_url=self.config.image_server_url,
+                       warn=lambda msg, *args: self.server.warn(getattr(self, "host", self.peer),
+                                                                msg, *args))
         account = hs.run()               # marks the account online for this connection
-        self.reader.max_frame = self.config.max_frame
+        self._logged_in()
         s = Session()
         s.update(address=self.peer, languageID=hs.language, userType=account.type,
                  userid=account.id, role=account.role,
@@ -221,6 +259,15 @@ class Connection:
             pass                                # the answer to our keep-alive
         else:
             log.warning("%s: ignoring a %s packet", self, packet.type_name)
+
+    # ------------------------------------------------------------ limits (server core)
+    def _logged_in(self):
+        """After the handshake: full frame size, out of the server's not-logged-in count, and
+        from now on a frame that has started must finish within ``frame_timeout``."""
+        self.reader.max_frame = self.config.max_frame
+        self.server.connection_authenticated(self)
+        if self.config.frame_timeout:
+            self.reader.sock = _FrameClock(self.sock, self.reader, self.config.frame_timeout)
 
     # ------------------------------------------------------------------ calls
     def _run_call(self, packet, req):
@@ -322,7 +369,7 @@ class Connection:
             return
         self.closed = True
         self.close_reason = reason
-        log.info("%s: disconnected (%s)", self, reason)
+        log.debug("%s: disconnected (%s)", self, reason)
         try:
             self.sock.close()
         except OSError:

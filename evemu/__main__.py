@@ -110,6 +110,10 @@ def create_account(db_path, name, log):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["import-data"]:
+        from evemu.db.importer import main as import_main
+        return import_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

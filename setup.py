@@ -53,6 +53,6 @@ ext_modules = [e for e in ext_modules if e.sources]
 setup(
     packages=["stackless"] + find_packages(include=["evemu", "evemu.*"]),
     package_dir={"stackless": "src/stackless"},
-    package_data={"stackless": ["*.pyi", "py.typed"]},
+    package_data={"stackless": ["*.pyi", "py.typed"], "evemu.world": ["data/*.json"]},
     ext_modules=ext_modules,
 )

@@ -144,6 +144,8 @@ class Database:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
         self._create_schema()
+        from . import world_tables        # static data and character tables (world layer)
+        world_tables.install(self.conn)
 
     def _create_schema(self):
         with self.transaction():

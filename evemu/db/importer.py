@@ -55,6 +55,12 @@ REGISTRY_SQL = (
     ' "tables" TEXT NOT NULL, "rowCount" BIGINT NOT NULL, "importedAt" BIGINT NOT NULL)',
     'CREATE TABLE IF NOT EXISTS "staticTables" ('
     ' "tableName" VARCHAR(255) PRIMARY KEY, "source" VARCHAR(255) NOT NULL)',
+    # the MySQL column types of the static tables: they decide the DBTYPEs of the packed rows
+    # the client gets (EVEmu derives them from the MariaDB result's field types)
+    'CREATE TABLE IF NOT EXISTS "staticColumns" ('
+    ' "tableName" VARCHAR(255) NOT NULL, "columnName" VARCHAR(255) NOT NULL,'
+    ' "position" INTEGER NOT NULL, "mysqlType" VARCHAR(255) NOT NULL,'
+    ' PRIMARY KEY ("tableName", "columnName"))',
 )
 
 
@@ -112,13 +118,14 @@ def map_type(mysql_type):
 
 
 class Table:
-    __slots__ = ("name", "columns", "types", "kinds", "primary", "keys", "line")
+    __slots__ = ("name", "columns", "types", "kinds", "mysql", "primary", "keys", "line")
 
     def __init__(self, name, line):
         self.name = name
         self.columns = []
         self.types = []
         self.kinds = []
+        self.mysql = []           # the dump's own column types, e.g. "smallint(5) unsigned"
         self.primary = []
         self.keys = []            # (unique, [cols])
         self.line = line
@@ -250,7 +257,8 @@ class _Parser:
             elif up.startswith(("CONSTRAINT", "FOREIGN KEY", "CHECK")):
                 continue
             else:
-                cm = re.match(r"(?:`((?:[^`]|``)+)`|(\w+))\s+(\w+(?:\s*\([^)]*\))?)", item)
+                cm = re.match(r"(?:`((?:[^`]|``)+)`|(\w+))\s+(\w+(?:\s*\([^)]*\))?"
+                              r"(?:\s+unsigned)?)", item, re.I)
                 if not cm:
                     self.fail(start, f"CREATE TABLE {name}: cannot read column {item[:40]!r}")
                 col = cm.group(1) or cm.group(2)
@@ -258,6 +266,7 @@ class _Parser:
                 table.columns.append(col)
                 table.types.append(ctype)
                 table.kinds.append(kind)
+                table.mysql.append(re.sub(r"\s+", " ", cm.group(3).lower()))
                 if re.search(r"\bPRIMARY\s+KEY\b", item, re.I):
                     table.primary = [col]
         if not table.columns:
@@ -477,6 +486,15 @@ def ensure_registry(conn):
         cur.execute(stmt)
 
 
+def record_columns(conn, table, columns, mysql_types):
+    """Remember the MySQL types of ``table``'s columns (in staticColumns)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'DELETE FROM "staticColumns" WHERE "tableName" = {ph}', (table,))
+    cur.executemany(f'INSERT INTO "staticColumns" VALUES ({ph}, {ph}, {ph}, {ph})',
+                    [(table, c, i, t) for i, (c, t) in enumerate(zip(columns, mysql_types))])
+
+
 def _existing_tables(conn):
     cur = conn.cursor()
     try:
@@ -524,6 +542,7 @@ def _store(conn, dump, source, skip_tables):
                 # EVEmu's data breaks some of its own UNIQUE keys: keep a plain index
                 cur.execute(f"CREATE INDEX {_q(iname)} ON {_q(name)} "
                             f"({', '.join(_q(c) for c in kcols)})")
+        record_columns(conn, name, table.columns, table.mysql)
         cur.execute(f"DELETE FROM \"staticTables\" WHERE \"tableName\" = {ph}", (name,))
         cur.execute(f"INSERT INTO \"staticTables\" VALUES ({ph}, {ph})", (name, source))
         done.append((name, len(rows)))

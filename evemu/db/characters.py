@@ -370,3 +370,18 @@ def set_delete_prepare(conn, account_id, char_id, when):
     n = cur.rowcount
     conn.commit()
     return n == 1
+
+
+def item_type_and_name(conn, item_id):
+    """``(typeID, itemName)`` of an item, or None."""
+    ph = _placeholder(conn)
+    return _one(conn.cursor(), f'SELECT "typeID", "itemName" FROM "invItems" WHERE '
+                               f'"itemID" = {ph}', (item_id,))
+
+
+def corporation_hq(conn, corp_id):
+    """The headquarters station of a corporation, or None."""
+    ph = _placeholder(conn)
+    row = _one(conn.cursor(), f'SELECT "stationID" FROM "crpCorporation" WHERE '
+                              f'"corporationID" = {ph}', (corp_id,))
+    return row[0] if row else None

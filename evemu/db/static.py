@@ -23,7 +23,7 @@ import os
 from . import importer
 from .importer import _placeholder, _q, map_type, record_columns
 
-__all__ = ["install", "DATA_DIR", "shipped_tables", "column_types",
+__all__ = ["install", "DATA_DIR", "shipped_tables", "column_types", "cache_timestamp",
            "data_version"]
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -114,3 +114,22 @@ def install(conn):
         raise
     conn.commit()
     return loaded
+
+
+def cache_timestamp(conn, object_key, crc, now):
+    """The timestamp of a cached object's version: the one recorded for the same CRC, else
+    ``now`` (recorded), so that hints stay the same across restarts while the data does."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute('CREATE TABLE IF NOT EXISTS "cacheVersions" ("objectKey" VARCHAR(255) '
+                'PRIMARY KEY, "crc" BIGINT NOT NULL, "timestamp" BIGINT NOT NULL)')
+    cur.execute(f'SELECT "crc", "timestamp" FROM "cacheVersions" WHERE "objectKey" = {ph}',
+                (object_key,))
+    row = cur.fetchone()
+    if row is not None and int(row[0]) == crc:
+        return int(row[1])
+    importer._begin(conn)
+    cur.execute(f'DELETE FROM "cacheVersions" WHERE "objectKey" = {ph}', (object_key,))
+    cur.execute(f'INSERT INTO "cacheVersions" VALUES ({ph}, {ph}, {ph})', (object_key, crc, now))
+    conn.commit()
+    return now

@@ -237,10 +237,13 @@ class ServiceManager:
 
 
 def _standard():
+    from .bulkmgr import BulkMgrService
     from .charunbound import CharUnboundMgrService
+    from .config_svc import ConfigService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
-    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService, ConfigService,
+            BulkMgrService)
 
 
 STANDARD_SERVICES = _standard()

@@ -88,6 +88,7 @@ _VALUE = re.compile(r"""\s*(?:
     | [xX]'([0-9A-Fa-f]*)'                       # 6 hex string literal
     | (TRUE|FALSE|true|false)                    # 7 boolean
     )\s*([,)])""", re.X | re.S)
+_LAST_VALUE = re.compile(r"\s*(?:NULL|[-+]?[0-9.eE+-]+|[bB]'[01]*'|0x[0-9A-Fa-f]+)?\s*\Z")
 _ROW_OPEN = re.compile(r"\s*\(")
 _ROW_NEXT = re.compile(r"\s*([,;])")
 _ESC = re.compile(r"\\(.)|''", re.S)
@@ -217,6 +218,8 @@ class _Parser:
                 if text[pos] == ";":
                     pos = self.skip(pos + 1)
                     continue
+                if text.startswith("/*", pos):
+                    self.fail(pos, "unterminated comment (file truncated?)")
                 self.fail(pos, f"unexpected text {text[pos:pos + 20]!r}")
             word = m.group(0).upper()
             if word == "INSERT" or word == "REPLACE":
@@ -342,7 +345,10 @@ class _Parser:
                         self.fail(pos, "file ends inside a row (truncated)")
                     if rest.startswith("'"):
                         self.fail(pos, "unterminated string literal (file truncated?)")
-                    self.fail(pos, f"bad literal {rest.split(',')[0][:30]!r}")
+                    if _LAST_VALUE.match(text, pos):
+                        self.fail(pos, "file ends inside a row (truncated)")
+                    token = re.match(r"[^,;)\s]*", rest).group(0) or rest[:1]
+                    self.fail(pos, f"bad literal {token[:30]!r}")
                 g = vm.lastindex
                 if vm.group(1) is not None:
                     v = _unescape(vm.group(1))

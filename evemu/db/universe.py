@@ -69,9 +69,6 @@ def owners(conn, ids):
     rows += [(r[0], r[1], TYPE_CORPORATION, 0, None) for r in _select(
         conn, 'SELECT "corporationID", "corporationName" FROM "crpCorporation" '
               'WHERE "corporationID" IN (?)', corp)]
-    found = {r[0] for r in rows}
-    # NPC corporations not in crpCorporation: their name is in eveStaticOwners
-    other += [i for i in corp if i not in found]
     try:
         rows += [(r[0], r[1], TYPE_ALLIANCE, 0, None) for r in _select(
             conn, 'SELECT "allianceID", "allianceName" FROM "alnAlliance" '
@@ -88,9 +85,12 @@ def owners(conn, ids):
         conn, 'SELECT DISTINCT c."corporationID", c."corporationName" FROM "crpCorporation" c '
               'JOIN "staStations" s ON s."corporationID" = c."corporationID" '
               'WHERE s."stationID" IN (?)', station)]
+    # whatever was not found by its range: eveStaticOwners
+    found = {r[0] for r in rows}
+    other = sorted(set(other) | {i for i in ids if i not in found})
     rows += [(r[0], r[1], r[2], 1, None) for r in _select(
         conn, 'SELECT "ownerID", "ownerName", "typeID" FROM "eveStaticOwners" '
-              'WHERE "ownerID" IN (?)', sorted(set(other)))]
+              'WHERE "ownerID" IN (?)', other)]
     return OWNER_COLUMNS, rows
 
 

@@ -145,8 +145,9 @@ class CharUnboundMgrService(Service):
                  rolesAtHQ=c["rolesAtHQ"], rolesAtOther=c["rolesAtOther"])
         if c["stationID"]:
             s.update(stationid=c["stationID"], stationid2=c["stationID"],
-                     worldspaceid=c["stationID"], locationid=c["stationID"],
-                     solarsystemid=None)
+                     worldspaceid=c["stationID"], locationid=c["stationID"])
+            if s.get("solarsystemid") is not None:
+                s.set("solarsystemid", None)         # None when docked, as EVEmu
         else:
             s.update(solarsystemid=c["solarSystemID"], locationid=c["solarSystemID"])
         s.update(solarsystemid2=c["solarSystemID"], constellationid=c["constellationID"],

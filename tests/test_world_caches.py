@@ -169,3 +169,47 @@ def test_get_multi_inv_types_ex_and_units(client):
     assert units.state[b"idName"] == b"unitID" and units.state[b"RowClass"] == Token("util.Row")
     assert units.state[b"items"][1] == [1, "Length", "Length"] or \
         units.state[b"items"][1][0] == 1
+
+
+def test_built_objects_are_kept_until_the_data_changes(tmp_path, monkeypatch):
+    """A restart serves the stored bytes without building again; an import that changes a
+    static table changes the fingerprint, so the object is rebuilt."""
+    import os
+    import sqlite3
+
+    from evemu.db import importer
+
+    path = tmp_path / "blobs.sqlite3"
+    with bounded(60), running_server(db=Database(path)) as server:
+        with Client.connect(server.address) as c:
+            c.login("blobber", "pw")
+            first, ver1 = fetch(c, b"config.Races")
+        server.db.close()
+
+    def no_build(conn, name):
+        raise AssertionError(f"{name} was built again")
+    monkeypatch.setattr(cachables, "build", no_build)
+    with bounded(60), running_server(db=Database(path)) as server:
+        with Client.connect(server.address) as c:
+            c.login("blobber", "pw")
+            again, ver2 = fetch(c, b"config.Races")
+        server.db.close()
+    assert ver2 == ver1 and again == first
+    monkeypatch.undo()
+
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "chrRaces.sql").write_text(
+        "CREATE TABLE `chrRaces` (`raceID` tinyint(3) unsigned NOT NULL, `raceName` "
+        "varchar(100), `description` varchar(1000), `iconID` smallint(6) NOT NULL, "
+        "`shortDescription` varchar(500));\n"
+        "INSERT INTO `chrRaces` VALUES (1,'Caldari','',1439,''),(99,'Testers','',0,'');\n")
+    conn = sqlite3.connect(path)
+    importer.import_path(conn, folder, stream=open(os.devnull, "w"))
+    conn.close()
+    with bounded(60), running_server(db=Database(path)) as server:
+        with Client.connect(server.address) as c:
+            c.login("blobber", "pw")
+            races, ver3 = fetch(c, b"config.Races")
+        server.db.close()
+    assert ver3 != ver1 and [r.raceName for r in races] == ["Caldari", "Testers"]

@@ -476,6 +476,17 @@ def parse_dump(text, filename="<dump>", on_progress=None):
 
 
 # ------------------------------------------------------------------------------ storing
+def dialect(conn):
+    """'sqlite' or 'postgresql' (by the DB-API module of the connection)."""
+    mod = type(conn).__module__.split(".")[0]
+    return "sqlite" if mod in ("sqlite3", "_sqlite3") else "postgresql"
+
+
+def _column_type(conn, portable):
+    # the one portable type name PostgreSQL spells differently
+    return "BYTEA" if portable == "BLOB" and dialect(conn) == "postgresql" else portable
+
+
 def _placeholder(conn):
     mod = sys.modules.get(type(conn).__module__.split(".")[0])
     style = getattr(mod, "paramstyle", "qmark")
@@ -503,9 +514,9 @@ def record_columns(conn, table, columns, mysql_types):
 
 def _existing_tables(conn):
     cur = conn.cursor()
-    try:
+    if dialect(conn) == "sqlite":
         cur.execute("SELECT name FROM sqlite_master WHERE type='table'")
-    except Exception:
+    else:
         cur.execute("SELECT table_name FROM information_schema.tables "
                     "WHERE table_schema = current_schema()")
     return {r[0].lower(): r[0] for r in cur.fetchall()}
@@ -526,7 +537,7 @@ def _store(conn, dump, source, skip_tables):
         if name.lower() in skip_tables:
             continue
         cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
-        cols = [f"{_q(c)} {t}" for c, t in zip(table.columns, table.types)]
+        cols = [f"{_q(c)} {_column_type(conn, t)}" for c, t in zip(table.columns, table.types)]
         if table.primary and all(c in table.columns for c in table.primary):
             cols.append(f"PRIMARY KEY ({', '.join(_q(c) for c in table.primary)})")
         cur.execute(f"CREATE TABLE {_q(name)} ({', '.join(cols)})")

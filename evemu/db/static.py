@@ -21,9 +21,10 @@ import os
 
 
 from . import importer
-from .importer import _placeholder, _q, map_type, record_columns
+from .importer import _column_type, _placeholder, _q, map_type, record_columns
 
 __all__ = ["install", "DATA_DIR", "shipped_tables", "column_types", "cache_timestamp",
+           "data_fingerprint", "stored_blob", "store_blob",
            "data_version"]
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -67,7 +68,7 @@ def _load_table(conn, doc):
     name = doc["table"]
     cols = doc["columns"]
     cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
-    defs = [f"{_q(c)} {map_type(t)[0]}" for c, t in cols]
+    defs = [f"{_q(c)} {_column_type(conn, map_type(t)[0])}" for c, t in cols]
     if doc.get("primaryKey"):
         defs.append(f"PRIMARY KEY ({', '.join(_q(c) for c in doc['primaryKey'])})")
     cur.execute(f"CREATE TABLE {_q(name)} ({', '.join(defs)})")
@@ -133,3 +134,45 @@ def cache_timestamp(conn, object_key, crc, now):
     cur.execute(f'INSERT INTO "cacheVersions" VALUES ({ph}, {ph}, {ph})', (object_key, crc, now))
     conn.commit()
     return now
+
+
+def data_fingerprint(conn):
+    """A digest of where every static table came from (the shipped data's version, each
+    imported file's SHA-256): it changes whenever the static data can have changed."""
+    cur = conn.cursor()
+    h = hashlib.sha256()
+    for sql in ('SELECT "tableName", "source" FROM "staticTables" ORDER BY "tableName"',
+                'SELECT "fileName", "sha256" FROM "importedFiles" ORDER BY "fileName"',
+                'SELECT "name", "version" FROM "staticDataVersion" ORDER BY "name"'):
+        cur.execute(sql)
+        for row in cur.fetchall():
+            h.update(repr(tuple(row)).encode())
+    return h.hexdigest()[:32]
+
+
+def _blob_table(conn):
+    conn.cursor().execute(
+        'CREATE TABLE IF NOT EXISTS "cacheObjects" ("objectKey" VARCHAR(255) PRIMARY KEY, '
+        f'"fingerprint" VARCHAR(64) NOT NULL, "blob" {_column_type(conn, "BLOB")} NOT NULL)')
+
+
+def stored_blob(conn, object_key, fingerprint):
+    """The marshalled cached object stored for this data fingerprint, or None."""
+    ph = _placeholder(conn)
+    _blob_table(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "blob" FROM "cacheObjects" WHERE "objectKey" = {ph} AND '
+                f'"fingerprint" = {ph}', (object_key, fingerprint))
+    row = cur.fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def store_blob(conn, object_key, fingerprint, blob):
+    ph = _placeholder(conn)
+    _blob_table(conn)
+    importer._begin(conn)
+    cur = conn.cursor()
+    cur.execute(f'DELETE FROM "cacheObjects" WHERE "objectKey" = {ph}', (object_key,))
+    cur.execute(f'INSERT INTO "cacheObjects" VALUES ({ph}, {ph}, {ph})',
+                (object_key, fingerprint, bytes(blob)))
+    conn.commit()

@@ -16,6 +16,7 @@ whose table is missing answers None (EVEmu's answer for an object it cannot buil
 import binascii
 import logging
 
+from evemu.db import static
 from evemu.db.static import cache_timestamp
 from evemu.world import cachables
 
@@ -46,9 +47,10 @@ def _key(object_id):
 class CacheRecord:
     __slots__ = ("object_id", "blob", "timestamp", "version")
 
-    def __init__(self, object_id, value, timestamps=None):
+    def __init__(self, object_id, value, timestamps=None, blob=None):
         self.object_id = object_id
-        self.blob = marshal.dumps(value, 8192)       # zlib above 8 KiB, as EVEmu
+        # zlib above 8 KiB, as EVEmu; ``blob``: an already marshalled value
+        self.blob = marshal.dumps(value, 8192) if blob is None else bytes(blob)
         crc = binascii.crc32(self.blob)
         self.version = crc - (1 << 32) if crc & 0x80000000 else crc   # signed int32
         self.timestamp = (filetime_now() if timestamps is None else
@@ -76,8 +78,8 @@ class CacheStore:
         self._records = {}
         self.timestamps = timestamps
 
-    def put(self, object_id, value):
-        rec = CacheRecord(object_id, value, self.timestamps)
+    def put(self, object_id, value, blob=None):
+        rec = CacheRecord(object_id, value, self.timestamps, blob)
         self._records[_key(object_id)] = rec
         return rec
 
@@ -98,6 +100,7 @@ class ObjectCachingService(Service):
         super().__init__(manager)
         self.store = CacheStore(self._timestamp)
         self._unavailable = set()
+        self._fingerprint = None
 
     def _timestamp(self, key, crc):
         db = self.manager.server.db
@@ -112,14 +115,24 @@ class ObjectCachingService(Service):
         name = object_id.decode("latin-1") if isinstance(object_id, bytes) else object_id
         if not isinstance(name, str) or name not in cachables.SPECS:
             return None
+        conn = self.manager.server.db.conn
+        if self._fingerprint is None:
+            self._fingerprint = static.data_fingerprint(conn)
+        # built by an earlier run from the same data: reuse its bytes (a full import makes
+        # some of these objects take seconds to build)
+        blob = static.stored_blob(conn, name, self._fingerprint)
+        if blob is not None:
+            return self.store.put(name.encode("latin-1"), None, blob)
         try:
-            value = cachables.build(self.manager.server.db.conn, name)
+            value = cachables.build(conn, name)
         except cachables.Unavailable as e:
             if name not in self._unavailable:
                 self._unavailable.add(name)
                 log.warning("cached object %s cannot be built: %s; answering None", name, e)
             return None
-        return self.store.put(name.encode("latin-1"), value)
+        rec = self.store.put(name.encode("latin-1"), value)
+        static.store_blob(conn, name, self._fingerprint, rec.blob)
+        return rec
 
     def hints(self, object_ids):
         """``{key: util.CachedObject hint}`` for GetCharCreationInfo & co. (EVEmu's

@@ -213,3 +213,17 @@ def test_built_objects_are_kept_until_the_data_changes(tmp_path, monkeypatch):
             races, ver3 = fetch(c, b"config.Races")
         server.db.close()
     assert ver3 != ver1 and [r.raceName for r in races] == ["Caldari", "Testers"]
+
+
+def test_paperdoll_and_photo_upload_are_answered(client):
+    colors = client.call("paperDollServer", "GetPaperDollData", 90000000)
+    assert colors.header[0] == (Token("dbutil.CRowset"),) and colors.list == []
+    assert colors.header[1][b"header"].names[:2] == ("colorID", "colorNameA")
+    mine = client.call("paperDollServer", "GetMyPaperDollData", 90000000)
+    assert mine.name == "util.KeyVal"
+    assert set(mine.state) == {b"colors", b"modifiers", b"appearance", b"sculpts"}
+    portrait = client.call("paperDollServer", "GetPaperDollPortraitDataFor", 90000000)
+    assert len(portrait.header[1][b"header"].names) == 36
+    assert client.call("paperDollServer", "UpdateExistingCharacterLimited", 1, None, None,
+                       False) is None
+    assert client.call("photoUploadSvc", "Upload", b"\x89PNG...") is True

@@ -242,8 +242,9 @@ def _standard():
     from .config_svc import ConfigService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
+    from .paperdoll import PaperDollService, PhotoUploadService
     return (MachoNetService, ObjectCachingService, CharUnboundMgrService, ConfigService,
-            BulkMgrService)
+            BulkMgrService, PaperDollService, PhotoUploadService)
 
 
 STANDARD_SERVICES = _standard()

@@ -10,7 +10,7 @@ from evemu.client import Client, RemoteError
 from evemu.db import Database
 from evemu.machonet import constants as C
 from evemu.wire import marshal
-from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I2, DBTYPE_I4, DBTYPE_I8, DBTYPE_R4,
+from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I2, DBTYPE_I8, DBTYPE_R4,
                                 DBTYPE_R8, DBTYPE_UI1, DBTYPE_WSTR, Instance, ObjectEx2,
                                 PackedRow, Token)
 from evemu.world import cachables
@@ -89,7 +89,8 @@ def test_categories_have_the_descriptor_evemu_sent():
     theirs = marshal.loads((SHARED_FRAMES / "17-s2c-objectCaching.GetCachableObject-rsp.bin")
                            .read_bytes()).state[4][0].value
     theirs = marshal.loads(bytes(theirs.state[4]))
-    ours = cachables.build(Database(":memory:").conn, "config.BulkData.categories")
+    from evemu.services.rowsets import crowset
+    ours = crowset(*cachables.build(Database(":memory:").conn, "config.BulkData.categories")[1:])
     assert ours.header == theirs.header
     assert [r.categoryID for r in ours.list] == [r.categoryID for r in theirs.list]
     assert ([r.categoryName for r in ours.list] == [r.categoryName for r in theirs.list])

@@ -24,7 +24,6 @@ identifiers are double-quoted, column types are ``BIGINT``, ``DOUBLE PRECISION``
 """
 import gzip
 import hashlib
-import io
 import os
 import re
 import sys
@@ -393,8 +392,9 @@ class _Parser:
                     try:
                         row[i] = int(v) if v.strip().lstrip("-+").isdigit() else float(v)
                     except ValueError:
+                        col = table.columns[i] if columns is None else columns[i]
                         self.fail(pos, f"INSERT INTO {name}: {v[:30]!r} is not a number "
-                                       f"(column {table.columns[i] if columns is None else columns[i]})")
+                                       f"(column {col})")
                 elif k == "float" and isinstance(v, str):
                     try:
                         row[i] = float(v)
@@ -731,7 +731,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     db_path = args.db_path or default_path()
     try:
-        files = dump_files(args.path)
+        dump_files(args.path)                # PATH must hold dumps
     except FileNotFoundError as e:
         print(f"import-data: {e}", file=sys.stderr)
         return 2

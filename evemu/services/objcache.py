@@ -26,6 +26,7 @@ from evemu.wire import marshal
 from evemu.wire.marshal import Buffer, Instance
 
 from . import Service, exposed
+from .rowsets import crowset, packed_row_list
 
 log = logging.getLogger("evemu.services.objcache")
 
@@ -124,7 +125,8 @@ class ObjectCachingService(Service):
         if blob is not None:
             return self.store.put(name.encode("latin-1"), None, blob)
         try:
-            value = cachables.build(conn, name)
+            kind, columns, rows = cachables.build(conn, name)
+            value = (crowset if kind == "crowset" else packed_row_list)(columns, rows)
         except cachables.Unavailable as e:
             if name not in self._unavailable:
                 self._unavailable.add(name)

@@ -1,8 +1,9 @@
 """The cached objects the client fetches with ``objectCaching.GetCachableObject`` at login and
 in character creation, built from the static tables (EVEmu: ObjCacheDB.cpp's generators).
 
-Each object is a query over CCP's tables and a container: ``crowset`` (``dbutil.CRowset``) or
-``list`` (a plain list of PackedRows, EVEmu's DBResultToPackedRowList).  Column types follow
+Each object is a query over CCP's tables and a container kind: ``crowset`` (``dbutil.CRowset``)
+or ``list`` (a plain list of PackedRows, EVEmu's DBResultToPackedRowList); the services layer
+(``objectCaching``) makes the container.  Column types follow
 from the MySQL types recorded for the tables (``staticColumns``), as EVEmu's MariaDB layer
 derives them; computed columns say their MySQL type (an integer literal is BIGINT -> I8).
 
@@ -16,7 +17,6 @@ import logging
 import re
 
 from evemu.db.static import column_types
-from evemu.services.rowsets import crowset, packed_row_list
 from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_BYTES, DBTYPE_FILETIME, DBTYPE_I1,
                                 DBTYPE_I2, DBTYPE_I4, DBTYPE_I8, DBTYPE_R4, DBTYPE_R8,
                                 DBTYPE_STR, DBTYPE_UI1, DBTYPE_UI2, DBTYPE_UI4, DBTYPE_UI8,
@@ -364,10 +364,9 @@ def _converter(dbtype):
 
 
 def build(conn, object_id):
-    """The value of a cached object (a CRowset or a list of PackedRows); raises KeyError for
-    an unknown object and :class:`Unavailable` when its table is missing."""
+    """``(kind, columns, rows)`` of a cached object: kind 'crowset' (a ``dbutil.CRowset``) or
+    'list' (a list of PackedRows); the services layer makes the container.  Raises KeyError
+    for an unknown object and :class:`Unavailable` when its table is missing."""
     spec = SPECS[object_id]
     columns, rows = build_rows(conn, spec)
-    if spec["kind"] == "crowset":
-        return crowset(columns, rows)
-    return packed_row_list(columns, rows)
+    return spec["kind"], columns, rows

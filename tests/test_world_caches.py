@@ -228,3 +228,37 @@ def test_paperdoll_and_photo_upload_are_answered(client):
     assert client.call("paperDollServer", "UpdateExistingCharacterLimited", 1, None, None,
                        False) is None
     assert client.call("photoUploadSvc", "Upload", b"\x89PNG...") is True
+
+
+def test_map_views(client):
+    objs = client.call("config", "GetMapObjects", 20000020, 0, 0, 1, 0)     # systems of a
+    assert objs.header[0] == (Token("dbutil.CRowset"),)                     # constellation
+    desc = objs.header[1][b"header"]
+    assert desc.names == ("groupID", "typeID", "itemID", "itemName", "locationID", "orbitID",
+                          "x", "y", "z")
+    assert dict(zip(desc.names, [t for _, t in desc.columns]))["x"] == DBTYPE_R8
+    names = {r.itemName for r in objs.list}
+    assert "Kisogo" in names and all(r.groupID in (4, 5, 6, 10, 15) for r in objs.list)
+    regions = client.call("config", "GetMapObjects", 0, 1, 0, 0, 0)
+    assert {r.itemID for r in regions.list} >= {10000002, 10000016, 10000064}
+    conns = client.call("config", "GetMapConnections", 20000020, 0, 1, 0, 0, 0)
+    assert conns.name == "util.Rowset"
+    assert conns.state[b"header"][:4] == [b"ctype", b"fromreg", b"fromcon", b"fromsol"]
+    lines = conns.state[b"lines"]
+    assert lines and all(line[2] == 20000020 for line in lines)
+    assert {line[0] for line in lines} <= {0, 1, 2}
+    # gates are paired: the far end of each connection's gate leads back
+    back = {(line[3], line[6]): (line[4], line[5]) for line in lines}
+    for (a, b), (gate, far) in back.items():
+        if (b, a) in back:
+            assert back[(b, a)] == (far, gate)
+    m = client.call("config", "GetMap", 30000141)
+    assert m.name == "util.Rowset" and m.state[b"header"][0] == b"locationID"
+    gates = [line for line in m.state[b"lines"] if line[15] is not None]
+    assert gates and all(line[0] == 30000141 for line in m.state[b"lines"])
+    cols, rows = client.call("config", "GetMultiStationEx", [60014659])
+    assert cols[0] == b"stationID" and rows[0][:2] == [60014659, rows[0][1]]
+    assert client.call("config", "GetStationSolarSystemsByOwner", 1000167).state[b"lines"] == [
+        [60014659, 30000141]]
+    tick_cols, ticks = client.call("config", "GetMultiCorpTickerNamesEx", [1000167])
+    assert tick_cols[:2] == [b"corporationID", b"tickerName"] and ticks[0].name == "util.Row"

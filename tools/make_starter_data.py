@@ -223,6 +223,15 @@ def main(db_path, corp_dump):
                     f"Stargate ({rb[Y['solarSystemName']]})", ra[Y["security"]], None, None])
         mapjumps.append([gid, gate_id[(b, a)]])
     put("mapDenormalize", den, columns=den_cols, primary=["itemID"])
+    # mapConnections: ctype 0 between regions, 1 between constellations, 2 inside one
+    conns = []
+    for (a, b), gid in sorted(gate_id.items()):
+        ra, rb = sysrow[a], sysrow[b]
+        ctype = (0 if ra[Y["regionID"]] != rb[Y["regionID"]] else
+                 1 if ra[Y["constellationID"]] != rb[Y["constellationID"]] else 2)
+        conns.append([len(conns) + 1, ctype, ra[Y["regionID"]], ra[Y["constellationID"]], a,
+                      gid, gate_id[(b, a)], b, rb[Y["constellationID"]], rb[Y["regionID"]]])
+    put("mapConnections", conns, columns=cols("mapConnections"), primary=["ai"])
     put("mapJumps", mapjumps, columns=[("stargateID", "int(11)"), ("celestialID", "int(11)")],
         primary=["stargateID"])
 

@@ -119,3 +119,78 @@ def units(conn):
     cur = conn.cursor()
     cur.execute('SELECT "unitID", "unitName", "displayName" FROM "eveUnits" ORDER BY "unitID"')
     return ("unitID", "unitName", "displayName"), cur.fetchall()
+
+
+# ------------------------------------------------------------------------------ map views
+def map_objects(conn, entity_id, want_regions, want_constellations, want_systems,
+                want_stations):
+    """EVEmu ConfigDB::GetMapObjects: mapDenormalize rows under a region/constellation/system
+    (or all regions).  Returns (names, rows)."""
+    if want_regions:
+        key, entity_id = "typeID", 3
+    elif want_constellations:
+        key = "regionID"
+    elif want_systems:
+        key = "constellationID"
+    else:
+        key = "solarSystemID"
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "groupID", "typeID", "itemID", "itemName", "solarSystemID", '
+                f'COALESCE("orbitID", 0), "x", "y", "z" FROM "mapDenormalize" '
+                f'WHERE "{key}" = {ph} ORDER BY "itemID"', (entity_id,))
+    return (("groupID", "typeID", "itemID", "itemName", "locationID", "orbitID", "x", "y", "z"),
+            cur.fetchall())
+
+
+def map_connections(conn, item_id, by_system, by_region, by_constellation):
+    """EVEmu ConfigDB::GetMapConnections: the mapConnections rows from a system, region or
+    constellation."""
+    key = "fromsol" if by_system else "fromreg" if by_region else "fromcon"
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "ctype", "fromreg", "fromcon", "fromsol", "stargateID", "celestialID", '
+                f'"tosol", "tocon", "toreg" FROM "mapConnections" WHERE "{key}" = {ph} '
+                f'ORDER BY "ai"', (item_id,))
+    return (("ctype", "fromreg", "fromcon", "fromsol", "stargateID", "celestialID", "tosol",
+             "tocon", "toreg"), cur.fetchall())
+
+
+def solar_system_map(conn, system_id):
+    """EVEmu ConfigDB::GetMap: the system's bounds and luminosity with each of its celestials
+    (and a gate's destination)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute('SELECT s."solarSystemID", s."xMin", s."xMax", s."yMin", s."yMax", s."zMin", '
+                's."zMax", s."luminosity", d."x", d."y", d."z", d."itemID", d."itemName", '
+                'd."typeID", d."orbitID", j."celestialID" FROM "mapSolarSystems" s '
+                'LEFT JOIN "mapDenormalize" d ON d."solarSystemID" = s."solarSystemID" '
+                'LEFT JOIN "mapJumps" j ON j."stargateID" = d."itemID" '
+                f'WHERE s."solarSystemID" = {ph} ORDER BY d."itemID"', (system_id,))
+    return (("locationID", "xMin", "xMax", "yMin", "yMax", "zMin", "zMax", "luminosity", "x",
+             "y", "z", "itemID", "itemName", "typeID", "orbitID", "destinations"),
+            cur.fetchall())
+
+
+def stations_ex(conn, ids):
+    rows = _select(conn, 'SELECT "stationID", "stationName", "stationTypeID", '
+                         '"solarSystemID", "x", "y", "z" FROM "staStations" '
+                         'WHERE "stationID" IN (?) ORDER BY "stationID"', _ints(ids))
+    return (("stationID", "stationName", "stationTypeID", "solarSystemID", "x", "y", "z"),
+            rows)
+
+
+def ticker_names(conn, ids):
+    rows = _select(conn, 'SELECT "corporationID", "tickerName", "shape1", "shape2", "shape3", '
+                         '"color1", "color2", "color3" FROM "crpCorporation" '
+                         'WHERE "corporationID" IN (?) ORDER BY "corporationID"', _ints(ids))
+    return (("corporationID", "tickerName", "shape1", "shape2", "shape3", "color1", "color2",
+             "color3"), rows)
+
+
+def station_systems_by_owner(conn, owner_id):
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "stationID", "solarSystemID" FROM "staStations" WHERE '
+                f'"corporationID" = {ph} ORDER BY "stationID"', (owner_id,))
+    return ("stationID", "solarSystemID"), cur.fetchall()

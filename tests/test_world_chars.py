@@ -278,3 +278,39 @@ def test_characters_survive_a_restart(tmp_path):
             cid2 = create(c, "Next One", 4)
             assert cid2 == cid + 1
         server.db.close()
+
+
+def test_hostile_arguments(server):
+    with login(server, "hostile") as c:
+        for name in (None, 12, [b"x"], b"\xff\xfe"):
+            with pytest.raises(RemoteError) as e:
+                c.call("charUnboundMgr", "ValidateNameEx", name)
+            assert e.value.msg in ("CharNameInvalid", "CharNameInvalidSomeChar")
+        assert c.call("charUnboundMgr", "ValidateNameEx", "x" * 100000) == -2
+        with pytest.raises(RemoteError) as e:
+            c.call("charUnboundMgr", "CreateCharacterWithDoll", "Good Name", 1, 1, 10,
+                   b"not a keyval", KEYVAL, 17)
+        assert e.value.msg == "CharCreationInvalidArgument"
+        with pytest.raises(RemoteError) as e:
+            c.call("charUnboundMgr", "SelectCharacterID", "90000000")
+        assert e.value.msg == "CharCreationInvalidArgument"
+        assert count(server.db, "chrCharacters") == 0
+
+
+def test_name_taken_by_a_concurrent_creation_is_a_user_error(server, monkeypatch):
+    """The UNIQUE constraint catches a name created between the check and the insert."""
+    with login(server, "racer") as c:
+        create(c, "Same Name")
+    real = chars.name_taken
+    calls = []
+
+    def stale(conn, name):           # the in-transaction check misses the other creation
+        calls.append(name)
+        return False if len(calls) == 1 else real(conn, name)
+    monkeypatch.setattr(chars, "name_taken", stale)
+    monkeypatch.setattr(chars, "name_code", lambda name: chars.NAME_OK)
+    with login(server, "racer2") as c:
+        with pytest.raises(RemoteError) as e:
+            create(c, "same name")
+        assert e.value.msg == "CharNameInvalidTaken"
+    assert count(server.db, "chrCharacters") == 1

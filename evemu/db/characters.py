@@ -289,8 +289,12 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
             add_journal(conn, char_id, REF_INHERITANCE, starting_balance, now,
                         owner1=CORP_SCC, owner2=char_id,
                         reason=f"DESC: Inheritance Payment to {name}")
-    except BaseException:
+    except BaseException as e:
         conn.rollback()
+        integrity = getattr(conn, "IntegrityError", None)
+        if integrity is not None and isinstance(e, integrity) and name_taken(conn, name):
+            # created meanwhile by another connection (the UNIQUE name constraint caught it)
+            raise CharacterError("CharNameInvalidTaken", name) from None
         raise
     conn.commit()
     return char_id

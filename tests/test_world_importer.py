@@ -274,3 +274,24 @@ def test_progress_bar_on_a_tty():
     p.finish()
     assert t.out[0].startswith("\r[###############               ]  50.0% invTypes.sql.gz")
     assert "100.0% done" in t.out[1]
+
+
+def test_a_file_failing_while_stored_leaves_the_previous_import(tmp_path):
+    """DROP/CREATE TABLE are inside the file's transaction: a duplicate primary key found by
+    the database while storing rolls the whole file back, the earlier import stays."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _write(folder, "chrRaces.sql", PHPMYADMIN)
+    for isolation in ("", None):                   # legacy implicit transactions, autocommit
+        conn = sqlite3.connect(tmp_path / f"t{isolation is None}.sqlite3",
+                               isolation_level=isolation)
+        assert not I.import_path(conn, folder, stream=open(os.devnull, "w")).refused
+        _write(folder, "chrRaces.sql", PHPMYADMIN.replace("(4, NULL, 1442)", "(2, 'Dup', 0)"))
+        res = I.import_path(conn, folder, stream=open(os.devnull, "w"))
+        assert [e.file for e in res.refused] == ["chrRaces.sql"]
+        assert "UNIQUE constraint failed" in res.refused[0].reason
+        assert conn.execute('SELECT "raceName" FROM "chrRaces" ORDER BY "raceID"').fetchall() \
+            == [("Caldari",), ("Minmatar",), (None,)]
+        assert not conn.in_transaction
+        conn.close()
+        _write(folder, "chrRaces.sql", PHPMYADMIN)

@@ -523,8 +523,11 @@ def _existing_tables(conn):
 
 
 def _begin(conn):
-    # sqlite3 in autocommit mode (isolation_level=None) needs an explicit BEGIN
-    if getattr(conn, "isolation_level", "") is None:
+    """Open a transaction that covers DDL too.  sqlite3 opens one implicitly only before
+    INSERT/UPDATE/DELETE (never before CREATE/DROP TABLE), and not at all in autocommit mode,
+    so SQLite gets an explicit BEGIN; other DB-API drivers (PostgreSQL) are transactional
+    for DDL already."""
+    if dialect(conn) == "sqlite" and not conn.in_transaction:
         conn.cursor().execute("BEGIN")
 
 

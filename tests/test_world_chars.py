@@ -104,6 +104,7 @@ def test_create_a_character_of_each_race(server, race):
     ("Admin Person", -102, "CharNameInvalidBannedWord"),
     ("CCP Pilot", -102, "CharNameInvalidBannedWord"),
     ("taken PILOT", -101, "CharNameInvalidTaken"),
+    ("caldari state", -101, "CharNameInvalidTaken"),            # an NPC owner's name
 ])
 def test_every_name_rejection(server, name, code, key):
     with login(server, "namer") as c:

@@ -157,9 +157,15 @@ def name_code(name):
 
 
 def name_taken(conn, name):
+    """A character has this name, or an NPC owner does (a corporation, a faction...),
+    compared without case."""
     ph = _placeholder(conn)
     cur = conn.cursor()
     cur.execute(f'SELECT 1 FROM "chrCharacters" WHERE LOWER("characterName") = LOWER({ph})',
+                (name,))
+    if cur.fetchone() is not None:
+        return True
+    cur.execute(f'SELECT 1 FROM "eveStaticOwners" WHERE LOWER("ownerName") = LOWER({ph})',
                 (name,))
     return cur.fetchone() is not None
 

@@ -1,6 +1,7 @@
 """``python -m evemu``: run the server until Ctrl-C or SIGTERM.
 
     python -m evemu [--host 127.0.0.1] [--port 26000] [--db PATH] [--log-level INFO]
+    python -m evemu import-data PATH-TO-evemu_Crucible [--db PATH]   (see evemu.db.importer)
 
 The database (SQLite) is created on first start: ``--db``, else ``$EVEMU_DB``, else
 ``~/.local/share/evemu/evemu.sqlite3``.  Accounts are created on first login.
@@ -17,7 +18,9 @@ from evemu.machonet import constants as C
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m evemu",
                                 description="EVEmu: an EVE Online (Crucible 7.31, build "
-                                            "360229) server emulator on stackless tasklets.")
+                                            "360229) server emulator on stackless tasklets.",
+                                epilog="python -m evemu import-data PATH [--db FILE] loads "
+                                       "the static data of an evemu_Crucible checkout.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1)")
     p.add_argument("--port", type=int, default=26000, help="TCP port (default 26000; 0 = any "

@@ -596,7 +596,8 @@ class ImportResult:
 
 
 def import_file(conn, path, result=None, progress=None):
-    """Import one dump file in one transaction.  Returns the ImportResult."""
+    """Import one dump file in one transaction.  Returns the ImportResult.  ``progress(frac)``
+    is called after each INSERT statement with the fraction of the text parsed."""
     result = result or ImportResult()
     name = os.path.basename(path)
     ph = _placeholder(conn)
@@ -614,7 +615,9 @@ def import_file(conn, path, result=None, progress=None):
         result.unchanged.append(name)
         return result
     try:
-        dump = parse_dump(text, name, progress)
+        n = max(1, len(text))
+        dump = parse_dump(text, name, None if progress is None else
+                          (lambda pos: progress(pos / n)))
     except DumpError as e:
         result.refused.append(e)
         return result
@@ -696,7 +699,9 @@ def import_path(conn, path, stream=None):
     done = 0
     for f, size in zip(files, sizes):
         progress.update(done, os.path.basename(f))
-        import_file(conn, f, result)
+        import_file(conn, f, result,
+                    lambda frac, d=done, s=size, n=os.path.basename(f):
+                    progress.update(d + int(s * frac), n))
         done += size
     progress.update(done, "done")
     progress.finish()

@@ -4,6 +4,7 @@
     python -m evemu account create|passwd|ban|unban|delete NAME [--db PATH]
     python -m evemu account list [--db PATH]
     python -m evemu db info|upgrade [--db PATH]
+    python -m evemu import-data PATH-TO-evemu_Crucible [--db PATH]   (see evemu.db.importer)
 
 Settings come from flags, then ``EVEMU_*`` environment variables, then the TOML file of
 ``--config`` (or ``EVEMU_CONFIG``), then the defaults (:mod:`evemu.config`).  Passwords are read
@@ -26,7 +27,8 @@ Every setting can be given three ways besides its default, and the first one fou
   2. an environment variable        EVEMU_MAX_CONNECTIONS=5000
   3. the TOML file of --config      max_connections = 5000   (top level or under [server];
                                     the file can also be named by EVEMU_CONFIG)
-Commands: serve (the default), account create|list|passwd|ban|unban|delete NAME, db info|upgrade.
+Commands: serve (the default), account create|list|passwd|ban|unban|delete NAME, db info|upgrade,
+import-data PATH (the static data of an evemu_Crucible checkout).
 """
 
 COMMON = ("db_path", "log_level")
@@ -97,6 +99,13 @@ def build_parser():
     db.add_argument("action", choices=["info", "upgrade"])
     _add_config(db)
     _add_settings(db, COMMON)
+
+    imp = sub.add_parser("import-data", help="load the static data of an evemu_Crucible "
+                         "checkout (its sql/base dumps)", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("path", help="an evemu_Crucible checkout or its sql/base folder")
+    _add_config(imp)
+    _add_settings(imp, COMMON)
     return top
 
 
@@ -224,6 +233,27 @@ def cmd_db(ns, config, log):
     return 0
 
 
+def cmd_import_data(ns, config, log):
+    """Exit status 0, 3 if some files were refused (the others are imported), 2 if PATH holds
+    no dumps or the database cannot be opened."""
+    from evemu.db import Database, importer
+    try:
+        importer.dump_files(ns.path)             # PATH must hold dumps: before opening the db
+    except FileNotFoundError as e:
+        raise CliError(f"import-data: {e}") from None
+    try:
+        db = Database(config.db_path)
+    except Exception as e:
+        raise CliError(f"cannot open the database: {e}") from None
+    try:
+        result = importer.run(db, ns.path, sys.stderr)
+    finally:
+        db.close()
+    for line in importer.summary(result):
+        print(line)
+    return 3 if result.refused else 0
+
+
 def _install_signal_handlers(server, log):
     """SIGINT/SIGTERM stop the server cleanly.
 
@@ -293,7 +323,8 @@ def main(argv=None):
     logging.basicConfig(level=getattr(logging, config.log_level),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
-    command = {"serve": cmd_serve, "account": cmd_account, "db": cmd_db}[ns.command]
+    command = {"serve": cmd_serve, "account": cmd_account, "db": cmd_db,
+               "import-data": cmd_import_data}[ns.command]
     try:
         return command(ns, config, log)
     except CliError as e:

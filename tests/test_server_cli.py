@@ -12,6 +12,7 @@ import time
 import pytest
 
 from evemu.client import Client, LoginError
+from evemu.db import SCHEMA_VERSION
 from evemu.db import Database
 
 from server_helpers import bounded
@@ -237,7 +238,7 @@ def test_start_line_and_quick_exit(tmp_path, command):
         start = [ln for ln in srv.lines if "listening on" in ln]
         assert len(start) == 1
         line = start[0]
-        assert "evemu 0." in line and f"database {db} (schema 2)" in line
+        assert "evemu 0." in line and f"database {db} (schema {SCHEMA_VERSION})" in line
         assert "auto-account on (loopback default)" in line and "127.0.0.1:" in line
         t0 = time.monotonic()
     finally:

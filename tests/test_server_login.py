@@ -121,11 +121,13 @@ def test_replayed_login_and_calls_match_evemu(tmp_path):
         for name in (b"machoNet", b"objectCaching", b"charUnboundMgr"):
             assert name in services and services[name] is None
 
-        # config.BulkData.categories needs CCP's static data: not served (None), as EVEmu
-        # answers for an object it cannot build.
+        # config.BulkData.categories: built from the static data (tests/test_world_caches.py
+        # compares it with EVEmu's frame 17)
         replay(c, "16")
         rsp = c.recv()
-        assert rsp.name == "macho.CallRsp" and rsp.state[4][0].value is None
+        obj = rsp.state[4][0].value
+        assert rsp.name == "macho.CallRsp" and obj.name == "objectCaching.CachedObject"
+        assert obj.state[6] == b"config.BulkData.categories"
 
         # charUnboundMgr.GetCharactersToSelect: an empty CRowset, as EVEmu sent.
         replay(c, "18")

@@ -111,6 +111,7 @@ class Database:
             self.backend = self._run(open_backend, self.path, busy_timeout)
             if migrate:
                 self.migrate()
+                self.start_up()
         except BaseException:
             self.close()
             raise
@@ -131,6 +132,20 @@ class Database:
     def call(self, fn, *args):
         """Run ``fn(backend, *args)`` on the database thread; block only this tasklet."""
         return self._run(fn, self.backend, *args)
+
+    def run(self, fn, *args):
+        """Run ``fn(conn, *args)`` on the database thread, ``conn`` being the backend's DB-API
+        connection; block only this tasklet.  The world layer's portable SQL
+        (:mod:`evemu.db.characters`, :mod:`.static`, :mod:`.universe`, :mod:`.importer`) is
+        called this way: ``db.run(universe.owners, ids)``.  It is :meth:`call` underneath."""
+        return self.call(_on_conn, fn, args)
+
+    def start_up(self):
+        """The start-up steps after the migrations, on the database thread: (re)load the
+        shipped static data whose files changed (:func:`evemu.db.static.install`, keyed by
+        the data's fingerprint; tables that came from ``import-data`` are kept)."""
+        from . import static
+        return self.run(static.install)
 
     def close(self):
         """Finish the queued statements, close the backend, end the thread.  Idempotent."""
@@ -191,6 +206,10 @@ class Database:
                                                   password_hash(acct.name, password), self.kdf)
         self.set_verifier(acct.id, kdf, salt, verifier)
         return True
+
+
+def _on_conn(backend, fn, args):
+    return fn(backend.conn, *args)
 
 
 for _name in OPERATIONS:

@@ -69,6 +69,9 @@ class Backend:
     dialect = None
     #: what ``db info`` and the start-up line show (a file path, a URL without password)
     path = None
+    #: the open DB-API connection: the world layer's portable SQL runs on it, on the database
+    #: thread, through :meth:`evemu.db.Database.run` (qmark or format paramstyle)
+    conn = None
 
     # ---------------------------------------------------------------- schema
     def migrate(self):

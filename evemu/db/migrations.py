@@ -40,6 +40,7 @@ __all__ = ["Migration", "register", "migration", "load", "registered", "MODULES"
 #: Modules whose import registers migrations (imported by :func:`load`).  Append yours.
 MODULES = [
     "evemu.db.schema",
+    "evemu.db.world_tables",
 ]
 
 

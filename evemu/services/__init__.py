@@ -237,10 +237,14 @@ class ServiceManager:
 
 
 def _standard():
+    from .bulkmgr import BulkMgrService
     from .charunbound import CharUnboundMgrService
+    from .config_svc import ConfigService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
-    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+    from .paperdoll import PaperDollService, PhotoUploadService
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService, ConfigService,
+            BulkMgrService, PaperDollService, PhotoUploadService)
 
 
 STANDARD_SERVICES = _standard()

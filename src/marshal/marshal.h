@@ -36,6 +36,7 @@ enum {
 };
 #define OP_MASK 0x3F
 #define FLAG_SAVE 0x40
+#define FLAG_UNKNOWN 0x80
 #define STREAM_HEADER 0x7E
 #define ZLIB_HEADER 0x78
 
@@ -134,10 +135,11 @@ int evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **ou
 
 
 /* Zero-nibble RLE.  unpack: fills out[0..out_len) (out must be zeroed) from in[0..in_len);
- * returns 0, or -1 if non-zero data would fall past out_len (the caller raises).
+ * returns 0, or -1 if a run would fall past out_len, with *bad the offset in `in` of the control
+ * byte at fault (the caller raises "Invalid RLE string").
  * pack: writes at most evm_rle_bound(in_len) bytes to out, returns the length. */
 int evm_rle_unpack(const unsigned char *in, Py_ssize_t in_len, unsigned char *out,
-                   Py_ssize_t out_len);
+                   Py_ssize_t out_len, Py_ssize_t *bad);
 Py_ssize_t evm_rle_pack(const unsigned char *in, Py_ssize_t in_len, unsigned char *out);
 #define evm_rle_bound(n) ((n) + (n) / 8 + 2)
 

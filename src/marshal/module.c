@@ -284,9 +284,12 @@ marshal_rle_unpack(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "negative length");
     else if ((out = PyBytes_FromStringAndSize(NULL, n)) != NULL) {
         memset(PyBytes_AS_STRING(out), 0, n);
-        if (evm_rle_unpack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out), n) < 0) {
+        Py_ssize_t bad;
+        if (evm_rle_unpack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out), n,
+                           &bad) < 0) {
             Py_CLEAR(out);
-            evm_error(evm_state(module), -1, "packed data longer than %zd bytes", n);
+            evm_error(evm_state(module), bad, "Invalid RLE string: a run past the %zd-byte row",
+                      n);
         }
     }
     PyBuffer_Release(&v);

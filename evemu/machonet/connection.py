@@ -41,6 +41,7 @@ from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
+from .broadcast import notification_body
 from .packets import Address, Packet, PacketError, parse_call, parse_notification, parse_packet
 from .session import Session
 
@@ -73,6 +74,7 @@ class Connection:
         self._send_lock = sync.Lock()
         self._call_slots = sync.Semaphore(self.config.max_calls_per_connection)
         self._ping_id = 0
+        self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
         self._notify_seq = 0
         self.tasklet = None
 
@@ -100,14 +102,17 @@ class Connection:
         if self.closed:
             raise _Closed()
         with self._send_lock:
-            if self.closed:
-                raise _Closed()
-            try:
-                with sync.Timeout(self.config.send_timeout):
-                    self.sock.sendall(frame)
-            except (OSError, sync.TimeoutExpired) as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
+            self._send_locked(frame)
+
+    def _send_locked(self, frame):
+        if self.closed:
+            raise _Closed()
+        try:
+            with sync.Timeout(self.config.send_timeout):
+                self.sock.sendall(frame)
+        except (OSError, sync.TimeoutExpired) as e:
+            self.close(f"send failed: {e!r}")
+            raise _Closed() from None
 
     def send_packet(self, packet):
         self.send_value(packet.to_wire())
@@ -115,15 +120,32 @@ class Connection:
     def notify(self, event, id_type, args, sequenced=True):
         """Send a macho.Notification (server -> client event ``event`` with ``args``).
         ``oob['sn']`` carries this connection's notification sequence number (1, 2, ...);
-        EVEmu leaves it out for some destiny updates (``sequenced=False``)."""
-        body = ((0, SubStream((0, (1, tuple(args))))),)
-        oob = None
-        if sequenced:
-            self._notify_seq += 1
-            oob = {b"sn": self._notify_seq}
-        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
-                     Address.broadcast(event, id_type), self.userid, body, oob)
-        self.send_packet(pkt)
+        EVEmu leaves it out for some destiny updates (``sequenced=False``).  Groups of
+        clients: :mod:`evemu.machonet.broadcast` (``server.broadcast``)."""
+        self.notify_body(event, id_type, notification_body(args), sequenced)
+
+    def notify_body(self, event, id_type, body, sequenced=True):
+        """notify() with the body already built (broadcast marshals it once for everyone).
+        The sequence number is taken under the send lock, so the client sees them in order."""
+        if self.closed:
+            raise _Closed()
+        with self._send_lock:
+            oob = None
+            if sequenced:
+                self._notify_seq += 1
+                oob = {b"sn": self._notify_seq}
+            pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
+                         Address.broadcast(event, id_type), self.userid, body, oob)
+            self._send_locked(encode_frame(marshal.dumps(pkt.to_wire(), 8192)))
+
+    def send_session_change(self):
+        """Send the pending session changes now (for changes made outside a call: a call's
+        own changes go out before its CallRsp).  Returns True if there were any."""
+        change = self.session.change_packet(self.server.node_id) if self.session else None
+        if change is None:
+            return False
+        self.send_packet(change)
+        return True
 
     # ------------------------------------------------------------------ reading
     def _recv_handshake_value(self):
@@ -181,6 +203,7 @@ class Connection:
         self.session = s
         self.send_value(handshake_ack(s, account.role))
         self.send_packet(s.initial_state_packet(self.server.node_id))
+        self.server.broadcast.attach(self)
         log.info("%s: account %d (%s) logged in", self, account.id, account.name)
 
     def _packet_loop(self):
@@ -218,7 +241,7 @@ class Connection:
         elif t == C.NOTIFICATION:
             self._handle_notification(packet)
         elif t == C.PING_RSP:
-            pass                                # the answer to our keep-alive
+            self._ping_answered(packet)         # the answer to ping() or the keep-alive
         else:
             log.warning("%s: ignoring a %s packet", self, packet.type_name)
 
@@ -298,9 +321,41 @@ class Connection:
                                 self.userid, (list(times) + hops,)))
 
     def _send_ping(self):
+        """A PingReq as EVEmu's keep-alive (source Node(nodeID, 'ping', callID)); returns its
+        callID, which the client's PingRsp carries back in its destination."""
         self._ping_id += 1
-        self.send_packet(Packet(C.PING_REQ, Address.node(self.server.node_id, "ping", 0),
+        self.send_packet(Packet(C.PING_REQ,
+                                Address.node(self.server.node_id, "ping", self._ping_id),
                                 Address.client(self.client_id, 0), self.userid, ([],), {}))
+        return self._ping_id
+
+    def ping(self, timeout=10.0):
+        """Ping the client and wait for its PingRsp: returns (round trip in seconds, the
+        client's list of (time, time, hop name) entries); TimeoutError if it does not answer.
+        Blocks only the calling tasklet."""
+        waiter = [sync.Event(), None]
+        started = time.monotonic()
+        ping_id = self._ping_id + 1
+        self._pings[ping_id] = waiter
+        try:
+            self._send_ping()
+            if not waiter[0].wait(timeout):
+                raise TimeoutError(f"{self}: no PingRsp within {timeout} s")
+            rsp = waiter[1]
+            if rsp is None:
+                raise ConnectionResetError(f"{self}: closed while pinging")
+        except _Closed:
+            raise ConnectionResetError(f"{self}: closed while pinging") from None
+        finally:
+            self._pings.pop(ping_id, None)
+        times = rsp.body[0] if rsp.body and type(rsp.body[0]) is list else []
+        return time.monotonic() - started, times
+
+    def _ping_answered(self, packet):
+        waiter = self._pings.get(packet.destination.call_id)
+        if waiter is not None:
+            waiter[1] = packet
+            waiter[0].set()
 
     def _handle_notification(self, packet):
         method, elements = parse_notification(packet)
@@ -332,6 +387,10 @@ class Connection:
             if t is not me and t.alive:
                 t.kill()
         self.calls.clear()
+        for waiter in self._pings.values():
+            waiter[0].set()
+        if self.session is not None:
+            self.server.broadcast.detach(self)
         self.server.services.release_all(self)
         self.server.connection_closed(self)
         if self.tasklet is not None and self.tasklet is not me and self.tasklet.alive:

@@ -21,6 +21,7 @@ from stackless import socket as ssocket
 from evemu.config import Config
 from evemu.db import AccountNameError, Database, validate_account_name
 
+from .broadcast import Broadcaster
 from .connection import Connection
 from .errors import LoginFailed
 
@@ -47,6 +48,7 @@ class Server:
         self._services_factory = services
         self.services = None
         self.on_shutdown = []            # callables run at the end of shutdown()
+        self.broadcast = Broadcaster(self)   # notifications to characters, corps, everyone
         self.signal_watcher = None
 
     # ------------------------------------------------------------------ set-up

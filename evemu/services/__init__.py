@@ -32,12 +32,12 @@ import logging
 
 from evemu.db import filetime_now
 from evemu.machonet.calls import CallContext, CallResult
-from evemu.machonet.errors import CustomError, UserError
+from evemu.machonet.errors import CustomError, MethodNotFound, UserError
 from evemu.wire.marshal import SubStream, SubStruct
 
 __all__ = ["Service", "BindableService", "BoundObject", "ServiceManager", "CallContext",
-           "CallResult", "exposed", "ServiceNotFound", "UserError", "CustomError",
-           "build_services", "STANDARD_SERVICES"]
+           "CallResult", "exposed", "ServiceNotFound", "MethodNotFound", "UserError",
+           "CustomError", "build_services", "STANDARD_SERVICES"]
 
 log = logging.getLogger("evemu.services")
 
@@ -213,13 +213,13 @@ class ServiceManager:
         return obj
 
     def invoke(self, obj, call, method, args, kwargs):
-        """Call the exposed ``method`` of ``obj``.  An unknown method returns None, as EVEmu
-        does (so that the client's UI keeps working), and is logged."""
+        """Call the exposed ``method`` of ``obj``.  An unknown or unexposed method is
+        :class:`MethodNotFound`, an error reply (EVEmu answers None)."""
         fn = obj.exposed_method(method)
         where = getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
         if fn is None:
-            log.warning("%s: no method %s.%s (returning None)", call.connection, where, method)
-            return None
+            log.info("%s: no method %s.%s", call.connection, where, method)
+            raise MethodNotFound(where, method)
         kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
         sig = _signatures.get(fn.__func__)
         if sig is None:
@@ -231,8 +231,26 @@ class ServiceManager:
             raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
         return fn(call, *args, **kwargs)
 
+    def release_from_oob(self, call):
+        """``OID-`` in a CallReq's oob: bound objects the client released (``{idString:
+        refcount}``, or a list of id strings), piggybacked on a call instead of sent as a
+        ClientHasReleasedTheseObjects notification.  Returns how many were released."""
+        released = call.oob.get(b"OID-") if call.packet.oob else None
+        if not released or not isinstance(released, (dict, list, tuple)):
+            return 0
+        n = 0
+        for oid in released:
+            if isinstance(oid, tuple) and oid:
+                oid = oid[0]
+            if isinstance(oid, bytes):
+                oid = oid.decode("ascii", "replace")
+            if isinstance(oid, str) and self.release(oid, call.connection):
+                n += 1
+        return n
+
     def dispatch(self, call):
         req = call.request
+        self.release_from_oob(call)
         return self.invoke(self.resolve(call), call, req.method, req.args, req.kwargs)
 
 

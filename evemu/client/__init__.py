@@ -15,6 +15,7 @@ and ``.values`` for a UserError).  Notifications and session changes that arrive
 kept in ``notifications`` and applied to ``session``.
 """
 import itertools
+import socket as _socket
 
 from stackless import socket as ssocket
 
@@ -77,6 +78,10 @@ def _py(v):
 class Client:
     def __init__(self, sock, max_frame=64 << 20):
         self.sock = sock
+        try:        # the handshake sends small frames back to back: no Nagle/delayed-ACK stall
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
         self.reader = FrameReader(sock, max_frame)
         self.call_ids = itertools.count(1)
         self.client_id = None

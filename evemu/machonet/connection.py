@@ -27,6 +27,7 @@ stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer fo
 """
 import itertools
 import logging
+import socket
 import time
 
 import stackless
@@ -60,6 +61,10 @@ class Connection:
         self.server = server
         self.config = server.config
         self.sock = sock
+        try:        # replies are whole frames: send each at once (no 40 ms Nagle/delayed ACK)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.id = next(_ids)
         self.session = None

@@ -49,6 +49,7 @@ from .session import Session
 __all__ = ["Connection"]
 
 log = logging.getLogger("evemu.machonet.connection")
+_raw_send = socket.socket.send
 _ids = itertools.count(1)
 
 
@@ -65,6 +66,12 @@ class Connection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, AttributeError):
             pass
+        # the stdlib send() never blocks this thread when the fd is non-blocking underneath
+        # (stackless sockets are); otherwise always go through the tasklet-blocking sendall
+        try:
+            self._raw_send = socket.socket.gettimeout(sock) == 0.0
+        except (OSError, TypeError):
+            self._raw_send = False
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.id = next(_ids)
         self.session = None
@@ -106,6 +113,21 @@ class Connection:
     def _send_frame(self, frame):
         if self.closed:
             raise _Closed()
+        if self._raw_send and not self._send_lock.locked():
+            # Nobody is mid-frame: one non-blocking send() needs no lock, as no other tasklet
+            # can run before it returns.  What the kernel did not take goes out under the lock
+            # (still no switch in between, so the frame stays whole on the wire).
+            try:
+                sent = _raw_send(self.sock, frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self.close(f"send failed: {e!r}")
+                raise _Closed() from None
+            if sent >= len(frame):
+                return
+            if sent:
+                frame = memoryview(frame)[sent:]
         with self._send_lock:
             self._send_locked(frame)
 
@@ -113,8 +135,15 @@ class Connection:
         if self.closed:
             raise _Closed()
         try:
-            with sync.Timeout(self.config.send_timeout):
-                self.sock.sendall(frame)
+            # Fast path: one non-blocking send() (the socket is non-blocking underneath),
+            # no timer armed; only what the kernel did not take waits, under send_timeout.
+            try:
+                sent = _raw_send(self.sock, frame) if self._raw_send else 0
+            except BlockingIOError:
+                sent = 0
+            if sent < len(frame):
+                with sync.Timeout(self.config.send_timeout):
+                    self.sock.sendall(memoryview(frame)[sent:] if sent else frame)
         except (OSError, sync.TimeoutExpired) as e:
             self.close(f"send failed: {e!r}")
             raise _Closed() from None
@@ -273,9 +302,11 @@ class Connection:
 
     def _serve_call(self, packet, req):
         manager = self.server.services
-        ctx = CallContext(self, self.session, packet, req, manager)
+        session = self.session
+        ctx = CallContext(self, session, packet, req, manager)
         where = packet.destination.service or req.target
-        started = time.monotonic()
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.monotonic() if debug else 0.0
         try:
             result = manager.dispatch(ctx)
             oob = None
@@ -287,7 +318,11 @@ class Connection:
             rsp = Packet(C.CALL_RSP, packet.destination,
                          Address.client(self.client_id, packet.source.call_id),
                          self.userid, (payload,), oob)
-            frames = self._frames(self.session.change_packet(self.server.node_id), rsp)
+            frame = encode_frame(marshal.dumps(rsp.to_wire(), 8192))
+            if session.dirty:           # the changes this call made go out before its reply
+                change = session.change_packet(self.server.node_id)
+                if change is not None:
+                    frame = self._frames(change) + frame
         except UserError as e:
             log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
             self._send_error(packet, e)
@@ -298,9 +333,10 @@ class Connection:
             log.exception("%s: call %s.%s failed", self, where, req.method)
             self._send_error(packet, CustomError(f"Internal server error: {type(e).__name__}"))
             return
-        self._send_frame(frames)
-        log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
-                  (time.monotonic() - started) * 1000)
+        self._send_frame(frame)
+        if debug:
+            log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
+                      (time.monotonic() - started) * 1000)
 
     def _send_error(self, packet, exc):
         body = (C.CALL_REQ, C.WRAPPEDEXCEPTION, (SubStream(exc.to_wire()),))

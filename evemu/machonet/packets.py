@@ -56,6 +56,10 @@ def _int(v, what, optional=False):
     return v
 
 
+_ADDRESS_FIELDS = {C.ADDRESS_NODE: 4, C.ADDRESS_CLIENT: 4, C.ADDRESS_BROADCAST: 4,
+                   C.ADDRESS_ANY: 3}
+
+
 class Address:
     """A ``macho.MachoAddress``.  Build with the class methods:
 
@@ -113,7 +117,7 @@ class Address:
         if type(st) is not tuple or not st:
             raise PacketError("MachoAddress state must be a non-empty tuple")
         kind = st[0]
-        want = {C.ADDRESS_NODE: 4, C.ADDRESS_CLIENT: 4, C.ADDRESS_BROADCAST: 4, C.ADDRESS_ANY: 3}
+        want = _ADDRESS_FIELDS
         if type(kind) is not int or kind not in want:
             raise PacketError(f"unknown MachoAddress type {kind!r}")
         if len(st) != want[kind]:

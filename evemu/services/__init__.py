@@ -46,6 +46,24 @@ TRANSPORT_KEYWORDS = frozenset({"machoVersion"})
 
 
 _signatures = {}     # exposed function -> inspect.Signature (checked before every call)
+_arity = {}          # exposed function -> (min, max) positional count incl. call, or False
+
+
+def _positional_arity(bound_method):
+    """``(min, max)`` positional arguments (``call`` included) a bound method accepts when
+    called without keywords, or False when its signature needs the full check (keyword-only
+    arguments without defaults)."""
+    lo = hi = 0
+    for p in inspect.signature(bound_method).parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            hi += 1
+            if p.default is p.empty:
+                lo += 1
+        elif p.kind == p.VAR_POSITIONAL:
+            hi = 1 << 30
+        elif p.kind == p.KEYWORD_ONLY and p.default is p.empty:
+            return False
+    return (lo, hi)
 
 
 def exposed(fn):
@@ -220,15 +238,23 @@ class ServiceManager:
         if fn is None:
             log.info("%s: no method %s.%s", call.connection, where, method)
             raise MethodNotFound(where, method)
-        kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
-        sig = _signatures.get(fn.__func__)
-        if sig is None:
-            sig = _signatures[fn.__func__] = inspect.signature(fn)
-        try:
-            sig.bind(call, *args, **kwargs)
-        except TypeError as e:
-            log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method, e)
-            raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
+        if kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
+        arity = _arity.get(fn.__func__)
+        if arity is None:
+            arity = _arity[fn.__func__] = _positional_arity(fn)
+        # the common case (positional arguments only, a count the method takes) is checked
+        # with two comparisons; anything else goes through inspect's full binding check
+        if kwargs or arity is False or not (arity[0] <= len(args) + 1 <= arity[1]):
+            sig = _signatures.get(fn.__func__)
+            if sig is None:
+                sig = _signatures[fn.__func__] = inspect.signature(fn)
+            try:
+                sig.bind(call, *args, **kwargs)
+            except TypeError as e:
+                log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method,
+                            e)
+                raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
         return fn(call, *args, **kwargs)
 
     def release_from_oob(self, call):

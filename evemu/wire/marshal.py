@@ -87,6 +87,8 @@ __all__ = [
 
 def _name(value, what):
     """A class or global name: str, sent as a latin-1 byte string (bytes are accepted)."""
+    if type(value) is str and value.isascii():      # the common case, O(1)
+        return value
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, str):
@@ -96,6 +98,9 @@ def _name(value, what):
             raise ValueError(f"{what} must be latin-1 text: {value!r}") from None
         return str(value)
     raise TypeError(f"{what} must be str, not {type(value).__name__}")
+
+
+_setattr = object.__setattr__
 
 
 class Token:
@@ -139,8 +144,10 @@ class Instance:
     __slots__ = ("name", "state")
 
     def __init__(self, name, state):
-        object.__setattr__(self, "name", _name(name, "Instance name"))
-        object.__setattr__(self, "state", state)
+        # every packet is one: the ASCII str name (what the decoder passes) skips _name()
+        _setattr(self, "name", name if type(name) is str and name.isascii()
+                 else _name(name, "Instance name"))
+        _setattr(self, "state", state)
 
     def __setattr__(self, attr, value):
         raise AttributeError("Instance is immutable")

@@ -253,7 +253,7 @@ decode_instance(Decoder *d)
         Py_DECREF(sname);
         return NULL;
     }
-    PyObject *res = PyObject_CallFunctionObjArgs(d->st->Instance, sname, state, NULL);
+    PyObject *res = evm_new_instance(d->st, sname, state);
     Py_DECREF(sname);
     Py_DECREF(state);
     return res;

@@ -62,6 +62,9 @@ typedef struct {
      * NULL until then, and loads()/dumps() refuse to run before it. */
     PyObject *Token, *Instance, *ObjectEx1, *ObjectEx2, *SubStream, *SubStruct, *Buffer;
     PyObject *substream_from_raw;  /* SubStream._from_raw: raw bytes -> SubStream */
+    /* Instance's `name` and `state` slot descriptors: the decoder fills a new Instance through
+     * them instead of calling the class (no Python frame per packet); NULL: call the class. */
+    PyObject *inst_name_slot, *inst_state_slot;
     PyObject *strtable;            /* tuple: index -> bytes (index 0 is None) */
     PyObject *strtable_index;      /* dict: bytes -> int index */
     PyObject *zlib_decompressobj;  /* zlib.decompressobj */
@@ -71,6 +74,9 @@ typedef struct {
 } MarshalState;
 
 extern struct PyModuleDef evm_module_def;
+
+/* Instance(name, state) for the decoder (module.c). */
+PyObject *evm_new_instance(MarshalState *st, PyObject *name, PyObject *state);
 
 static inline MarshalState *
 evm_state(PyObject *module)

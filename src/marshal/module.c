@@ -222,6 +222,23 @@ marshal_dumps(PyObject *module, PyObject *args, PyObject *kwds)
     return z;
 }
 
+PyObject *
+evm_new_instance(MarshalState *st, PyObject *name, PyObject *state)
+{
+    if (st->inst_name_slot == NULL)
+        return PyObject_CallFunctionObjArgs(st->Instance, name, state, NULL);
+    PyTypeObject *tp = (PyTypeObject *)st->Instance;
+    PyObject *o = tp->tp_alloc(tp, 0);
+    if (o == NULL)
+        return NULL;
+    if (Py_TYPE(st->inst_name_slot)->tp_descr_set(st->inst_name_slot, o, name) < 0 ||
+        Py_TYPE(st->inst_state_slot)->tp_descr_set(st->inst_state_slot, o, state) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* _register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubStruct, Buffer)
  * --
  * Called once by evemu.wire.marshal with its model classes. */
@@ -249,6 +266,18 @@ marshal_register_types(PyObject *module, PyObject *args)
     Py_XSETREF(st->SubStruct, Py_NewRef(sst));
     Py_XSETREF(st->Buffer, Py_NewRef(buf));
     Py_XSETREF(st->substream_from_raw, from_raw);
+    /* The fast Instance constructor needs a plain class whose `name` and `state` are slots. */
+    Py_CLEAR(st->inst_name_slot);
+    Py_CLEAR(st->inst_state_slot);
+    PyObject *dict = ((PyTypeObject *)inst)->tp_dict;
+    PyObject *n = dict ? PyDict_GetItemString(dict, "name") : NULL;      /* borrowed */
+    PyObject *sv = dict ? PyDict_GetItemString(dict, "state") : NULL;
+    if (n != NULL && sv != NULL && Py_IS_TYPE(n, &PyMemberDescr_Type) &&
+        Py_IS_TYPE(sv, &PyMemberDescr_Type) &&
+        ((PyTypeObject *)inst)->tp_new == PyBaseObject_Type.tp_new) {
+        st->inst_name_slot = Py_NewRef(n);
+        st->inst_state_slot = Py_NewRef(sv);
+    }
     Py_RETURN_NONE;
 }
 
@@ -403,6 +432,8 @@ marshal_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->SubStruct);
     Py_VISIT(st->Buffer);
     Py_VISIT(st->substream_from_raw);
+    Py_VISIT(st->inst_name_slot);
+    Py_VISIT(st->inst_state_slot);
     Py_VISIT(st->strtable);
     Py_VISIT(st->strtable_index);
     Py_VISIT(st->zlib_decompressobj);
@@ -425,6 +456,8 @@ marshal_clear(PyObject *module)
     Py_CLEAR(st->SubStruct);
     Py_CLEAR(st->Buffer);
     Py_CLEAR(st->substream_from_raw);
+    Py_CLEAR(st->inst_name_slot);
+    Py_CLEAR(st->inst_state_slot);
     Py_CLEAR(st->strtable);
     Py_CLEAR(st->strtable_index);
     Py_CLEAR(st->zlib_decompressobj);

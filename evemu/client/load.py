@@ -347,15 +347,18 @@ class ServerProcess:
     """``python -m evemu`` on a free loopback port with a fresh database in a temporary
     folder; ``startup`` is the time from spawning to the first accepted TCP connection."""
 
-    def __init__(self, extra_args=(), log_level="WARNING"):
+    def __init__(self, extra_args=(), log_level="WARNING", launcher=None, env=None):
+        """``launcher``: the command that stands for ``python -m evemu`` (e.g. a profiling
+        wrapper taking the same arguments)."""
         self.tmp = tempfile.TemporaryDirectory(prefix="evemu-load-")
         self.host, self.port = "127.0.0.1", free_port()
         db = os.path.join(self.tmp.name, "load.sqlite3")
-        cmd = [sys.executable, "-m", "evemu", "--port", str(self.port), "--db", db,
-               "--log-level", log_level, *extra_args]
+        cmd = [*(launcher or [sys.executable, "-m", "evemu"]), "--port", str(self.port),
+               "--db", db, "--log-level", log_level, *extra_args]
         self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=None if env is None else {**os.environ, **env})
         self.pid = self.proc.pid
         deadline = t0 + 30
         while True:

@@ -340,3 +340,35 @@ def test_server_ping_of_a_closing_connection(server):
     assert settle(lambda: result)
     assert result == ["ConnectionResetError"]
     assert not t.alive
+
+
+# ------------------------------------------------------------------ back-pressure
+def test_calls_beyond_the_per_connection_cap_wait_for_a_free_slot():
+    running, peak = [0], [0]
+
+    class Slow(Service):
+        name = "slow"
+
+        @exposed
+        def Work(self, call, i):
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            try:
+                loop.sleep(0.02)
+            finally:
+                running[0] -= 1
+            return i
+
+    with running_server(extra_services=[Slow], max_calls_per_connection=2) as server:
+        with login(server, "pipeliner") as c:
+            ids = []
+            for i in range(7):
+                call_id, pkt = c.call_packet("slow", "Work", i)
+                c.send(pkt.to_wire())
+                ids.append(call_id)
+            got = sorted(c.wait_reply(cid).body[0].value for cid in ids)
+            assert got == list(range(7)) and peak[0] == 2
+            # a connection closed while its reader waits for a slot goes away cleanly
+            for i in range(5):
+                c.send(c.call_packet("slow", "Work", i)[1].to_wire())
+        assert settle(lambda: not server.connections)

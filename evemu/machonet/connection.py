@@ -84,7 +84,8 @@ class Connection:
         self.reader = FrameReader(sock, min(self.config.max_frame,
                                             self.config.max_handshake_frame))
         self._send_lock = sync.Lock()
-        self._call_slots = sync.Semaphore(self.config.max_calls_per_connection)
+        self._max_calls = self.config.max_calls_per_connection
+        self._slot_free = None              # Event the reader waits on when calls are full
         self._ping_id = 0
         self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
         self._notify_seq = 0
@@ -263,9 +264,14 @@ class Connection:
         t = packet.type
         if t == C.CALL_REQ:
             req = parse_call(packet)
-            self._call_slots.acquire()
+            # back-pressure: at max_calls_per_connection running calls the reader waits for
+            # one to end (a counter on the fast path, an Event only when full)
+            while len(self.calls) >= self._max_calls:
+                ev = self._slot_free = sync.Event()
+                ev.wait()
+                if self.closed:
+                    raise _Closed()
             if self.closed:
-                self._call_slots.release()
                 raise _Closed()
             task = stackless.tasklet(self._run_call)
             self.calls.add(task)
@@ -293,7 +299,10 @@ class Connection:
             self.close("internal error")
         finally:
             self.calls.discard(me)
-            self._call_slots.release()
+            ev = self._slot_free
+            if ev is not None:
+                self._slot_free = None
+                ev.set()
 
     def _frames(self, *packets):
         """Encode packets (None skipped) to one byte string of frames."""
@@ -430,6 +439,8 @@ class Connection:
         self.calls.clear()
         for waiter in self._pings.values():
             waiter[0].set()
+        if self._slot_free is not None:
+            self._slot_free.set()
         if self.session is not None:
             self.server.broadcast.detach(self)
         self.server.services.release_all(self)

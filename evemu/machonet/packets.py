@@ -111,6 +111,22 @@ class Address:
 
     @classmethod
     def from_wire(cls, value):
+        # Fast path for the shapes of every call: Client(int, int|None, None) and
+        # Any(ascii bytes, int|None); anything else takes the checking path below.
+        if type(value) is Instance and value.name == "macho.MachoAddress":
+            st = value.state
+            if type(st) is tuple:
+                n = len(st)
+                if n == 4 and st[0] == 2 and type(st[1]) is int and st[3] is None and \
+                        (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
+                    return cls(2, st[1], None, st[2])
+                if n == 3 and st[0] == 8 and type(st[1]) is bytes and st[1].isascii() and \
+                        (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
+                    return cls(8, None, st[1].decode("ascii"), st[2])
+        return cls._from_wire_checked(value)
+
+    @classmethod
+    def _from_wire_checked(cls, value):
         if type(value) is not Instance or value.name != "macho.MachoAddress":
             raise PacketError(f"not a macho.MachoAddress: {type(value).__name__}")
         st = value.state

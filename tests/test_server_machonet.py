@@ -372,3 +372,32 @@ def test_calls_beyond_the_per_connection_cap_wait_for_a_free_slot():
             for i in range(5):
                 c.send(c.call_packet("slow", "Work", i)[1].to_wire())
         assert settle(lambda: not server.connections)
+
+
+def test_interleaved_partial_frames_of_many_clients_stay_apart(server):
+    """All connections of the loop share one receive scratch buffer: frames that arrive in
+    pieces, interleaved across clients, must still reach each connection intact."""
+    from evemu.wire import marshal
+    from evemu.wire.framing import encode_frame
+    cs = [login(server, f"piece{i}") for i in range(4)]
+    try:
+        frames, ids = [], []
+        for i, c in enumerate(cs):
+            blob = bytes([65 + i]) * (20000 + 997 * i)       # > the 16 KiB scratch
+            call_id, pkt = c.call_packet("debugSvc", "Echo", blob)
+            frames.append(encode_frame(marshal.dumps(pkt.to_wire(), None)))
+            ids.append((call_id, blob))
+        pos = [0] * len(cs)
+        step = 1500
+        while any(p < len(f) for p, f in zip(pos, frames)):
+            for i, c in enumerate(cs):
+                if pos[i] < len(frames[i]):
+                    c.send_raw(frames[i][pos[i]:pos[i] + step])
+                    pos[i] += step
+            loop.sleep(0.001)
+        for c, (call_id, blob) in zip(cs, ids):
+            args, _ = c.wait_reply(call_id).body[0].value
+            assert args == (blob,)
+    finally:
+        for c in cs:
+            c.close()

@@ -28,6 +28,7 @@ stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer fo
 import itertools
 import logging
 import socket
+import threading
 import time
 
 import stackless
@@ -50,6 +51,14 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("evemu.machonet.connection")
 _raw_send = socket.socket.send
+_scratch = threading.local()
+
+
+def _thread_scratch():
+    buf = getattr(_scratch, "chunk", None)
+    if buf is None:
+        buf = _scratch.chunk = bytearray(16 * 1024)
+    return buf
 _ids = itertools.count(1)
 
 
@@ -83,6 +92,10 @@ class Connection:
         # until the login succeeds, an anonymous peer may not make us buffer much
         self.reader = FrameReader(sock, min(self.config.max_frame,
                                             self.config.max_handshake_frame))
+        # The reader's 16 KiB receive chunk is only written by a recv_into() and copied out
+        # before any tasklet switch, so all connections of one loop thread can share one:
+        # 16 KiB less RSS per connection (about half of what an idle one costs).
+        self.reader._chunk = _thread_scratch()
         self._send_lock = sync.Lock()
         self._max_calls = self.config.max_calls_per_connection
         self._slot_free = None              # Event the reader waits on when calls are full

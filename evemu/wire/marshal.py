@@ -226,6 +226,7 @@ class SubStream:
     """
 
     __slots__ = ("_raw", "_value")
+    _MISSING = _MISSING          # the C decoder fills `_value` with it (not yet decoded)
 
     def __init__(self, value):
         self._raw = None

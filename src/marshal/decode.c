@@ -582,7 +582,7 @@ decode_body(Decoder *d, unsigned int op)
             PyObject *raw = PyBytes_FromStringAndSize((const char *)p, n);
             if (raw == NULL)
                 return NULL;
-            PyObject *res = PyObject_CallOneArg(d->st->substream_from_raw, raw);
+            PyObject *res = evm_new_substream(d->st, raw);
             Py_DECREF(raw);
             return res;
         }

@@ -65,6 +65,8 @@ typedef struct {
     /* Instance's `name` and `state` slot descriptors: the decoder fills a new Instance through
      * them instead of calling the class (no Python frame per packet); NULL: call the class. */
     PyObject *inst_name_slot, *inst_state_slot;
+    /* Likewise SubStream's `_raw` / `_value` slots and its "not decoded yet" sentinel. */
+    PyObject *ss_raw_slot, *ss_value_slot, *ss_missing;
     PyObject *strtable;            /* tuple: index -> bytes (index 0 is None) */
     PyObject *strtable_index;      /* dict: bytes -> int index */
     PyObject *zlib_decompressobj;  /* zlib.decompressobj */
@@ -77,6 +79,8 @@ extern struct PyModuleDef evm_module_def;
 
 /* Instance(name, state) for the decoder (module.c). */
 PyObject *evm_new_instance(MarshalState *st, PyObject *name, PyObject *state);
+/* SubStream._from_raw(raw) for the decoder (module.c). */
+PyObject *evm_new_substream(MarshalState *st, PyObject *raw);
 
 static inline MarshalState *
 evm_state(PyObject *module)

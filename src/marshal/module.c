@@ -239,6 +239,23 @@ evm_new_instance(MarshalState *st, PyObject *name, PyObject *state)
     return o;
 }
 
+PyObject *
+evm_new_substream(MarshalState *st, PyObject *raw)
+{
+    if (st->ss_raw_slot == NULL)
+        return PyObject_CallOneArg(st->substream_from_raw, raw);
+    PyTypeObject *tp = (PyTypeObject *)st->SubStream;
+    PyObject *o = tp->tp_alloc(tp, 0);
+    if (o == NULL)
+        return NULL;
+    if (Py_TYPE(st->ss_raw_slot)->tp_descr_set(st->ss_raw_slot, o, raw) < 0 ||
+        Py_TYPE(st->ss_value_slot)->tp_descr_set(st->ss_value_slot, o, st->ss_missing) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* _register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubStruct, Buffer)
  * --
  * Called once by evemu.wire.marshal with its model classes. */
@@ -277,6 +294,20 @@ marshal_register_types(PyObject *module, PyObject *args)
         ((PyTypeObject *)inst)->tp_new == PyBaseObject_Type.tp_new) {
         st->inst_name_slot = Py_NewRef(n);
         st->inst_state_slot = Py_NewRef(sv);
+    }
+    Py_CLEAR(st->ss_raw_slot);
+    Py_CLEAR(st->ss_value_slot);
+    Py_CLEAR(st->ss_missing);
+    dict = ((PyTypeObject *)ss)->tp_dict;
+    n = dict ? PyDict_GetItemString(dict, "_raw") : NULL;               /* borrowed */
+    sv = dict ? PyDict_GetItemString(dict, "_value") : NULL;
+    PyObject *missing = dict ? PyDict_GetItemString(dict, "_MISSING") : NULL;
+    if (n != NULL && sv != NULL && missing != NULL && Py_IS_TYPE(n, &PyMemberDescr_Type) &&
+        Py_IS_TYPE(sv, &PyMemberDescr_Type) &&
+        ((PyTypeObject *)ss)->tp_new == PyBaseObject_Type.tp_new) {
+        st->ss_raw_slot = Py_NewRef(n);
+        st->ss_value_slot = Py_NewRef(sv);
+        st->ss_missing = Py_NewRef(missing);
     }
     Py_RETURN_NONE;
 }
@@ -434,6 +465,9 @@ marshal_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->substream_from_raw);
     Py_VISIT(st->inst_name_slot);
     Py_VISIT(st->inst_state_slot);
+    Py_VISIT(st->ss_raw_slot);
+    Py_VISIT(st->ss_value_slot);
+    Py_VISIT(st->ss_missing);
     Py_VISIT(st->strtable);
     Py_VISIT(st->strtable_index);
     Py_VISIT(st->zlib_decompressobj);
@@ -458,6 +492,9 @@ marshal_clear(PyObject *module)
     Py_CLEAR(st->substream_from_raw);
     Py_CLEAR(st->inst_name_slot);
     Py_CLEAR(st->inst_state_slot);
+    Py_CLEAR(st->ss_raw_slot);
+    Py_CLEAR(st->ss_value_slot);
+    Py_CLEAR(st->ss_missing);
     Py_CLEAR(st->strtable);
     Py_CLEAR(st->strtable_index);
     Py_CLEAR(st->zlib_decompressobj);

@@ -44,7 +44,8 @@ from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
 from .broadcast import notification_body
-from .packets import Address, Packet, PacketError, parse_call, parse_notification, parse_packet
+from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
+                      parse_notification, parse_packet)
 from .session import Session
 
 __all__ = ["Connection"]
@@ -337,10 +338,9 @@ class Connection:
             # everything is encoded here, so that a value that cannot be sent is this call's
             # error, not a broken connection
             payload = SubStream.from_raw(marshal.dumps(result, None))
-            rsp = Packet(C.CALL_RSP, packet.destination,
-                         Address.client(self.client_id, packet.source.call_id),
-                         self.userid, (payload,), oob)
-            frame = encode_frame(marshal.dumps(rsp.to_wire(), 8192))
+            rsp = call_rsp_wire(packet, session.get("clientID"), session.get("userid"),
+                                payload, oob)
+            frame = encode_frame(marshal.dumps(rsp, 8192))
             if session.dirty:           # the changes this call made go out before its reply
                 change = session.change_packet(self.server.node_id)
                 if change is not None:

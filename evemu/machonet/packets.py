@@ -9,13 +9,14 @@ connection is dropped: a client that sends malformed packets is broken or hostil
 Strings: on the wire a Python 2 ``str`` is ``bytes``; here service/method names are ``str`` and
 are converted at this boundary (ASCII only: a non-ASCII name is a malformed packet).
 """
-from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token
+from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, make_instance
 
 from . import constants as C
 
 __all__ = [
     "PacketError", "Address", "Packet", "CallRequest", "parse_packet", "parse_call",
     "parse_notification", "user_error", "gps_transport_closed", "wire_str", "native_str",
+    "call_rsp_wire",
 ]
 
 
@@ -107,7 +108,7 @@ class Address:
             state = (k, wire_str(self.service), self.call_id)
         else:
             raise ValueError(f"unknown address kind {k!r}")
-        return Instance("macho.MachoAddress", state)
+        return make_instance("macho.MachoAddress", state)
 
     @classmethod
     def from_wire(cls, value):
@@ -186,7 +187,7 @@ class Packet:
         return C.PACKET_TYPE_NAMES[self.type]
 
     def to_wire(self):
-        return Instance(self.type_name, (
+        return make_instance(C.PACKET_TYPE_NAMES[self.type], (
             self.type, self.source.to_wire(), self.destination.to_wire(), self.userid,
             self.body, self.oob, self.context_key))
 
@@ -284,6 +285,18 @@ def parse_notification(packet):
     if type(elements) is not list:
         raise PacketError("notification elements must be a list")
     return method, elements
+
+
+def call_rsp_wire(request, client_id, userid, payload, oob=None):
+    """The wire value of the CallRsp answering ``request`` (a parsed CallReq Packet), built
+    without intermediate Packet/Address objects (one per call, so it is on the hot path):
+    source = the request's destination, destination = ``Client(clientID, callID, None)``, body
+    ``(payload,)`` (a SubStream), EVEmu's ``Client::_SendCallReturn`` shape."""
+    return make_instance("macho.CallRsp", (
+        C.CALL_RSP, request.destination.to_wire(),
+        make_instance("macho.MachoAddress",
+                      (C.ADDRESS_CLIENT, client_id, request.source.call_id, None)),
+        userid, (payload,), oob, None))
 
 
 def user_error(msg, values=None):

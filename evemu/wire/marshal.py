@@ -316,3 +316,7 @@ class Buffer(bytes):
 
 
 _marshal._register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubStruct, Buffer)
+
+#: ``make_instance(name, state)`` == ``Instance(name, state)``, built in C (no __init__ frame)
+#: when ``name`` is an ASCII str: for code that makes many, e.g. MachoNet packets.
+make_instance = _marshal._instance

@@ -312,6 +312,24 @@ marshal_register_types(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _instance(name, state): Instance(name, state) without running Instance.__init__ when the
+ * name is an ASCII str (what __init__ would accept unchanged); otherwise the class is called
+ * (and validates).  MachoNet builds three Instances per packet. */
+static PyObject *
+marshal_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    MarshalState *st = evm_state(module);
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_instance(name, state) takes 2 arguments");
+        return NULL;
+    }
+    if (check_registered(st) < 0)
+        return NULL;
+    if (PyUnicode_CheckExact(args[0]) && PyUnicode_IS_ASCII(args[0]))
+        return evm_new_instance(st, args[0], args[1]);
+    return PyObject_CallFunctionObjArgs(st->Instance, args[0], args[1], NULL);
+}
+
 /* _rle_pack(data) / _rle_unpack(packed, length): the zero-nibble RLE, exposed for tests. */
 static PyObject *
 marshal_rle_pack(PyObject *Py_UNUSED(module), PyObject *arg)
@@ -368,6 +386,7 @@ static PyMethodDef marshal_methods[] = {
      "compress_threshold bytes long (None: never compress)."},
     {"_register_types", marshal_register_types, METH_VARARGS, NULL},
     {"_rle_pack", marshal_rle_pack, METH_O, NULL},
+    {"_instance", (PyCFunction)(void (*)(void))marshal_instance, METH_FASTCALL, NULL},
     {"_rle_unpack", marshal_rle_unpack, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -103,7 +103,7 @@ def section_startup(rounds=3):
 
 
 def section_hold(clients, procs, concurrency):
-    srv = ServerProcess()
+    srv = ServerProcess(max_connections=clients + 64)     # above the default cap of 4,096
     try:
         r = run(srv.host, srv.port, clients, [], 0, procs=procs, server_pid=srv.pid,
                 prefix="hold", login_concurrency=concurrency, progress=say)

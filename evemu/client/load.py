@@ -343,13 +343,36 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+#: ``python -c`` program standing for ``python -m evemu`` that raises the server's global
+#: connection cap to $EVEMU_LOAD_MAX_CONNECTIONS (for runs of more clients than the default
+#: cap; the setting has no command-line flag here).
+RAISED_CAP_LAUNCHER = r"""
+import os, runpy, sys
+from evemu.machonet import server as _server
+_cap = int(os.environ["EVEMU_LOAD_MAX_CONNECTIONS"])
+_init = _server.Server.__init__
+def __init__(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    if getattr(self.config, "max_connections", _cap) < _cap:
+        self.config.max_connections = _cap
+_server.Server.__init__ = __init__
+sys.argv = ["evemu"] + sys.argv[1:]
+runpy.run_module("evemu", run_name="__main__", alter_sys=True)
+"""
+
+
 class ServerProcess:
     """``python -m evemu`` on a free loopback port with a fresh database in a temporary
     folder; ``startup`` is the time from spawning to the first accepted TCP connection."""
 
-    def __init__(self, extra_args=(), log_level="WARNING", launcher=None, env=None):
+    def __init__(self, extra_args=(), log_level="WARNING", launcher=None, env=None,
+                 max_connections=None):
         """``launcher``: the command that stands for ``python -m evemu`` (e.g. a profiling
-        wrapper taking the same arguments)."""
+        wrapper taking the same arguments); ``max_connections``: raise the server's global
+        connection cap to this (through :data:`RAISED_CAP_LAUNCHER`)."""
+        if max_connections:
+            launcher = launcher or [sys.executable, "-c", RAISED_CAP_LAUNCHER]
+            env = {**(env or {}), "EVEMU_LOAD_MAX_CONNECTIONS": str(max_connections)}
         self.tmp = tempfile.TemporaryDirectory(prefix="evemu-load-")
         self.host, self.port = "127.0.0.1", free_port()
         db = os.path.join(self.tmp.name, "load.sqlite3")
@@ -551,7 +574,7 @@ def main(argv=None, prog="python -m evemu.client load"):
     server = None
     try:
         if a.start_server:
-            server = ServerProcess()
+            server = ServerProcess(max_connections=a.clients + 64 if a.clients > 4000 else None)
             a.host, a.port, a.server_pid = server.host, server.port, server.pid
             print(f"server pid {server.pid} on {server.host}:{server.port}, listening after "
                   f"{server.startup * 1000:.0f} ms")

@@ -212,9 +212,9 @@ class _FastCaller:
         from evemu.machonet.packets import parse_packet
         from evemu.wire import marshal
         from evemu.wire.framing import encode_frame
-        from evemu.wire.marshal import Instance, SubStream
+        from evemu.wire.marshal import Instance, SubStream, make_instance
 
-        self._Instance, self._dumps, self._loads = Instance, marshal.dumps, marshal.loads
+        self._Instance, self._dumps, self._loads = make_instance, marshal.dumps, marshal.loads
         self._frame, self._parse, self._RemoteError = encode_frame, parse_packet, RemoteError
         self.client = client
         self.sock = client.sock

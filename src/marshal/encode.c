@@ -488,7 +488,19 @@ encode_other(Encoder *e, PyObject *o)
     if (tp == st->ObjectEx2)
         return encode_objectex(e, o, OP_OBJEX2);
     if (tp == st->SubStream) {
-        PyObject *raw = PyObject_GetAttr(o, st->str_raw);
+        /* The `_raw` slot directly when it is filled (decoded or from_raw: no property
+         * frame); else the `raw` property encodes the value. */
+        PyObject *raw = NULL;
+        if (st->ss_raw_slot != NULL) {
+            raw = Py_TYPE(st->ss_raw_slot)->tp_descr_get(st->ss_raw_slot, o,
+                                                         (PyObject *)Py_TYPE(o));
+            if (raw == NULL)
+                PyErr_Clear();          /* unset slot: AttributeError; take the property */
+            else if (!PyBytes_Check(raw))
+                Py_CLEAR(raw);          /* None: not encoded yet */
+        }
+        if (raw == NULL)
+            raw = PyObject_GetAttr(o, st->str_raw);
         if (raw == NULL)
             return -1;
         if (!PyBytes_Check(raw))

@@ -401,3 +401,32 @@ def test_interleaved_partial_frames_of_many_clients_stay_apart(server):
     finally:
         for c in cs:
             c.close()
+
+
+def test_keepalive_drops_a_peer_that_only_dribbles_a_frame():
+    """Bytes that never complete a frame do not count as activity: the peer is pinged after
+    idle_timeout and dropped after a second silent period (no per-read timer involved)."""
+    from evemu.wire import marshal
+    from evemu.wire.framing import encode_frame
+    with running_server(idle_timeout=0.4) as server:
+        c = login(server, "dribbler")
+        frame = encode_frame(marshal.dumps(c.call_packet("machoNet", "GetTime")[1].to_wire(),
+                                           None))
+        conn = server.broadcast.connections("userid", c.userid)[0]
+        got_ping = False
+        for i in range(len(frame) - 1):          # never the last byte
+            try:
+                c.send_raw(frame[i:i + 1])
+            except OSError:
+                break
+            loop.sleep(0.05)
+            if conn.closed:
+                break
+        assert settle(lambda: conn.closed, timeout=5)
+        try:
+            got_ping = c.recv_packet().type == C.PING_REQ
+        except (ConnectionError, OSError):
+            pass
+        assert got_ping
+        assert conn._keepalive is None                # its timer is cancelled
+        c.close()

@@ -78,7 +78,7 @@ from ._marshal import (  # noqa: F401
 __all__ = [
     "loads", "dumps", "MarshalError",
     "Token", "Instance", "ObjectEx", "ObjectEx1", "ObjectEx2", "SubStream", "SubStruct",
-    "Buffer", "DBRowDescriptor", "PackedRow", "STRING_TABLE",
+    "Buffer", "DBRowDescriptor", "PackedRow", "STRING_TABLE", "make_instance",
     "DBTYPE_BOOL", "DBTYPE_BYTES", "DBTYPE_CY", "DBTYPE_FILETIME", "DBTYPE_I1", "DBTYPE_I2",
     "DBTYPE_I4", "DBTYPE_I8", "DBTYPE_R4", "DBTYPE_R8", "DBTYPE_STR", "DBTYPE_UI1",
     "DBTYPE_UI2", "DBTYPE_UI4", "DBTYPE_UI8", "DBTYPE_WSTR",

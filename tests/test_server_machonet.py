@@ -430,3 +430,73 @@ def test_keepalive_drops_a_peer_that_only_dribbles_a_frame():
         assert got_ping
         assert conn._keepalive is None                # its timer is cancelled
         c.close()
+
+
+def test_a_client_that_stops_reading_does_not_hold_up_a_broadcast():
+    """Notifications never block the sender: a peer whose socket is full gets them queued
+    (its writer tasklet sends them in order) and is dropped by send_timeout; the others get
+    every notification, in sequence."""
+    big = __import__("os").urandom(200_000)         # incompressible: frames stay 200 KB
+
+    class Shout(Service):
+        name = "shout"
+
+        @exposed
+        def Shout(self, call, n):
+            return sum(self.server.broadcast.to_everyone("OnBig", (i, big)) for i in range(n))
+
+    with running_server(extra_services=[Shout], send_timeout=1.0) as server:
+        import socket
+        deaf = login(server, "deaf")                 # logs in, then never reads again
+        deaf_conn = [c for c in server.connections if c.account.name == "deaf"][0]
+        deaf_conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        with login(server, "ear") as ear:
+            n = 40                                   # 8 MB: far more than a socket buffer
+            assert ear.call("shout", "Shout", n) == 2 * n    # returned: nobody blocked it
+            got = []
+            while len(got) < n:
+                p = ear.wait_notification("OnBig")
+                got.append(Client.notification_args(p)[0])
+            assert got == list(range(n)) and ear.sn_gaps == []
+            assert settle(lambda: deaf_conn.closed, timeout=10)
+            assert "send failed" in deaf_conn.close_reason or "queued" in \
+                deaf_conn.close_reason
+            assert deaf_conn._writer is None and not deaf_conn._outq
+        deaf.close()
+
+
+def test_notifications_queue_cap_drops_the_peer():
+    from evemu.machonet import connection as connmod
+
+    class Many(Service):
+        name = "many"
+
+        @exposed
+        def Flood(self, call, n):
+            blob = __import__("os").urandom(50_000)
+            total = 0
+            for _ in range(n):
+                total += self.server.broadcast.to_everyone("OnX", (blob,))
+                loop.sleep(0.001)          # let the readers (this test's client) run
+            return total
+
+    old = connmod.MAX_QUEUED_NOTIFICATIONS
+    connmod.MAX_QUEUED_NOTIFICATIONS = 20
+    try:
+        with running_server(extra_services=[Many], send_timeout=30.0) as server:
+            import socket
+            deaf = login(server, "deaf2")
+            deaf_conn = [x for x in server.connections if x.account.name == "deaf2"][0]
+            deaf_conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+            with login(server, "caller2") as c:
+                sent = c.call("many", "Flood", 200)
+                assert deaf_conn.closed and "notifications queued" in deaf_conn.close_reason
+                assert sent < 2 * 200                 # the deaf one stopped counting
+                got = 0
+                while got < 200:
+                    c.wait_notification("OnX")
+                    got += 1
+                assert c.sn_gaps == []
+            deaf.close()
+    finally:
+        connmod.MAX_QUEUED_NOTIFICATIONS = old

@@ -15,10 +15,11 @@ is a dict access, not a scan of every client::
 Each recipient gets its own ``macho.Notification`` (source ``Node(nodeID)``, destination
 ``Broadcast(event, [], idType)``, body ``((0, SubStream((0, (1, args)))),)``, oob
 ``{'sn': n}`` with that connection's next sequence number), as EVEmu's ``SendNotification``
-builds it; the payload is marshalled once for all recipients.  Sends happen in the caller's
-tasklet, one recipient after the other, so every client sees notifications in ``sn`` order; a
-client whose socket stays full is dropped after ``send_timeout`` (the others are not affected
-beyond that wait).  The helpers return the number of clients reached.
+builds it; the payload is marshalled once for all recipients.  Sending never blocks the
+caller: a frame the socket does not take at once is queued for that connection's writer
+tasklet (``Connection.notify_body``), so every client sees its notifications in ``sn`` order
+and one client that stops reading (dropped after ``send_timeout``, or when too many are
+queued) holds up nobody else.  The helpers return the number of clients reached.
 
 Solar systems are indexed by ``solarsystemid2`` (the system the client is in, docked or not),
 as the client's own ``solarsystemid2`` broadcasts are.

@@ -25,6 +25,7 @@ Writes from several tasklets are serialised by a lock so frames never interleave
 stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer for
 ``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
 """
+import collections
 import itertools
 import logging
 import socket
@@ -51,6 +52,8 @@ from .session import Session
 __all__ = ["Connection"]
 
 log = logging.getLogger("evemu.machonet.connection")
+#: Notifications a connection may have waiting for a peer that does not read; one more drops it.
+MAX_QUEUED_NOTIFICATIONS = 2048
 _monotonic = time.monotonic
 _raw_send = socket.socket.send
 _scratch = threading.local()
@@ -102,6 +105,8 @@ class Connection:
         self._max_calls = self.config.max_calls_per_connection
         self._slot_free = None              # Event the reader waits on when calls are full
         self._ping_id = 0
+        self._outq = collections.deque()    # notification frames waiting for the writer
+        self._writer = None                 # the writer tasklet while _outq is being sent
         self._keepalive = None              # the keep-alive timer's handle (after login)
         self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
         self._notify_seq = 0
@@ -177,17 +182,67 @@ class Connection:
 
     def notify_body(self, event, id_type, body, sequenced=True):
         """notify() with the body already built (broadcast marshals it once for everyone).
-        The sequence number is taken under the send lock, so the client sees them in order."""
+
+        Never blocks the caller: the frame goes out at once when the socket takes it and no
+        earlier notification is still queued; otherwise it is queued for this connection's
+        writer tasklet, which sends the queue in order (so ``sn`` stays in order on the wire)
+        under the send lock and ``send_timeout``.  A broadcast is therefore not held up by a
+        client that stops reading; that client is dropped by ``send_timeout``, or when more
+        than ``MAX_QUEUED_NOTIFICATIONS`` are waiting."""
         if self.closed:
             raise _Closed()
-        with self._send_lock:
-            oob = None
-            if sequenced:
-                self._notify_seq += 1
-                oob = {b"sn": self._notify_seq}
-            pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
-                         Address.broadcast(event, id_type), self.userid, body, oob)
-            self._send_locked(encode_frame(marshal.dumps(pkt.to_wire(), 8192)))
+        oob = None
+        if sequenced:
+            self._notify_seq += 1
+            oob = {b"sn": self._notify_seq}
+        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
+                     Address.broadcast(event, id_type), self.userid, body, oob)
+        frame = encode_frame(marshal.dumps(pkt.to_wire(), 8192))
+        if not self._outq and self._raw_send and not self._send_lock.locked():
+            try:
+                sent = _raw_send(self.sock, frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self.close(f"send failed: {e!r}")
+                raise _Closed() from None
+            if sent >= len(frame):
+                return
+            # the rest must follow at once, before any other frame: hold the lock (free, no
+            # switch since the check) and let the writer send it first
+            self._send_lock.acquire()
+            self._outq.append(memoryview(frame)[sent:])
+            self._start_writer(holding_lock=True)
+            return
+        if len(self._outq) >= MAX_QUEUED_NOTIFICATIONS:
+            self.close(f"{len(self._outq)} notifications queued: peer not reading")
+            raise _Closed()
+        self._outq.append(frame)
+        self._start_writer()
+
+    def _start_writer(self, holding_lock=False):
+        if self._writer is None:
+            self._writer = stackless.tasklet(self._write_queue)(holding_lock)
+        elif holding_lock:          # cannot happen: a running writer keeps the queue non-empty
+            self._send_lock.release()
+
+    def _write_queue(self, holding_lock):
+        """The writer tasklet: send queued notification frames in order, then end."""
+        try:
+            if holding_lock:
+                try:
+                    self._send_locked(self._outq.popleft())
+                finally:
+                    self._send_lock.release()
+            while self._outq and not self.closed:
+                frame = self._outq.popleft()
+                with self._send_lock:
+                    self._send_locked(frame)
+        except _Closed:
+            pass
+        finally:
+            self._writer = None
+            self._outq.clear()
 
     def send_session_change(self):
         """Send the pending session changes now (for changes made outside a call: a call's
@@ -474,6 +529,9 @@ class Connection:
             if t is not me and t.alive:
                 t.kill()
         self.calls.clear()
+        if self._writer is not None and self._writer is not me and self._writer.alive:
+            self._writer.kill()
+        self._outq.clear()
         if self._keepalive is not None:
             self._keepalive.cancel()        # (it would keep this object alive until it fired)
             self._keepalive = None

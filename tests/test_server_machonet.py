@@ -480,8 +480,8 @@ def test_notifications_queue_cap_drops_the_peer():
                 loop.sleep(0.001)          # let the readers (this test's client) run
             return total
 
-    old = connmod.MAX_QUEUED_NOTIFICATIONS
-    connmod.MAX_QUEUED_NOTIFICATIONS = 20
+    old = connmod.MAX_QUEUED_FRAMES
+    connmod.MAX_QUEUED_FRAMES = 20
     try:
         with running_server(extra_services=[Many], send_timeout=30.0) as server:
             import socket
@@ -490,7 +490,7 @@ def test_notifications_queue_cap_drops_the_peer():
             deaf_conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
             with login(server, "caller2") as c:
                 sent = c.call("many", "Flood", 200)
-                assert deaf_conn.closed and "notifications queued" in deaf_conn.close_reason
+                assert deaf_conn.closed and "queued: peer not reading" in deaf_conn.close_reason
                 assert sent < 2 * 200                 # the deaf one stopped counting
                 got = 0
                 while got < 200:
@@ -499,4 +499,28 @@ def test_notifications_queue_cap_drops_the_peer():
                 assert c.sn_gaps == []
             deaf.close()
     finally:
-        connmod.MAX_QUEUED_NOTIFICATIONS = old
+        connmod.MAX_QUEUED_FRAMES = old
+
+
+def test_queued_notifications_still_precede_the_reply():
+    """Frames keep their order through the writer queue: notifications a call sends while the
+    client's socket is full arrive before that call's CallRsp (EVEmu's single queue)."""
+    blob = __import__("os").urandom(3_000_000)
+
+    class Loud(Service):
+        name = "loud"
+
+        @exposed
+        def Three(self, call):
+            for i in range(3):
+                call.connection.notify("OnBig", "charid", (i, blob))
+            return b"done"
+
+    with running_server(extra_services=[Loud]) as server:
+        with login(server, "orderly") as c:
+            assert c.call("loud", "Three") == b"done"
+            notes = [Client.notification_args(p)[0] for p in c.notifications
+                     if p.type == C.NOTIFICATION]
+            assert notes == [0, 1, 2] and c.sn_gaps == []
+            conn = server.broadcast.connections("userid", c.userid)[0]
+            assert conn._writer is None and not conn._outq

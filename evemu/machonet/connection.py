@@ -21,8 +21,10 @@ bytes that are not marshal, a value that is not a packet, a handshake out of ord
 connection and only this one; the server and the other clients go on.  A call that fails is an
 error *reply*, not a drop.
 
-Writes from several tasklets are serialised by a lock so frames never interleave; a peer that
-stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer for
+Sending never blocks: a frame goes out in one non-blocking send() when nothing is queued,
+else it joins the queue of the connection's writer tasklet, so frames keep their order and
+never interleave (no lock); a peer that stops reading for ``send_timeout`` seconds, or lets
+too much pile up, is dropped.  Silence from the peer for
 ``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
 """
 import collections
@@ -52,8 +54,9 @@ from .session import Session
 __all__ = ["Connection"]
 
 log = logging.getLogger("evemu.machonet.connection")
-#: Notifications a connection may have waiting for a peer that does not read; one more drops it.
-MAX_QUEUED_NOTIFICATIONS = 2048
+#: Frames / bytes a connection may have waiting for a peer that does not read; more drops it.
+MAX_QUEUED_FRAMES = 2048
+MAX_QUEUED_BYTES = 64 << 20
 _monotonic = time.monotonic
 _raw_send = socket.socket.send
 _scratch = threading.local()
@@ -101,11 +104,11 @@ class Connection:
         # before any tasklet switch, so all connections of one loop thread can share one:
         # 16 KiB less RSS per connection (about half of what an idle one costs).
         self.reader._chunk = _thread_scratch()
-        self._send_lock = sync.Lock()
         self._max_calls = self.config.max_calls_per_connection
         self._slot_free = None              # Event the reader waits on when calls are full
         self._ping_id = 0
-        self._outq = collections.deque()    # notification frames waiting for the writer
+        self._outq = collections.deque()    # frames waiting for the writer tasklet
+        self._queued_bytes = 0
         self._writer = None                 # the writer tasklet while _outq is being sent
         self._keepalive = None              # the keep-alive timer's handle (after login)
         self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
@@ -133,32 +136,59 @@ class Connection:
         self._send_frame(frame)
 
     def _send_frame(self, frame):
+        """Send one or more whole frames, in order with everything sent before; never
+        blocks the caller.  When nothing is queued, one non-blocking send() (the socket is
+        non-blocking underneath) usually takes it all; whatever it does not take is queued
+        for this connection's writer tasklet, and while the writer has work every frame
+        joins its queue, so frames never interleave and keep their order (a notification
+        queued behind a full socket still precedes the CallRsp sent after it).  The writer
+        sends under ``send_timeout``; a peer that lets more than MAX_QUEUED_FRAMES frames or
+        MAX_QUEUED_BYTES bytes pile up is dropped.  Raises _Closed if the connection is gone."""
         if self.closed:
             raise _Closed()
-        if self._raw_send and not self._send_lock.locked():
-            # Nobody is mid-frame: one non-blocking send() needs no lock, as no other tasklet
-            # can run before it returns.  What the kernel did not take goes out under the lock
-            # (still no switch in between, so the frame stays whole on the wire).
-            try:
-                sent = _raw_send(self.sock, frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
-            if sent >= len(frame):
-                return
-            if sent:
-                frame = memoryview(frame)[sent:]
-        with self._send_lock:
-            self._send_locked(frame)
+        if self._writer is None:
+            if self._raw_send:
+                try:
+                    sent = _raw_send(self.sock, frame)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as e:
+                    self.close(f"send failed: {e!r}")
+                    raise _Closed() from None
+                if sent >= len(frame):
+                    return
+                if sent:
+                    frame = memoryview(frame)[sent:]
+            self._outq.append(frame)
+            self._queued_bytes = len(frame)
+            self._writer = stackless.tasklet(self._write_queue)()
+            return
+        self._queued_bytes += len(frame)
+        if len(self._outq) >= MAX_QUEUED_FRAMES or self._queued_bytes > MAX_QUEUED_BYTES:
+            self.close(f"{len(self._outq)} frames ({self._queued_bytes} bytes) queued: "
+                       "peer not reading")
+            raise _Closed()
+        self._outq.append(frame)
 
-    def _send_locked(self, frame):
+    def _write_queue(self):
+        """The writer tasklet: send the queued frames in order, then end."""
+        try:
+            while self._outq and not self.closed:
+                frame = self._outq[0]
+                self._send_blocking(frame)
+                self._outq.popleft()
+                self._queued_bytes -= len(frame)
+        except _Closed:
+            pass
+        finally:
+            self._writer = None
+            if self.closed:
+                self._outq.clear()
+
+    def _send_blocking(self, frame):
         if self.closed:
             raise _Closed()
         try:
-            # Fast path: one non-blocking send() (the socket is non-blocking underneath),
-            # no timer armed; only what the kernel did not take waits, under send_timeout.
             try:
                 sent = _raw_send(self.sock, frame) if self._raw_send else 0
             except BlockingIOError:
@@ -182,13 +212,8 @@ class Connection:
 
     def notify_body(self, event, id_type, body, sequenced=True):
         """notify() with the body already built (broadcast marshals it once for everyone).
-
-        Never blocks the caller: the frame goes out at once when the socket takes it and no
-        earlier notification is still queued; otherwise it is queued for this connection's
-        writer tasklet, which sends the queue in order (so ``sn`` stays in order on the wire)
-        under the send lock and ``send_timeout``.  A broadcast is therefore not held up by a
-        client that stops reading; that client is dropped by ``send_timeout``, or when more
-        than ``MAX_QUEUED_NOTIFICATIONS`` are waiting."""
+        Never blocks the caller (see _send_frame): a broadcast is not held up by a client
+        that stopped reading, and each client gets its ``sn`` in order."""
         if self.closed:
             raise _Closed()
         oob = None
@@ -197,52 +222,7 @@ class Connection:
             oob = {b"sn": self._notify_seq}
         pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
                      Address.broadcast(event, id_type), self.userid, body, oob)
-        frame = encode_frame(marshal.dumps(pkt.to_wire(), 8192))
-        if not self._outq and self._raw_send and not self._send_lock.locked():
-            try:
-                sent = _raw_send(self.sock, frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
-            if sent >= len(frame):
-                return
-            # the rest must follow at once, before any other frame: hold the lock (free, no
-            # switch since the check) and let the writer send it first
-            self._send_lock.acquire()
-            self._outq.append(memoryview(frame)[sent:])
-            self._start_writer(holding_lock=True)
-            return
-        if len(self._outq) >= MAX_QUEUED_NOTIFICATIONS:
-            self.close(f"{len(self._outq)} notifications queued: peer not reading")
-            raise _Closed()
-        self._outq.append(frame)
-        self._start_writer()
-
-    def _start_writer(self, holding_lock=False):
-        if self._writer is None:
-            self._writer = stackless.tasklet(self._write_queue)(holding_lock)
-        elif holding_lock:          # cannot happen: a running writer keeps the queue non-empty
-            self._send_lock.release()
-
-    def _write_queue(self, holding_lock):
-        """The writer tasklet: send queued notification frames in order, then end."""
-        try:
-            if holding_lock:
-                try:
-                    self._send_locked(self._outq.popleft())
-                finally:
-                    self._send_lock.release()
-            while self._outq and not self.closed:
-                frame = self._outq.popleft()
-                with self._send_lock:
-                    self._send_locked(frame)
-        except _Closed:
-            pass
-        finally:
-            self._writer = None
-            self._outq.clear()
+        self._send_frame(encode_frame(marshal.dumps(pkt.to_wire(), 8192)))
 
     def send_session_change(self):
         """Send the pending session changes now (for changes made outside a call: a call's

@@ -136,6 +136,16 @@ def section_rate(clients, rate, duration, procs, concurrency, profile=False):
     return r
 
 
+def section_closed(clients, duration, procs, concurrency):
+    srv = ServerProcess()
+    try:
+        return run(srv.host, srv.port, clients, [None], duration, procs=procs,
+                   server_pid=srv.pid, prefix="tput", login_concurrency=concurrency,
+                   progress=say)
+    finally:
+        srv.stop()
+
+
 def section_soak(seconds, clients, rate, churn, procs):
     srv = ServerProcess()
     points = []
@@ -149,13 +159,16 @@ def section_soak(seconds, clients, rate, churn, procs):
             points.append((time.monotonic() - t_start, proc_status(srv.pid).get("VmRSS", 0)))
     finally:
         srv.stop()
-    slope = None
-    if len(points) >= 2:
-        xs, ys = [p[0] / 60 for p in points], [p[1] / 1024 for p in points]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        den = sum((x - mx) ** 2 for x in xs)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
+    slope = _slope(points) if len(points) >= 2 else None
     return {"points": points, "slope_kib_per_min": slope, "rounds": rounds}
+
+
+def _slope(points):
+    """Least-squares slope of (seconds, bytes) points, in KiB per minute."""
+    xs, ys = [p[0] / 60 for p in points], [p[1] / 1024 for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 
 
 def main(argv=None):
@@ -169,6 +182,8 @@ def main(argv=None):
                    help="offered calls/s of the open-loop phase (default 10,000)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per phase (default 10)")
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
+    p.add_argument("--closed-clients", type=int, default=100,
+                   help="clients of the closed-loop throughput section (default 100)")
     p.add_argument("--login-concurrency", type=int, default=64)
     p.add_argument("--soak", type=float, default=0.0,
                    help="seconds of mixed soak run (default 0: skipped)")
@@ -188,11 +203,14 @@ def main(argv=None):
     say(f"{a.rate_clients} clients at {a.rate:.0f} calls/s, then closed loop...")
     rate = section_rate(a.rate_clients, a.rate, a.duration, a.procs, a.login_concurrency,
                         a.profile)
+    say(f"{a.closed_clients} clients, closed loop...")
+    tput = section_closed(a.closed_clients, a.duration, a.procs, a.login_concurrency)
     soak = section_soak(a.soak, min(a.rate_clients, 200), min(a.rate, 2000), 4, a.procs) \
         if a.soak > 0 else None
 
     hl, rl = hold["login"], rate["login"]
     open_ph, closed_ph = rate["phases"]
+    tp = tput["phases"][0]
     rows = [
         ("start-up (spawn -> accepting), median of 3", ms(st["startup"]), TARGETS["startup"]),
         ("first login after start-up", ms(st["first_login"]), ""),
@@ -212,11 +230,19 @@ def main(argv=None):
         ("  latency p99 / max", f"{ms(open_ph['p99'])} / {ms(open_ph['max'])}",
          TARGETS["p99"]),
         ("  errors", str(open_ph["errors"]), "0"),
-        ("closed loop: calls/s (wall clock)", f"{closed_ph['per_second']:.0f}", ""),
-        ("closed loop: calls per server CPU-second",
-         f"{closed_ph.get('calls_per_server_cpu_second') or 0:.0f}", TARGETS["cps"]),
-        ("open loop: calls per server CPU-second",
+        ("  server / client CPU-seconds (all client processes)",
+         f"{open_ph.get('server_cpu', 0):.2f} / {open_ph.get('client_cpu', 0):.2f}", ""),
+        ("  calls per server CPU-second",
          f"{open_ph.get('calls_per_server_cpu_second') or 0:.0f}", ""),
+        (f"closed loop, {rl['logged_in']} clients: calls/s (wall clock)",
+         f"{closed_ph['per_second']:.0f}", ""),
+        ("  calls per server CPU-second",
+         f"{closed_ph.get('calls_per_server_cpu_second') or 0:.0f}", TARGETS["cps"]),
+        (f"closed loop, {tput['login']['logged_in']} clients: calls/s (wall clock)",
+         f"{tp['per_second']:.0f}", ""),
+        ("  calls per server CPU-second", f"{tp.get('calls_per_server_cpu_second') or 0:.0f}",
+         TARGETS["cps"]),
+        ("  latency p50 / p99", f"{ms(tp['p50'])} / {ms(tp['p99'])}", ""),
         ("server exit after SIGTERM (idle, after the rate run)", ms(rate["exit_after"]),
          TARGETS["exit"]),
     ]
@@ -224,6 +250,14 @@ def main(argv=None):
         rows.append((f"RSS slope over a {a.soak:.0f} s mixed run ({soak['rounds']} rounds)",
                      "-" if soak["slope_kib_per_min"] is None
                      else f"{soak['slope_kib_per_min']:+.1f} KiB/min", TARGETS["soak"]))
+        pts = soak["points"]
+        if pts:
+            rows.append(("  RSS after the first / last round",
+                         f"{kib(pts[0][1])} / {kib(pts[-1][1])}", ""))
+            half = pts[len(pts) // 2:]
+            if len(half) >= 2:
+                rows.append(("  slope over the second half",
+                             f"{_slope(half):+.1f} KiB/min", ""))
     else:
         rows.append(("RSS slope over a mixed run", "not run (--soak S)", TARGETS["soak"]))
     w = max(len(r[0]) for r in rows)

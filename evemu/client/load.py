@@ -177,6 +177,7 @@ class Worker:
 
         _sleep_until(start_at)
         t0 = time.monotonic()
+        cpu0 = time.process_time()
         if per_client is None:
             tasks = [stackless.tasklet(closed)(c) for c in clients]
         else:
@@ -186,7 +187,8 @@ class Worker:
             if t.alive:
                 loop.run_until(t)
         return {"lat": lat, "errors": len(errors), "calls": len(lat), "t0": t0,
-                "t1": time.monotonic(), "first_error": errors[0] if errors else None}
+                "t1": time.monotonic(), "first_error": errors[0] if errors else None,
+                "cpu": time.process_time() - cpu0}
 
     def close(self):
         for c in self.clients:
@@ -498,6 +500,7 @@ def run(host, port, clients, rates, duration, procs=1, server_pid=None, prefix="
                      "first_error": next((r["first_error"] for r in replies
                                           if r["first_error"]), None),
                      **percentiles(lat)}
+            phase["client_cpu"] = sum(r.get("cpu", 0.0) for r in replies)
             if c0 is not None and c1 is not None:
                 phase["server_cpu"] = c1 - c0
                 phase["calls_per_server_cpu_second"] = calls / (c1 - c0) if c1 > c0 else None
@@ -527,14 +530,15 @@ def report(r, out=print):
             f"(high-water {r['hwm_after_logins'] / 2**20:.1f} MiB): "
             f"{r['rss_per_connection'] / 1024:.1f} KiB per connection")
     out(f"{'offered/s':>10} {'calls/s':>9} {'calls':>8} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'srv CPU s':>9} {'calls/srv-CPU-s':>15}")
+        f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'srv CPU s':>9} {'calls/srv-CPU-s':>15} "
+        f"{'client CPU s':>12}")
     for ph in r["phases"]:
         cps = ph.get("calls_per_server_cpu_second")
         out(f"{'max' if ph['offered'] is None else int(ph['offered']):>10} "
             f"{ph['per_second']:>9.0f} {ph['calls']:>8} {_ms(ph['p50']):>8} {_ms(ph['p90']):>8} "
             f"{_ms(ph['p99']):>8} {_ms(ph['max']):>8} {ph['errors']:>6} "
             f"{ph.get('server_cpu', float('nan')):>9.2f} "
-            f"{('-' if cps is None else f'{cps:.0f}'):>15}"
+            f"{('-' if cps is None else f'{cps:.0f}'):>15} {ph.get('client_cpu', 0.0):>12.2f}"
             + (f"  first error: {ph['first_error']}" if ph["errors"] else ""))
 
 

@@ -336,3 +336,22 @@ def test_no_leaks_in_the_row_api():
     finally:
         tracemalloc.stop()
     assert after - base < 32 * 1024, (base, after)
+
+
+def test_make_instance_is_instance():
+    """make_instance builds Instances in C for ASCII str names, else calls the class."""
+    from evemu.wire.marshal import make_instance
+    i = make_instance("macho.CallRsp", (7, [1]))
+    assert type(i) is m.Instance and i == m.Instance("macho.CallRsp", (7, [1]))
+    assert i.name == "macho.CallRsp" and i.state == (7, [1])
+    with pytest.raises(AttributeError):
+        i.name = "x"
+    assert make_instance(b"a.B", None) == m.Instance("a.B", None)       # bytes: via the class
+    assert make_instance("caf\u00e9", 1).name == "caf\u00e9"              # latin-1: via the class
+    with pytest.raises(ValueError):
+        make_instance("\u20ac", 1)
+    with pytest.raises(TypeError):
+        make_instance(5, 1)
+    with pytest.raises(TypeError):
+        make_instance("a")
+    assert m.loads(m.dumps(make_instance("x.Y", (1,)))) == m.Instance("x.Y", (1,))

@@ -296,7 +296,9 @@ def test_service_manager_dispatch():
     assert mgr.dispatch(_ctx(mgr, conn, "echo", "Say", (b"hi",))) == b"hi"
     assert mgr.dispatch(_ctx(mgr, conn, "echo", "Say", (b"hi",), {"loud": True,
                                                                   "machoVersion": 1})) == b"HI"
-    assert mgr.dispatch(_ctx(mgr, conn, "echo", "Hidden")) is None
+    with pytest.raises(CustomError, match="echo has no method Hidden") as e:
+        mgr.dispatch(_ctx(mgr, conn, "echo", "Hidden"))
+    assert e.value.values == {"error": "echo has no method Hidden"}
     with pytest.raises(CustomError):
         mgr.dispatch(_ctx(mgr, conn, "echo", "Say"))
     with pytest.raises(UserError) as e:

@@ -40,6 +40,7 @@ from evemu.config import Config, is_loopback
 from evemu.db import AccountNameError, Database, validate_account_name
 from evemu.db.passwords import normalise_name, password_hash
 
+from .broadcast import Broadcaster
 from .connection import Connection
 from .errors import LoginFailed
 from .limits import LoginThrottle, Throttled, WarningLimiter
@@ -96,6 +97,7 @@ class Server:
         self._services_factory = services
         self.services = None
         self.on_shutdown = []            # callables run at the end of shutdown()
+        self.broadcast = Broadcaster(self)   # notifications to characters, corps, everyone
         self.signal_watcher = None
         c = self.config
         self.throttle = LoginThrottle(c.login_free_failures, c.login_base_delay,

@@ -238,9 +238,10 @@ class ServiceManager:
 
 def _standard():
     from .charunbound import CharUnboundMgrService
+    from .lsc import LSCService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
-    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService, LSCService)
 
 
 STANDARD_SERVICES = _standard()

@@ -280,6 +280,15 @@ def test_motd_goes_to_the_character_alone(trio):
     assert drain(bob) == []
 
 
+def test_server_sockets_do_not_wait_for_delayed_acks(server, trio):
+    """Fan-out sends one small frame per member: with Nagle on, a frame that follows an
+    unacknowledged one waits for the peer's delayed ACK (40 ms on Linux)."""
+    import socket
+    assert len(server.connections) == 3
+    for conn in server.connections:
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 # ------------------------------------------------------------------ user channels
 def test_private_conversation(server, lsc, trio):
     alice, bob, carol = trio

@@ -77,6 +77,9 @@ class Server:
                 sock.close()
                 continue
             try:
+                # small frames (notifications, replies) go out at once, not after the peer's
+                # delayed ACK (Nagle: +40 ms on chat fan-out, see docs/chat.md)
+                sock.setsockopt(ssocket.IPPROTO_TCP, ssocket.TCP_NODELAY, 1)
                 conn = Connection(self, sock, peer)
                 self.connections.add(conn)
                 log.debug("%s: connected", conn)

@@ -237,6 +237,18 @@ def test_session_change_moves_local_membership(server, trio):
     assert ret[0][2][0] == b"LSCCannotJoin" and b"msg" in ret[0][2][1]
 
 
+def test_selecting_another_character_swaps_members(trio):
+    alice, bob, carol = trio
+    alice.call("chatTest", "Become", 90000011, CORP_B, JITA)      # another character
+    got = [(n[0], n[2], n[3][2][0]) for n in drain(bob)]
+    assert set(got[:2]) == {(local(JITA), b"LeaveChannel", 90000001),
+                            (((b"corpid", CORP_A),), b"LeaveChannel", 90000001)}
+    assert got[2:] == [(local(JITA), b"JoinChannel", 90000011)]
+    assert [n[2] for n in drain(carol)] == [b"JoinChannel"]            # corp B
+    bob.call("LSC", "SendMessage", local(JITA), "hi new alt")
+    assert drain(alice)[-1][4] == ("hi new alt",)
+
+
 def test_session_change_without_the_hook_still_stops_old_local(server, trio):
     alice, bob, carol = trio
     alice.call("chatTest", "Become", 90000001, CORP_A, PERIMETER, False)   # nobody told LSC
@@ -471,12 +483,12 @@ def test_parse_channel_forms():
 def test_rate_limiter_refills():
     t = [0.0]
     lim = W.RateLimiter(rate=2.0, burst=3, clock=lambda: t[0])
-    sp = W.Speaker(1)
-    assert [lim.allow(sp) for _ in range(4)] == [True, True, True, False]
+    assert [lim.allow(7) for _ in range(4)] == [True, True, True, False]
+    assert lim.allow(8)                                      # per character
     t[0] += 0.5
-    assert lim.allow(sp) and not lim.allow(sp)
+    assert lim.allow(7) and not lim.allow(7)
     t[0] += 100
-    assert [lim.allow(sp) for _ in range(4)] == [True, True, True, False]
+    assert [lim.allow(7) for _ in range(4)] == [True, True, True, False]
 
 
 def test_access_modes():

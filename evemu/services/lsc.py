@@ -456,7 +456,7 @@ class LSCService(Service):
                                 "this channel")
             if not text.strip():
                 return None
-            if not self.limiter.allow(sp):
+            if not self.limiter.allow(sp.charid):
                 raise ChatError("LSCCannotSendMessage", msg="You are sending messages too "
                                 "fast; wait a moment")
         except ChatError as e:

@@ -80,7 +80,7 @@ class Speaker:
     """A character as chat sees it: who it is (from the session) and its connection."""
 
     __slots__ = ("charid", "corpid", "allianceid", "warfactionid", "role", "corprole", "name",
-                 "typeid", "conn", "channels", "tokens", "stamp", "seen")
+                 "typeid", "conn", "channels", "seen")
 
     def __init__(self, charid, conn=None, *, corpid=None, allianceid=None, warfactionid=None,
                  role=0, corprole=0, name=None, typeid=1373):
@@ -94,8 +94,6 @@ class Speaker:
         self.name = name if name is not None else f"Character {charid}"
         self.typeid = typeid
         self.channels = set()           # ids of the channels it is in
-        self.tokens = None              # rate limiter state
-        self.stamp = 0.0
         self.seen = {}                  # session-bound kind -> the id last synced
 
     def __repr__(self):
@@ -193,23 +191,28 @@ def comparison_key_of(name):
 
 
 class RateLimiter:
-    """Token bucket per speaker: ``burst`` messages at once, then ``rate`` per second."""
+    """Token bucket per character (kept across reconnects): ``burst`` messages at once, then
+    ``rate`` per second."""
 
     def __init__(self, rate=2.0, burst=10, clock=time.monotonic):
         self.rate = float(rate)
         self.burst = float(burst)
         self.clock = clock
+        self._buckets = {}              # charid -> [tokens, stamp]
 
-    def allow(self, sp):
+    def allow(self, charid):
         now = self.clock()
-        if sp.tokens is None:
-            sp.tokens = self.burst
+        b = self._buckets.get(charid)
+        if b is None:
+            b = self._buckets[charid] = [self.burst, now]
         else:
-            sp.tokens = min(self.burst, sp.tokens + (now - sp.stamp) * self.rate)
-        sp.stamp = now
-        if sp.tokens < 1.0:
+            b[0] = min(self.burst, b[0] + (now - b[1]) * self.rate)
+            b[1] = now
+        if b[0] < 1.0:
             return False
-        sp.tokens -= 1.0
+        b[0] -= 1.0
+        if len(self._buckets) > 100000:             # forget full buckets now and then
+            self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst}
         return True
 
 

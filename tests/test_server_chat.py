@@ -286,10 +286,30 @@ def test_corp_channel_follows_corp(trio):
 
 def test_motd_goes_to_the_character_alone(trio):
     alice, bob, carol = trio
-    assert alice.call("chatTest", "Motd", "<br>Welcome to EVEmu") is True
+    # selected, local not joined by the client yet: the text waits for its JoinChannels
+    assert alice.call("chatTest", "Motd", "<br>Welcome to EVEmu") is False
+    assert drain(alice) == []
+    entry = alice.call("LSC", "JoinChannels", [local(JITA)], C.ROLE_STD)[0]
+    check_join(entry, local(JITA))
     (n,) = drain(alice)
-    assert n[2] == b"SendMessage" and n[3][2] == [1, "EVE System", 1]
+    assert n[0] == local(JITA) and n[2] == b"SendMessage"
+    assert n[3][2] == [1, "EVE System", 1] and n[4] == ("<br>Welcome to EVEmu",)
     assert drain(bob) == []
+    assert alice.call("chatTest", "Motd", "again") is True          # joined: at once
+    assert drain(alice)[0][4] == ("again",) and drain(bob) == []
+
+
+def test_current_local_cannot_be_left(trio):
+    """The client asks to leave a channel that chat reaches before it joined it; for the
+    local of its own system that is ignored (nobody leaves local)."""
+    alice, bob, carol = trio
+    alice.call("LSC", "LeaveChannel", local(JITA), 0)
+    alice.call("LSC", "LeaveChannels", [(local(JITA), 1)], 0, 0)
+    bob.call("LSC", "SendMessage", local(JITA), "still hear me?")
+    assert drain(alice)[-1][4] == ("still hear me?",)
+    drain(bob)
+    alice.call("LSC", "LeaveChannel", ((b"corpid", CORP_A),), 0)      # corp chat: may leave
+    assert check_onlsc(drain(bob)[0], ((b"corpid", CORP_A),), b"LeaveChannel", 90000001) == ()
 
 
 def test_server_sockets_do_not_wait_for_delayed_acks(server, trio):

@@ -263,6 +263,8 @@ class LSCService(Service):
             v = s.get(attr)
             setattr(sp, attr, (v or 0) if attr in ("role", "corprole") else v)
         # leave session-bound channels the session left; join local and corp
+        if sp.seen.get("solarsystemid2", s.get("solarsystemid2")) != s.get("solarsystemid2"):
+            sp.client_joined.discard(sp.seen["solarsystemid2"])
         for cid in list(sp.channels):
             ch = self.world.channels.get(cid)
             if ch is not None and ch.session_bound and s.get(ch.kind) != ch.id:
@@ -393,6 +395,12 @@ class LSCService(Service):
                 continue
             self._join(ch, sp)          # joining twice answers the channel again (idempotent)
             out.append(self._join_reply(ch, sp))
+            sp.client_joined.add(ch.id)
+            if ch.kind == "solarsystemid2" and sp.motd is not None:
+                # while this call runs the client holds OnLSCs for the channel until the
+                # join is done, so the text lands in the new window
+                text, sp.motd = sp.motd, None
+                self._motd_to(sp, ch, text)
         return out
 
     @exposed
@@ -416,8 +424,14 @@ class LSCService(Service):
         except ChatError:
             return
         ch = self.world.channels.get(cid)
-        if ch is not None and ch.kind == kind:
-            self._leave(ch, sp)
+        if ch is None or ch.kind != kind:
+            return
+        if kind == "solarsystemid2" and sp.conn.session.get(kind) == cid:
+            # nobody leaves the local channel of the system they are in; the client asks
+            # when chat reaches it before it has joined (EVE's client: OnLSC for an unknown
+            # channel -> LeaveChannel), which would otherwise race its own JoinChannels
+            return
+        self._leave(ch, sp)
 
     @exposed
     def LeaveChannels(self, call, channels, unsubscribe=0, role=None):
@@ -643,14 +657,20 @@ class LSCService(Service):
 
     # ------------------------------------------------------------ server side
     def send_motd(self, conn, text):
-        """The server's welcome text into the character's local channel, to it alone
-        (EVEmu's SendServerMOTD)."""
+        """The server's welcome text in the character's local channel, to it alone (EVEmu's
+        SendServerMOTD).  Call it when the character is selected: if the client has not
+        joined local yet (it does so right after the session change), the text waits for
+        its JoinChannels.  Returns True if sent now, False if queued, None: no character."""
         sp = self.sync_session(conn)
         if sp is None:
-            return False
+            return None
         eid = conn.session.get("solarsystemid2")
         ch = self.world.channels.get(eid) if _is_int(eid) else None
-        if ch is None or sp.charid not in ch.members:
+        if ch is None or ch.id not in sp.client_joined or sp.charid not in ch.members:
+            sp.motd = text
             return False
+        return self._motd_to(sp, ch, text)
+
+    def _motd_to(self, sp, ch, text):
         payload = (wire_id(ch), len(ch.members), b"SendMessage", SYSTEM_SENDER, (text,))
-        return send_notification([conn], "OnLSC", ch.kind.encode("ascii"), payload) == 1
+        return send_notification([sp.conn], "OnLSC", ch.kind.encode("ascii"), payload) == 1

@@ -80,7 +80,7 @@ class Speaker:
     """A character as chat sees it: who it is (from the session) and its connection."""
 
     __slots__ = ("charid", "corpid", "allianceid", "warfactionid", "role", "corprole", "name",
-                 "typeid", "conn", "channels", "seen")
+                 "typeid", "conn", "channels", "seen", "client_joined", "motd")
 
     def __init__(self, charid, conn=None, *, corpid=None, allianceid=None, warfactionid=None,
                  role=0, corprole=0, name=None, typeid=1373):
@@ -95,6 +95,8 @@ class Speaker:
         self.typeid = typeid
         self.channels = set()           # ids of the channels it is in
         self.seen = {}                  # session-bound kind -> the id last synced
+        self.client_joined = set()      # channel ids the client itself joined (JoinChannels)
+        self.motd = None                # server welcome text waiting for local to be joined
 
     def __repr__(self):
         return f"<Speaker {self.charid} {self.name!r}>"

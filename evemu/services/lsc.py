@@ -17,7 +17,9 @@ selection, undock, jump) calls :func:`session_changed` (connection) afterwards; 
 membership then follows the session.  A member whose session no longer matches a session-bound
 channel is also dropped when that channel next fans out, so a forgotten call cannot leak chat.
 """
+import collections
 import logging
+import time
 
 from evemu.world import chat as W
 from evemu.world.chat import ChatError
@@ -192,6 +194,8 @@ class LSCService(Service):
         self.speakers = {}               # connection -> Speaker
         self.by_char = {}                # charid -> Speaker
         self._present = set()            # connections holding a _Presence
+        #: (members reached, seconds) of the last SendMessage fan-outs (benchmarks/bench_chat)
+        self.fanout_stats = collections.deque(maxlen=10000)
         self._names = {}                 # charid -> (name, typeID)
 
     # ------------------------------------------------------------ look-ups
@@ -475,7 +479,9 @@ class LSCService(Service):
                                 "fast; wait a moment")
         except ChatError as e:
             raise _user_error(e) from None
-        self._broadcast(ch, b"SendMessage", sp, (text,))
+        t0 = time.perf_counter()
+        sent = self._broadcast(ch, b"SendMessage", sp, (text,))
+        self.fanout_stats.append((sent, time.perf_counter() - t0))
         return None
 
     @exposed

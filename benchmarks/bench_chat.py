@@ -17,13 +17,13 @@ RSS and latency are its own; this process holds the clients.  Steps:
    message in flight at a time; CLOCK_MONOTONIC is shared by both processes).
 
 Reported: fan-out latency per delivery and per message (the last of the N deliveries), p50 and
-p99, and the time the server spent in SendMessage; joins per second; server RSS per member.  Clients read raw frames on non-blocking sockets
-in one epoll loop and time a frame when it is read, before any decoding.
+p99, and the time the server spent in SendMessage; joins per second; server RSS per member.
+Clients read raw frames on non-blocking sockets in one epoll loop and time a frame when it is
+read, before any decoding.
 """
 import argparse
 import os
 import select
-import socket
 import statistics
 import struct
 import subprocess

@@ -528,3 +528,63 @@ def test_access_modes():
     assert world.join(private, owner) and not world.join(private, owner)
     assert world.leave(private, owner) and private.id not in world.channels
     assert world.get(1).display_name == "Rookie Help" and world.get(1).static
+
+
+class FakeConn:
+    """Just what LSCService uses of a connection: session, closed, notify."""
+
+    def __init__(self, **session):
+        self.session = dict(session)
+        self.closed = False
+        self.got = []
+
+    def notify(self, event, id_type, args):
+        self.got.append((event, id_type, args))
+
+
+def fake_lsc():
+    from types import SimpleNamespace
+    from evemu.db import Database
+    from evemu.services.lsc import LSCService
+    mgr = SimpleNamespace(server=SimpleNamespace(db=Database(":memory:")),
+                          bind=lambda obj, conn: None)
+    return LSCService(mgr)
+
+
+def test_many_members_leaving_without_the_hook_at_once():
+    """1,500 members whose sessions all moved away are dropped by the next fan-out, one
+    LeaveChannel each to whoever is left, without recursing per member."""
+    svc = fake_lsc()
+    conns = [FakeConn(charid=90000000 + i, corpid=CORP_A, solarsystemid2=JITA)
+             for i in range(1501)]
+    svc.sync_session(conns[0])
+    ch = svc.world.channels[JITA]
+    for c in conns[1:]:                     # seated directly: 1,500 announced joins are slow
+        sp = W.Speaker(c.session["charid"], c, corpid=CORP_A)
+        sp.seen = {"solarsystemid2": JITA, "corpid": CORP_A}
+        svc.speakers[c] = svc.by_char[sp.charid] = sp
+        svc.world.join(ch, sp)
+    assert len(ch.members) == 1501
+    for c in conns[1:]:
+        c.session["solarsystemid2"] = PERIMETER
+        c.got.clear()
+    stay = conns[0]
+    stay.got.clear()
+    assert svc._broadcast(ch, b"SendMessage", svc.speakers[stay], ("anyone?",)) == 1
+    assert list(ch.members) == [90000000]
+    methods = [args[2] for _e, _t, args in stay.got]
+    assert methods.count(b"LeaveChannel") == 1500 and methods[-1] == b"SendMessage"
+    assert all(c.got == [] for c in conns[1:])                 # the movers hear nothing
+    for c in conns[1:4]:                                       # and land in Perimeter
+        svc.sync_session(c)
+    assert len(svc.world.channels[PERIMETER].members) == 3
+
+
+def test_empty_session_channels_are_forgotten():
+    svc = fake_lsc()
+    c = FakeConn(charid=90000001, corpid=CORP_A, solarsystemid2=JITA)
+    svc.sync_session(c)
+    assert JITA in svc.world.channels and CORP_A in svc.world.channels
+    svc.connection_gone(c)
+    assert JITA not in svc.world.channels and CORP_A not in svc.world.channels
+    assert svc.speakers == {} and svc.by_char == {}

@@ -252,7 +252,7 @@ class LSCService(Service):
             if self.by_char.get(sp.charid) is sp:
                 del self.by_char[sp.charid]
             sp = None
-        if charid is None or not _is_int(charid):
+        if charid is None or not _is_int(charid) or conn.closed:
             return None
         new = sp is None
         if new:
@@ -295,24 +295,31 @@ class LSCService(Service):
 
     # ------------------------------------------------------------ membership + fan-out
     def _targets(self, ch):
-        """The connections of the members, dropping any whose session left a session-bound
-        channel (membership follows the session even if nobody called the hook)."""
-        members = list(ch.members.values())
+        """The connections of the members.  A session-bound channel first drops members whose
+        session left it (membership follows the session even if nobody called the hook):
+        all of them at once, then one LeaveChannel each, so nothing recurses."""
         if ch.session_bound:
-            stale = [sp for sp in members
+            stale = [sp for sp in ch.members.values()
                      if sp.conn is None or sp.conn.closed or sp.conn.session is None
                      or sp.conn.session.get(ch.kind) != ch.id
                      or sp.conn.session.get("charid") != sp.charid]
-            if stale:
-                for sp in stale:
-                    self._leave(ch, sp)
-                members = list(ch.members.values())
-        return [sp.conn for sp in members if sp.conn is not None]
+            for sp in stale:
+                self.world.leave(ch, sp)
+            for sp in stale:
+                if ch.members:
+                    self._send(ch, b"LeaveChannel", sender_info(sp), ())
+        return [sp.conn for sp in ch.members.values() if sp.conn is not None]
+
+    def _send(self, ch, method, who, args):
+        payload = (wire_id(ch), len(ch.members), method, who, tuple(args))
+        return send_notification([sp.conn for sp in ch.members.values() if sp.conn is not None],
+                                 "OnLSC", ch.kind.encode("ascii"), payload)
 
     def _broadcast(self, ch, method, sp_who, args=()):
+        """OnLSC to the members (after dropping stale ones); returns how many got it."""
+        self._targets(ch)
         who = sender_info(sp_who) if isinstance(sp_who, W.Speaker) else sp_who
-        payload = (wire_id(ch), len(ch.members), method, who, tuple(args))
-        return send_notification(self._targets(ch), "OnLSC", ch.kind.encode("ascii"), payload)
+        return self._send(ch, method, who, args)
 
     def _join(self, ch, sp):
         if self.world.join(ch, sp):

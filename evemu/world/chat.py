@@ -319,11 +319,13 @@ class ChatWorld:
         return True
 
     def leave(self, ch, sp):
-        """Remove a speaker; False if it was not in.  An empty private channel goes away."""
+        """Remove a speaker; False if it was not in.  An empty private conversation goes
+        away, and so does an empty session-bound channel (made again when needed)."""
         if ch.members.get(sp.charid) is not sp:
             return False
         del ch.members[sp.charid]
         sp.channels.discard(ch.id)
-        if ch.temporary and not ch.members:
-            self.channels.pop(ch.id, None)
+        if (ch.temporary or ch.kind != NORMAL) and not ch.members \
+                and self.channels.get(ch.id) is ch:
+            del self.channels[ch.id]
         return True

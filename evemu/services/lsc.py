@@ -59,8 +59,11 @@ def send_notification(connections, event, id_type, args):
         try:
             conn.notify(event, id_type, args)
             sent += 1
-        except Exception as e:          # the connection died under us (its own close logs it)
-            log.debug("%s: %s not delivered: %r", conn, event, e)
+        except Exception as e:
+            if conn.closed:             # it died under us (its own close logs why)
+                log.debug("%s: %s not delivered: %r", conn, event, e)
+            else:                       # a bug: say so, and go on with the others
+                log.exception("%s: %s not delivered", conn, event)
     return sent
 
 

@@ -588,3 +588,24 @@ def test_empty_session_channels_are_forgotten():
     svc.connection_gone(c)
     assert JITA not in svc.world.channels and CORP_A not in svc.world.channels
     assert svc.speakers == {} and svc.by_char == {}
+
+
+def test_local_motd_is_the_system_name_when_static_data_is_there():
+    svc = fake_lsc()
+    db = svc.manager.server.db
+    db.conn.execute("CREATE TABLE mapSolarSystems (solarSystemID INTEGER PRIMARY KEY, "
+                    "solarSystemName TEXT)")
+    db.conn.execute("INSERT INTO mapSolarSystems VALUES (?, 'Jita')", (JITA,))
+    db.conn.execute("CREATE TABLE crpCorporation (corporationID INTEGER PRIMARY KEY, "
+                    "corporationName TEXT)")
+    db.conn.execute("INSERT INTO crpCorporation VALUES (?, 'Caldari Provisions')", (CORP_A,))
+    acct = db.create_account("alice", 0, password="pw")
+    assert db.create_character(acct.id, "Alice Alt", 1375, 0) == 90000000
+    c = FakeConn(charid=90000000, corpid=CORP_A, solarsystemid2=JITA)
+    sp = svc.sync_session(c)
+    assert (sp.name, sp.typeid) == ("Alice Alt", 1375)
+    ch = svc.world.channels[JITA]
+    assert (ch.display_name, ch.motd, ch.comparison_key) == ("Local", "Jita", "jita")
+    corp = svc.world.channels[CORP_A]
+    assert (corp.display_name, corp.motd) == ("Corp", "Caldari Provisions")
+    assert svc.world.session_channel("solarsystemid2", PERIMETER).motd == str(PERIMETER)

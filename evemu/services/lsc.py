@@ -202,17 +202,27 @@ class LSCService(Service):
         self._names = {}                 # charid -> (name, typeID)
 
     # ------------------------------------------------------------ look-ups
+    #: where a session-bound channel's MOTD (the entity's name) comes from: EVEmu's LSCDB
+    #: tables first, then CCP's static-data names
+    _NAME_QUERIES = {
+        "solarsystemid2": ("SELECT solarSystemName FROM mapSolarSystems WHERE solarSystemID=?",),
+        "solarsystemid": ("SELECT solarSystemName FROM mapSolarSystems WHERE solarSystemID=?",),
+        "constellationid": ("SELECT constellationName FROM mapConstellations "
+                            "WHERE constellationID=?",),
+        "regionid": ("SELECT regionName FROM mapRegions WHERE regionID=?",),
+        "corpid": ("SELECT corporationName FROM crpCorporation WHERE corporationID=?",
+                   "SELECT itemName FROM invNames WHERE itemID=?",
+                   "SELECT itemName FROM eveNames WHERE itemID=?",
+                   "SELECT corporationName FROM crpNPCCorporations WHERE corporationID=?"),
+        "allianceid": ("SELECT shortName FROM alnAlliance WHERE allianceID=?",),
+    }
+
     def _name_of(self, kind, entity_id):
-        table = {"solarsystemid2": ("mapSolarSystems", "solarSystemID", "solarSystemName"),
-                 "solarsystemid": ("mapSolarSystems", "solarSystemID", "solarSystemName"),
-                 "constellationid": ("mapConstellations", "constellationID",
-                                     "constellationName"),
-                 "regionid": ("mapRegions", "regionID", "regionName"),
-                 "corpid": ("crpNPCCorporations", "corporationID", "corporationName")}.get(kind)
-        if table is None:
-            return str(entity_id)
-        return self._query_one(f"SELECT {table[2]} FROM {table[0]} WHERE {table[1]} = ?",
-                               entity_id) or str(entity_id)
+        for sql in self._NAME_QUERIES.get(kind, ()):
+            name = self._query_one(sql, entity_id)
+            if name:
+                return name
+        return str(entity_id)
 
     def _query_one(self, sql, *args):
         db = self.manager.server.db

@@ -382,7 +382,10 @@ def test_user_channel_create_join_and_destroy(trio):
     assert check_row(info, CHANNEL_INFO_HEADER)["channelID"] == cid
     assert cid in {r["channelID"] for r in check_rowset(carol.call("LSC", "GetChannels"),
                                                         CHANNEL_INFO_HEADER)}
+    carol.call("LSC", "JoinChannels", [cid], 0)
     drain(alice), drain(bob)
+    assert carol.call("LSC", "ForgetChannel", cid) is None
+    assert check_onlsc(drain(bob)[0], cid, b"LeaveChannel", 90000003) == ()
     assert error_of(bob, "LSC", "DestroyChannel", cid).msg == "LSCCannotDestroy"
     assert error_of(alice, "LSC", "DestroyChannel", 1).msg == "LSCCannotDestroy"
     assert alice.call("LSC", "DestroyChannel", cid) is None

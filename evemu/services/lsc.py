@@ -479,6 +479,13 @@ class LSCService(Service):
         return None
 
     @exposed
+    def ForgetChannel(self, call, channel):
+        """The channel list's "forget": leave it (EVESharp; EVEmu has no handler)."""
+        sp = self.speaker(call)
+        self._leave_value(sp, channel)
+        return None
+
+    @exposed
     def SendMessage(self, call, channel, message):
         """Fan a message out to the channel's members as ``OnLSC(..., 'SendMessage', who,
         (text,))``; refused (``LSCCannotSendMessage``) when the caller is not a member, may

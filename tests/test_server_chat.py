@@ -612,3 +612,18 @@ def test_local_motd_is_the_system_name_when_static_data_is_there():
     corp = svc.world.channels[CORP_A]
     assert (corp.display_name, corp.motd) == ("Corp", "Caldari Provisions")
     assert svc.world.session_channel("solarsystemid2", PERIMETER).motd == str(PERIMETER)
+
+
+def test_shutdown_does_not_announce_everybody_leaving():
+    svc = fake_lsc()
+    conns = [FakeConn(charid=90000000 + i, corpid=CORP_A, solarsystemid2=JITA)
+             for i in range(3)]
+    for c in conns:
+        svc.sync_session(c)
+    for c in conns:
+        c.got.clear()
+    svc.manager.server._stopping = True
+    for c in conns:
+        c.closed = True
+        svc.connection_gone(c)
+    assert all(c.got == [] for c in conns) and svc.world.channels.get(JITA) is None

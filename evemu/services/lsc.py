@@ -301,10 +301,20 @@ class LSCService(Service):
     def connection_gone(self, conn):
         self._present.discard(conn)
         sp = self.speakers.pop(conn, None)
-        if sp is not None:
-            if self.by_char.get(sp.charid) is sp:
-                del self.by_char[sp.charid]
-            self._leave_all(sp)
+        if sp is None:
+            return
+        if self.by_char.get(sp.charid) is sp:
+            del self.by_char[sp.charid]
+        if getattr(self.manager.server, "_stopping", False):
+            # the server is closing every connection: telling the others, one by one, that
+            # everybody left would be N*N notifications into sockets about to close (EVEmu
+            # skips them too: LeaveChannel returns at shutdown)
+            for cid in list(sp.channels):
+                ch = self.world.channels.get(cid)
+                if ch is not None:
+                    self.world.leave(ch, sp)
+            return
+        self._leave_all(sp)
 
     # ------------------------------------------------------------ membership + fan-out
     def _targets(self, ch):

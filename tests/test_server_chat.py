@@ -284,6 +284,18 @@ def test_corp_channel_follows_corp(trio):
     assert e.msg == "LSCCannotSendMessage"
 
 
+def test_changing_corporation_moves_corp_chat(trio):
+    alice, bob, carol = trio
+    alice.call("chatTest", "Become", 90000001, CORP_B, JITA)       # joins carol's corp
+    assert [(n[0], n[2]) for n in drain(bob)] == [(((b"corpid", CORP_A),), b"LeaveChannel")]
+    assert [(n[0], n[2]) for n in drain(carol)] == [(((b"corpid", CORP_B),), b"JoinChannel")]
+    drain(alice)
+    carol.call("LSC", "SendMessage", ((b"corpid", CORP_B),), "welcome aboard")
+    assert drain(alice)[0][4] == ("welcome aboard",) and drain(bob) == []
+    bob.call("LSC", "SendMessage", local(JITA), "local is unchanged")
+    assert drain(alice)[0][4] == ("local is unchanged",)
+
+
 def test_motd_goes_to_the_character_alone(trio):
     alice, bob, carol = trio
     # selected, local not joined by the client yet: the text waits for its JoinChannels

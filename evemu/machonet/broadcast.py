@@ -131,8 +131,11 @@ class Broadcaster:
             try:
                 conn.notify_body(event, id_type, body, sequenced)
                 sent += 1
-            except Exception as e:               # that connection is gone; the others go on
-                log.debug("%s: notification %s not delivered: %r", conn, event, e)
+            except Exception as e:               # the others go on in any case
+                if conn.closed:                  # it died under us (its close logs why)
+                    log.debug("%s: notification %s not delivered: %r", conn, event, e)
+                else:                            # a bug: say so
+                    log.exception("%s: notification %s not delivered", conn, event)
         return sent
 
     def to_character(self, charid, event, args, id_type="charid", sequenced=True):

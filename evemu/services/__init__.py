@@ -284,11 +284,12 @@ def _standard():
     from .bulkmgr import BulkMgrService
     from .charunbound import CharUnboundMgrService
     from .config_svc import ConfigService
+    from .lsc import LSCService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
     from .paperdoll import PaperDollService, PhotoUploadService
     return (MachoNetService, ObjectCachingService, CharUnboundMgrService, ConfigService,
-            BulkMgrService, PaperDollService, PhotoUploadService)
+            BulkMgrService, PaperDollService, PhotoUploadService, LSCService)
 
 
 STANDARD_SERVICES = _standard()

@@ -256,6 +256,7 @@ def build_services(server, extra=()):
     mgr = ServiceManager(server, server.node_id)
     for cls in STANDARD_SERVICES:
         mgr.register(cls)
+    from .inventory import InvBrokerService; mgr.register(InvBrokerService)  # noqa: E702
     if server.config.debug_services:
         from .debug import DebugBindableService, DebugService
         mgr.register(DebugService)

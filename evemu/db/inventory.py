@@ -208,3 +208,46 @@ def owned_in(conn, owner, location_id, category=None):
     """Items of ``owner`` in ``location_id`` (of one category when given)."""
     return [it for it in items_in(conn, location_id, owner=owner)
             if category is None or it["categoryID"] == category]
+
+
+def board(conn, char_id, ship_id, pilot_flag=57):
+    """Put the character (its item) in ``ship_id`` as pilot and record it as the active ship,
+    in one transaction; returns the changes."""
+    ph = _placeholder(conn)
+
+    def run():
+        before = item(conn, char_id)
+        _update(conn, char_id, locationID=ship_id, flagID=pilot_flag)
+        conn.cursor().execute(f'UPDATE "chrCharacterInfo" SET "shipID" = {ph} WHERE '
+                              f'"characterID" = {ph}', (ship_id, char_id))
+        after = item(conn, char_id)
+        return [(after, _changed(before, after))] if before else []
+    return _tx(conn, run)
+
+
+def station_info(conn, station_id):
+    """The station's staStations + staStationTypes columns as a dict, or None."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute('SELECT s."stationID", s."security", s."dockingCostPerVolume", '
+                's."maxShipVolumeDockable", s."officeSlots", s."officeRentalCost", '
+                's."operationID", s."stationTypeID", s."corporationID", s."solarSystemID", '
+                's."constellationID", s."regionID", s."stationName", s."x", s."y", s."z", '
+                's."reprocessingEfficiency", s."reprocessingStationsTake", '
+                's."reprocessingHangarFlag", t."dockEntryX", t."dockEntryY", t."dockEntryZ", '
+                't."dockOrientationX", t."dockOrientationY", t."dockOrientationZ", '
+                't."conquerable", t."hangarGraphicID", ty."graphicID", ty."radius" '
+                'FROM "staStations" s LEFT JOIN "staStationTypes" t ON '
+                't."stationTypeID" = s."stationTypeID" LEFT JOIN "invTypes" ty ON '
+                f'ty."typeID" = s."stationTypeID" WHERE s."stationID" = {ph}', (station_id,))
+    r = cur.fetchone()
+    if r is None:
+        return None
+    names = ("stationID", "security", "dockingCostPerVolume", "maxShipVolumeDockable",
+             "officeSlots", "officeRentalCost", "operationID", "stationTypeID",
+             "corporationID", "solarSystemID", "constellationID", "regionID", "stationName",
+             "x", "y", "z", "reprocessingEfficiency", "reprocessingStationsTake",
+             "reprocessingHangarFlag", "dockEntryX", "dockEntryY", "dockEntryZ",
+             "dockOrientationX", "dockOrientationY", "dockOrientationZ", "conquerable",
+             "hangarGraphicID", "graphicID", "radius")
+    return dict(zip(names, r))

@@ -257,6 +257,10 @@ def build_services(server, extra=()):
     for cls in STANDARD_SERVICES:
         mgr.register(cls)
     from .inventory import InvBrokerService; mgr.register(InvBrokerService)  # noqa: E702
+    from .station import StationSvc; mgr.register(StationSvc)  # noqa: E702
+    from .station import StationGuestsService; mgr.register(StationGuestsService)  # noqa: E702
+    from .station import CorpStationMgrService; mgr.register(CorpStationMgrService)  # noqa: E702
+    from .station import ShipService; mgr.register(ShipService)  # noqa: E702
     if server.config.debug_services:
         from .debug import DebugBindableService, DebugService
         mgr.register(DebugService)

@@ -271,4 +271,5 @@ def build_services(server, extra=()):
         mgr.register(DebugBindableService)
     for cls in extra:
         mgr.register(cls)
+    from .harmless import register_missing; register_missing(mgr)  # noqa: E702  (keep last)
     return mgr

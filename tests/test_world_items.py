@@ -198,3 +198,36 @@ def test_invbroker_needs_a_character_and_good_arguments(server):
         with pytest.raises(RemoteError):
             c.call_bound(broker, "GetInventoryFromId", b"x", 0)
         assert c.call_bound(broker, "GetInventory", 99999) is None
+
+
+def test_items_elsewhere_and_ships_in_cargo_are_refused(server):
+    with login(server, "faraway") as c:
+        cid, ship = create_and_select(c, "Far Items")
+        db = server.db.conn
+        trit = inv.items_in(db, ship, 5)[0]["itemID"]
+        hangar, broker = inventory(c, "GetInventory", 10004)
+        # an item of ours in another station's hangar (and a ship there) is out of reach
+        far = c.call_bound(hangar, "Add", trit, ship, qty=10)
+        db.execute('UPDATE "invItems" SET "locationID" = 60014659 WHERE "itemID" = ?', (far,))
+        db.commit()
+        before = inv.item(db, far)
+        for method, args, kw in (("Add", (far, 60014659), {}),
+                                 ("Add", (far, 60014659), {"qty": 2}),
+                                 ("MultiAdd", ([far],), {}),
+                                 ("MultiMerge", ([(far, trit, 1)],), {})):
+            with pytest.raises(RemoteError) as e:
+                c.call_bound(hangar, method, *args, **kw)
+            assert e.value.msg == "CustomError", method
+        with pytest.raises(RemoteError):
+            c.call_bound(broker, "SplitStack", 60014659, far, 1, cid)
+        assert inv.item(db, far) == before
+        # a ship (even a second one) cannot go into a ship's cargo
+        ship_inv, _ = inventory(c, "GetInventoryFromId", ship, 0)
+        with pytest.raises(RemoteError) as e:
+            c.call_bound(ship_inv, "Add", ship, STATION)
+        assert e.value.msg == "CustomError"
+        assert inv.item(db, ship)["locationID"] == STATION
+        # the character itself is not an item to move
+        with pytest.raises(RemoteError):
+            c.call_bound(hangar, "Add", cid, ship)
+        assert inv.item(db, cid)["locationID"] == ship

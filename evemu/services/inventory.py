@@ -89,6 +89,27 @@ def own_item(conn, call, item_id):
     return it
 
 
+def reachable(conn, call, it):
+    """Whether the item is where the docked character can handle it: in the station it is
+    docked in, in its active ship, or inside an item of its own that is (up to 3 levels)."""
+    here = {call.session.get("stationid"), call.session.get("shipid")} - {None}
+    cid = call.session.get("charid")
+    loc = it["locationID"]
+    for _ in range(3):
+        if loc in here:
+            return True
+        holder = inv.item(conn, loc)
+        if holder is None or holder["ownerID"] != cid:
+            return False
+        loc = holder["locationID"]
+    return False
+
+
+def need_reachable(conn, call, it):
+    if not reachable(conn, call, it):
+        raise UserError("CustomError", {b"error": b"That item is not here."})
+
+
 class InventoryBound(BoundObject):
     """One inventory: ``location`` (a station, an item or the character), the flag its
     listing keeps to (None: all) and the owner it lists for."""
@@ -129,8 +150,14 @@ class InventoryBound(BoundObject):
 
     def _move(self, call, item_id, flag, qty):
         it = own_item(self.conn, call, item_id)
-        if it["itemID"] == self.owner or it["itemID"] == self.location:
+        need_reachable(self.conn, call, it)
+        if it["itemID"] in (self.owner, self.location, call.session.get("shipid")) and not (
+                it["itemID"] == call.session.get("shipid") and
+                self.location == call.session.get("stationid")):
             raise UserError("CustomError", {b"error": b"You cannot move that item there."})
+        if it["categoryID"] == CATEGORY_SHIP and it["singleton"] and \
+                self.location != call.session.get("stationid"):
+            raise UserError("CustomError", {b"error": b"An assembled ship cannot go there."})
         if qty is not None:
             qty = _int(qty, "qty")
             if qty < 1:
@@ -153,8 +180,8 @@ class InventoryBound(BoundObject):
         self._check(call)
         if not isinstance(itemIDs, (list, tuple)):
             raise UserError("CustomError", {b"error": b"itemIDs must be a list"})
-        for iid in itemIDs:                   # all must be ours before any moves
-            own_item(self.conn, call, iid)
+        for iid in itemIDs:                   # all must be ours and here before any moves
+            need_reachable(self.conn, call, own_item(self.conn, call, iid))
         for iid in itemIDs:
             self._move(call, iid, flag, None)
         return None
@@ -167,8 +194,8 @@ class InventoryBound(BoundObject):
         for op in ops:
             if not isinstance(op, tuple) or len(op) != 3:
                 raise UserError("CustomError", {b"error": b"(source, destination, qty)"})
-            own_item(self.conn, call, op[0])
-            own_item(self.conn, call, op[1])
+            for iid in op[:2]:
+                need_reachable(self.conn, call, own_item(self.conn, call, iid))
         for src, dst, qty in ops:
             try:
                 changes = inv.merge(self.conn, src, dst, _int(qty, "qty"))
@@ -210,6 +237,7 @@ class InvBrokerBound(BoundObject):
         it = own_item(self.conn, call, inventoryID)
         if it["itemID"] == cid:
             return self._bind(call, cid, FLAG_SKILL, cid, FLAG_SKILL)
+        need_reachable(self.conn, call, it)
         default = FLAG_CARGO if it["categoryID"] == CATEGORY_SHIP else FLAG_HANGAR
         return self._bind(call, it["itemID"], None, cid, default)
 
@@ -233,6 +261,7 @@ class InvBrokerBound(BoundObject):
     @exposed
     def SplitStack(self, call, locationID, itemID, quantity, ownerID=None):
         it = own_item(self.conn, call, itemID)
+        need_reachable(self.conn, call, it)
         try:
             new_id, changes = inv.split(self.conn, it["itemID"], _int(quantity, "quantity"))
         except ValueError as e:

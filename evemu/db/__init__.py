@@ -133,12 +133,12 @@ class Database:
         """Run ``fn(backend, *args)`` on the database thread; block only this tasklet."""
         return self._run(fn, self.backend, *args)
 
-    def run(self, fn, *args):
-        """Run ``fn(conn, *args)`` on the database thread, ``conn`` being the backend's DB-API
-        connection; block only this tasklet.  The world layer's portable SQL
+    def run(self, fn, *args, **kwargs):
+        """Run ``fn(conn, *args, **kwargs)`` on the database thread, ``conn`` being the
+        backend's DB-API connection; block only this tasklet.  The world layer's portable SQL
         (:mod:`evemu.db.characters`, :mod:`.static`, :mod:`.universe`, :mod:`.importer`) is
         called this way: ``db.run(universe.owners, ids)``.  It is :meth:`call` underneath."""
-        return self.call(_on_conn, fn, args)
+        return self.call(_on_conn, fn, args, kwargs)
 
     def start_up(self):
         """The start-up steps after the migrations, on the database thread: (re)load the
@@ -208,8 +208,8 @@ class Database:
         return True
 
 
-def _on_conn(backend, fn, args):
-    return fn(backend.conn, *args)
+def _on_conn(backend, fn, args, kwargs):
+    return fn(backend.conn, *args, **kwargs)
 
 
 for _name in OPERATIONS:

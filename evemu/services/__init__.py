@@ -301,10 +301,20 @@ def build_services(server, extra=()):
     mgr = ServiceManager(server, server.node_id)
     for cls in STANDARD_SERVICES:
         mgr.register(cls)
+    from .inventory import InvBrokerService; mgr.register(InvBrokerService)  # noqa: E702
+    from .station import StationSvc; mgr.register(StationSvc)  # noqa: E702
+    from .station import StationGuestsService; mgr.register(StationGuestsService)  # noqa: E702
+    from .station import CorpStationMgrService; mgr.register(CorpStationMgrService)  # noqa: E702
+    from .station import ShipService; mgr.register(ShipService)  # noqa: E702
+    from .character import CharMgrService; mgr.register(CharMgrService)  # noqa: E702
+    from .character import SkillMgrService; mgr.register(SkillMgrService)  # noqa: E702
+    from .character import DogmaIMService; mgr.register(DogmaIMService)  # noqa: E702
+    from .character import AccountService; mgr.register(AccountService)  # noqa: E702
     if server.config.debug_services:
         from .debug import DebugBindableService, DebugService
         mgr.register(DebugService)
         mgr.register(DebugBindableService)
     for cls in extra:
         mgr.register(cls)
+    from .harmless import register_missing; register_missing(mgr)  # noqa: E702  (keep last)
     return mgr

@@ -155,6 +155,9 @@ class CharUnboundMgrService(Service):
         if pkt is not None:
             call.connection.send_packet(pkt)
         self._after_selection(call, c)
+        station = self.manager.lookup("station")      # the other guests hear of the arrival
+        if station is not None and hasattr(station, "enter"):
+            station.enter(call, c)
         log.info("%s: selected character %d (%s)", call.connection, char_id,
                  c["characterName"])
         return None

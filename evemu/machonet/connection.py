@@ -170,6 +170,17 @@ class Connection:
             raise _Closed()
         self._outq.append(frame)
 
+    def flush(self, timeout=5.0):
+        """Wait (this tasklet only) until every queued frame has been sent, e.g. a last
+        notice before close(); True when sent, False on timeout or if the connection closed.
+        (Usually a frame is sent at once and there is nothing to wait for.)"""
+        deadline = _monotonic() + timeout
+        while self._writer is not None and not self.closed:
+            if _monotonic() >= deadline:
+                return False
+            loop.sleep(0.005)
+        return not self.closed
+
     def _write_queue(self):
         """The writer tasklet: send the queued frames in order, then end."""
         try:

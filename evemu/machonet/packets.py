@@ -268,7 +268,9 @@ def parse_call(packet):
     method = native_str(method, "method name")
     if type(args) is not tuple:
         raise PacketError("call arguments must be a tuple")
-    if kwargs is None:
+    if not kwargs:
+        if kwargs is not None and type(kwargs) is not dict:
+            raise PacketError("call keywords must be a dict or None")
         kwargs = {}
     elif type(kwargs) is not dict:
         raise PacketError("call keywords must be a dict or None")

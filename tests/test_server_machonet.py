@@ -546,3 +546,11 @@ def test_flush_waits_for_queued_frames():
         c.close()
         assert settle(lambda: conn.closed)
         assert conn.flush() is False
+
+
+def test_broadcaster_is_created_on_first_use():
+    class Bare:
+        pass
+    srv = Bare()
+    b = Broadcaster.of(srv)
+    assert srv.broadcast is b and Broadcaster.of(srv) is b and b.count() == 0

@@ -46,7 +46,7 @@ from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
-from .broadcast import notification_body
+from .broadcast import Broadcaster, notification_body
 from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
                       parse_notification, parse_packet)
 from .session import Session
@@ -300,7 +300,7 @@ class Connection:
         self.session = s
         self.send_value(handshake_ack(s, account.role))
         self.send_packet(s.initial_state_packet(self.server.node_id))
-        self.server.broadcast.attach(self)
+        Broadcaster.of(self.server).attach(self)
         log.info("%s: account %d (%s) logged in", self, account.id, account.name)
 
     def _packet_loop(self):
@@ -531,7 +531,7 @@ class Connection:
         if self._slot_free is not None:
             self._slot_free.set()
         if self.session is not None:
-            self.server.broadcast.detach(self)
+            Broadcaster.of(self.server).detach(self)
         self.server.services.release_all(self)
         self.server.connection_closed(self)
         if self.tasklet is not None and self.tasklet is not me and self.tasklet.alive:

@@ -154,7 +154,7 @@ def section_soak(seconds, clients, rate, churn, procs):
         rounds = 0
         while time.monotonic() - t_start < seconds:
             run(srv.host, srv.port, clients, [rate], min(10.0, seconds), procs=procs,
-                server_pid=srv.pid, prefix=f"soak{rounds % max(1, churn)}x")
+                server_pid=srv.pid, prefix="soak" + "abcdefghij"[rounds % max(1, min(churn, 10))])
             rounds += 1
             points.append((time.monotonic() - t_start, proc_status(srv.pid).get("VmRSS", 0)))
     finally:

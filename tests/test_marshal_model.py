@@ -355,3 +355,16 @@ def test_make_instance_is_instance():
     with pytest.raises(TypeError):
         make_instance("a")
     assert m.loads(m.dumps(make_instance("x.Y", (1,)))) == m.Instance("x.Y", (1,))
+
+
+def test_substream_from_raw_fast_path():
+    """SubStream.from_raw is built in C for bytes, via the class for other buffers; both are
+    lazy SubStreams equal to one built from the value."""
+    raw = m.dumps((1, b"x"), None)
+    for src in (raw, bytearray(raw), memoryview(raw)):
+        s = m.SubStream.from_raw(src)
+        assert type(s) is m.SubStream and type(s.raw) is bytes and s.raw == raw
+        assert s == m.SubStream((1, b"x")) and s.value == (1, b"x")
+    bad = m.SubStream.from_raw(b"\x7e\x00")
+    with pytest.raises(m.MarshalError):
+        bad.value

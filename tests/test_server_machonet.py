@@ -524,3 +524,33 @@ def test_queued_notifications_still_precede_the_reply():
             assert notes == [0, 1, 2] and c.sn_gaps == []
             conn = server.broadcast.connections("userid", c.userid)[0]
             assert conn._writer is None and not conn._outq
+
+
+def test_flush_waits_for_queued_frames():
+    import socket
+    blob = __import__("os").urandom(2_000_000)
+    with running_server() as server:
+        c = login(server, "flusher")
+        conn = server.broadcast.connections("userid", c.userid)[0]
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        conn.notify("OnBig", "charid", (blob,))
+        conn.notify("OnBig", "charid", (blob,))
+        assert conn._writer is not None               # the client has not read yet
+        assert conn.flush(0.05) is False              # nobody reads: times out
+        result = []
+        t = stackless.tasklet(lambda: result.append(conn.flush(10)))()
+        for _ in range(2):
+            c.wait_notification("OnBig")
+        assert settle(lambda: result) and result == [True] and not t.alive
+        assert conn.flush() is True                   # nothing queued: at once
+        c.close()
+        assert settle(lambda: conn.closed)
+        assert conn.flush() is False
+
+
+def test_broadcaster_is_created_on_first_use():
+    class Bare:
+        pass
+    srv = Bare()
+    b = Broadcaster.of(srv)
+    assert srv.broadcast is b and Broadcaster.of(srv) is b and b.count() == 0

@@ -42,6 +42,7 @@ __all__ = ["run", "main", "Worker", "percentiles", "ServerProcess", "proc_status
            "proc_cpu_seconds"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_raw_send = socket.socket.send
 
 
 # ----------------------------------------------------------------------- /proc readings
@@ -227,6 +228,10 @@ class _FastCaller:
         self._body = ((0, SubStream.from_raw(inner)),)
         self._dest = Instance("macho.MachoAddress", (8, service.encode(), None))
         self._cid = client.client_id
+        try:        # stackless sockets are non-blocking underneath: send() never blocks
+            self._raw_ok = socket.socket.gettimeout(client.sock) == 0.0
+        except (OSError, TypeError):
+            self._raw_ok = False
 
     def call(self):
         Instance = self._Instance
@@ -235,7 +240,13 @@ class _FastCaller:
         src = Instance("macho.MachoAddress", (2, self._cid, cid, None))
         pkt = Instance("macho.CallReq", (6, src, self._dest, None, self._body, None, None))
         try:
-            self.sock.sendall(self._frame(self._dumps(pkt, None)))
+            frame = self._frame(self._dumps(pkt, None))
+            try:        # one non-blocking send() usually takes the whole small frame
+                sent = _raw_send(self.sock, frame) if self._raw_ok else 0
+            except BlockingIOError:
+                sent = 0
+            if sent < len(frame):
+                self.sock.sendall(memoryview(frame)[sent:])
             while True:
                 payload = self.reader.read_frame()
                 if payload is None:

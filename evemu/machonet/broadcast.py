@@ -46,6 +46,14 @@ def notification_body(args):
 
 
 class Broadcaster:
+    @classmethod
+    def of(cls, server):
+        """``server.broadcast``, created on first use when the server did not make one."""
+        b = getattr(server, "broadcast", None)
+        if b is None:
+            b = server.broadcast = cls(server)
+        return b
+
     def __init__(self, server):
         self.server = server
         self._attached = {}                       # connection -> None (ordered set)

@@ -46,7 +46,7 @@ from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
-from .broadcast import notification_body
+from .broadcast import Broadcaster, notification_body
 from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
                       parse_notification, parse_packet)
 from .session import Session
@@ -204,6 +204,17 @@ class Connection:
             raise _Closed()
         self._outq.append(frame)
 
+    def flush(self, timeout=5.0):
+        """Wait (this tasklet only) until every queued frame has been sent, e.g. a last
+        notice before close(); True when sent, False on timeout or if the connection closed.
+        (Usually a frame is sent at once and there is nothing to wait for.)"""
+        deadline = _monotonic() + timeout
+        while self._writer is not None and not self.closed:
+            if _monotonic() >= deadline:
+                return False
+            loop.sleep(0.005)
+        return not self.closed
+
     def _write_queue(self):
         """The writer tasklet: send the queued frames in order, then end."""
         try:
@@ -326,7 +337,7 @@ class Connection:
         self.session = s
         self.send_value(handshake_ack(s, account.role))
         self.send_packet(s.initial_state_packet(self.server.node_id))
-        self.server.broadcast.attach(self)
+        Broadcaster.of(self.server).attach(self)
         log.info("%s: account %d (%s) logged in", self, account.id, account.name)
 
     def _packet_loop(self):
@@ -566,7 +577,7 @@ class Connection:
         if self._slot_free is not None:
             self._slot_free.set()
         if self.session is not None:
-            self.server.broadcast.detach(self)
+            Broadcaster.of(self.server).detach(self)
         self.server.services.release_all(self)
         self.server.connection_closed(self)
         if self.tasklet is not None and self.tasklet is not me and self.tasklet.alive:

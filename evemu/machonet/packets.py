@@ -70,9 +70,10 @@ class Address:
     ``Address.any(service=None, callID=None)``              -> ``(8, service, callID)``
     """
 
-    __slots__ = ("kind", "id", "service", "call_id", "narrowcast", "id_type")
+    __slots__ = ("kind", "id", "service", "call_id", "narrowcast", "id_type", "_wire")
 
     def __init__(self, kind, id=None, service=None, call_id=None, narrowcast=None, id_type=None):
+        self._wire = None             # the Instance it was parsed from (to_wire returns it)
         self.kind = kind
         self.id = id                  # nodeID / clientID / broadcast event name
         self.service = service
@@ -97,6 +98,11 @@ class Address:
         return cls(C.ADDRESS_ANY, None, service, call_id)
 
     def to_wire(self):
+        # An address parsed from the wire is a value: answer with the very same Instance
+        # (a CallRsp's source is its CallReq's destination).  Addresses are not mutated in
+        # place anywhere; build a new one to change a field.
+        if self._wire is not None:
+            return self._wire
         k = self.kind
         if k == C.ADDRESS_NODE:
             state = (k, self.id, wire_str(self.service), self.call_id)
@@ -120,10 +126,14 @@ class Address:
                 n = len(st)
                 if n == 4 and st[0] == 2 and type(st[1]) is int and st[3] is None and \
                         (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
-                    return cls(2, st[1], None, st[2])
+                    a = cls(2, st[1], None, st[2])
+                    a._wire = value
+                    return a
                 if n == 3 and st[0] == 8 and type(st[1]) is bytes and st[1].isascii() and \
                         (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
-                    return cls(8, None, st[1].decode("ascii"), st[2])
+                    a = cls(8, None, st[1].decode("ascii"), st[2])
+                    a._wire = value
+                    return a
         return cls._from_wire_checked(value)
 
     @classmethod
@@ -156,13 +166,13 @@ class Address:
     def __eq__(self, other):
         if type(other) is not Address:
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__[:-1])
 
     __hash__ = None
 
     def __repr__(self):
         names = {1: "node", 2: "client", 4: "broadcast", 8: "any"}
-        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__[1:]
+        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__[1:-1]
                            if getattr(self, s) is not None)
         return f"Address.{names.get(self.kind, self.kind)}({fields})"
 
@@ -268,7 +278,9 @@ def parse_call(packet):
     method = native_str(method, "method name")
     if type(args) is not tuple:
         raise PacketError("call arguments must be a tuple")
-    if kwargs is None:
+    if not kwargs:
+        if kwargs is not None and type(kwargs) is not dict:
+            raise PacketError("call keywords must be a dict or None")
         kwargs = {}
     elif type(kwargs) is not dict:
         raise PacketError("call keywords must be a dict or None")

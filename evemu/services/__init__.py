@@ -46,7 +46,11 @@ TRANSPORT_KEYWORDS = frozenset({"machoVersion"})
 
 
 _signatures = {}     # exposed function -> inspect.Signature (checked before every call)
-_arity = {}          # exposed function -> (min, max) positional count incl. call, or False
+_exposed = {}        # (class, method name) -> (function, arity) of exposed methods only
+
+
+def _where(obj):
+    return getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
 
 
 def _positional_arity(bound_method):
@@ -233,29 +237,32 @@ class ServiceManager:
     def invoke(self, obj, call, method, args, kwargs):
         """Call the exposed ``method`` of ``obj``.  An unknown or unexposed method is
         :class:`MethodNotFound`, an error reply (EVEmu answers None)."""
-        fn = obj.exposed_method(method)
-        where = getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
-        if fn is None:
-            log.info("%s: no method %s.%s", call.connection, where, method)
-            raise MethodNotFound(where, method)
+        entry = _exposed.get((type(obj), method))
+        if entry is None:
+            fn = obj.exposed_method(method)
+            if fn is None:
+                where = _where(obj)
+                log.info("%s: no method %s.%s", call.connection, where, method)
+                raise MethodNotFound(where, method)
+            # only exposed methods are cached (names from the network that miss are not)
+            entry = _exposed[(type(obj), method)] = (fn.__func__, _positional_arity(fn))
+        func, arity = entry
         if kwargs:
             kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
-        arity = _arity.get(fn.__func__)
-        if arity is None:
-            arity = _arity[fn.__func__] = _positional_arity(fn)
         # the common case (positional arguments only, a count the method takes) is checked
         # with two comparisons; anything else goes through inspect's full binding check
         if kwargs or arity is False or not (arity[0] <= len(args) + 1 <= arity[1]):
-            sig = _signatures.get(fn.__func__)
+            sig = _signatures.get(func)
             if sig is None:
-                sig = _signatures[fn.__func__] = inspect.signature(fn)
+                sig = _signatures[func] = inspect.signature(func.__get__(obj))
             try:
                 sig.bind(call, *args, **kwargs)
             except TypeError as e:
+                where = _where(obj)
                 log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method,
                             e)
                 raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
-        return fn(call, *args, **kwargs)
+        return func(obj, call, *args, **kwargs)
 
     def release_from_oob(self, call):
         """``OID-`` in a CallReq's oob: bound objects the client released (``{idString:
@@ -276,7 +283,8 @@ class ServiceManager:
 
     def dispatch(self, call):
         req = call.request
-        self.release_from_oob(call)
+        if call.packet.oob:
+            self.release_from_oob(call)
         return self.invoke(self.resolve(call), call, req.method, req.args, req.kwargs)
 
 

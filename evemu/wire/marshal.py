@@ -320,3 +320,5 @@ _marshal._register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubSt
 #: ``make_instance(name, state)`` == ``Instance(name, state)``, built in C (no __init__ frame)
 #: when ``name`` is an ASCII str: for code that makes many, e.g. MachoNet packets.
 make_instance = _marshal._instance
+#: ``SubStream.from_raw(raw)``: built in C for bytes (the server wraps every reply in one).
+SubStream.from_raw = staticmethod(_marshal._substream)

@@ -330,6 +330,18 @@ marshal_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_CallFunctionObjArgs(st->Instance, args[0], args[1], NULL);
 }
 
+/* _substream(raw): SubStream.from_raw(raw) built in C when raw is exactly bytes. */
+static PyObject *
+marshal_substream(PyObject *module, PyObject *raw)
+{
+    MarshalState *st = evm_state(module);
+    if (check_registered(st) < 0)
+        return NULL;
+    if (PyBytes_CheckExact(raw))
+        return evm_new_substream(st, raw);
+    return PyObject_CallOneArg(st->substream_from_raw, raw);
+}
+
 /* _rle_pack(data) / _rle_unpack(packed, length): the zero-nibble RLE, exposed for tests. */
 static PyObject *
 marshal_rle_pack(PyObject *Py_UNUSED(module), PyObject *arg)
@@ -387,6 +399,7 @@ static PyMethodDef marshal_methods[] = {
     {"_register_types", marshal_register_types, METH_VARARGS, NULL},
     {"_rle_pack", marshal_rle_pack, METH_O, NULL},
     {"_instance", (PyCFunction)(void (*)(void))marshal_instance, METH_FASTCALL, NULL},
+    {"_substream", marshal_substream, METH_O, NULL},
     {"_rle_unpack", marshal_rle_unpack, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -34,8 +34,9 @@ def test_public_and_private_info(server):
                                                  (b"raceID", DBTYPE_UI1),
                                                  (b"bloodlineID", DBTYPE_UI1)]
         assert (priv.gender, priv.raceID, priv.bloodlineID) == (1, 8, 7)
+        assert c.call("charMgr", "GetPublicInfo3", 424242).list == []    # as EVEmu
         with pytest.raises(RemoteError) as e:
-            c.call("charMgr", "GetPublicInfo3", 424242)
+            c.call("charMgr", "GetPrivateInfo", 424242)
         assert e.value.msg == "CharacterNotFound"
     with login(server, "nosy") as b:
         create_and_select(b, "Nosy Parker")

@@ -131,3 +131,26 @@ def test_boarding_someone_elses_ship_is_refused(server):
                 assert e.value.msg == "CantDoThatWithSomeoneElsesStuff"
             assert b.session["shipid"] == ship
             assert server.db.run(inv.item, cid)["locationID"] == ship
+
+
+def test_undocked_guest_is_not_listed_and_others_hear_of_it(server):
+    with login(server, "stayer") as a:
+        cid_a, _ = create_and_select(a, "Stay Here")
+        with login(server, "leaver") as b:
+            cid_b, _ = create_and_select(b, "Leave Soon")
+            assert len(a.call("station", "GetGuests")) == 2
+            # another service undocks b: its session leaves the station
+            conn = next(c for c in server.connections if c.session and
+                        c.session.get("charid") == cid_b)
+            conn.session.set("stationid", None)
+            conn.session.clear_changes()
+            assert a.call("station", "GetGuests") == [(cid_a, 1000168, None, None)]
+            n = len(a.notifications)
+
+            class Call:                     # what an undocking service hands over
+                session = conn.session
+                connection = conn
+            server.services.lookup("station").undocked(Call)
+            assert a.ping() is not None
+            assert events(a, "OnCharNoLongerInStation", n) == [((cid_b, 1000168, None, None),)]
+            assert cid_b not in server.services.lookup("station").guests[STATION]

@@ -69,7 +69,9 @@ class CharMgrService(Service):
 
     @exposed
     def GetPublicInfo3(self, call, characterID):
-        c = self._char(characterID)
+        c = self.db.run(chars.character_row, _int(characterID, "characterID"))
+        if c is None:                 # EVEmu: the query finds no row (an NPC, an agent...)
+            return crowset(PUBLIC_INFO3_COLUMNS, [])
         return crowset(PUBLIC_INFO3_COLUMNS, [(
             float(c["bounty"]), c["title"] or "", c["startDateTime"] or 0,
             "", c["corporationID"])])

@@ -737,4 +737,5 @@ class LSCService(Service):
 
     def _motd_to(self, sp, ch, text):
         payload = (wire_id(ch), len(ch.members), b"SendMessage", SYSTEM_SENDER, (text,))
-        return send_notification([sp.conn], "OnLSC", ch.kind.encode("ascii"), payload) == 1
+        return send_notification([sp.conn], "OnLSC", ch.kind.encode("ascii"), payload,
+                                 self._broadcaster) == 1

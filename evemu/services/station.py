@@ -103,7 +103,19 @@ class StationGuestsService(Service):
     @exposed
     def GetGuests(self, call):
         sid = docked_station(call)
-        return [g for g, _v in self.guests.get(sid, {}).values()]
+        # a guest whose session left the station (undocked by another service) is not listed
+        return [g for g, v in self.guests.get(sid, {}).values()
+                if not v.connection.closed and v.connection.session is not None and
+                v.connection.session.get("stationid") == sid]
+
+    def undocked(self, call):
+        """For the service that undocks a character: it leaves its station's guest list
+        and the other guests hear of it."""
+        cid = call.session.get("charid")
+        for sid, here in list(self.guests.items()):
+            cur = here.get(cid)
+            if cur is not None and cur[1].connection is call.connection:
+                self.leave(sid, cur[0], cur[1])
 
     @exposed
     def GetSolarSystem(self, call, solarSystemID):

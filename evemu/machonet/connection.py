@@ -36,6 +36,7 @@ import time
 
 import stackless
 from stackless import loop, sync
+from stackless._io_poll import READ as _READ
 
 from evemu.db import filetime_now
 from evemu.wire import marshal
@@ -314,8 +315,17 @@ class Connection:
             self._last_rx = _monotonic()
             self._pinged_at = None
             self._keepalive = loop.call_later(idle / 4, self._keepalive_tick)
+        # With nothing buffered the socket is almost always empty too (the client waits for
+        # our reply): wait for readability first instead of a recv() that fails with EAGAIN
+        # and goes through the socket's exception and retry path (a syscall and ~5 Python
+        # frames per request).  Same kept epoll interest as the socket's own waits.
+        lp = loop.get_loop()
+        fd = self.sock.fileno()
+        reader = self.reader
         while not self.closed:
-            payload = self.reader.read_frame()
+            if not reader._buf:
+                lp.wait_fd(fd, _READ, None, True)
+            payload = reader.read_frame()
             if payload is None:
                 raise _Closed("peer closed the connection")
             if idle:

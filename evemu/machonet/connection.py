@@ -1,4 +1,4 @@
-"""One client connection: a reader tasklet, one tasklet per call, serialised writes.
+"""One client connection: a reader tasklet, one tasklet per call, ordered non-blocking writes.
 
 Life of a connection::
 
@@ -24,8 +24,9 @@ error *reply*, not a drop.
 Sending never blocks: a frame goes out in one non-blocking send() when nothing is queued,
 else it joins the queue of the connection's writer tasklet, so frames keep their order and
 never interleave (no lock); a peer that stops reading for ``send_timeout`` seconds, or lets
-too much pile up, is dropped.  Silence from the peer for
-``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
+too much pile up, is dropped.  Silence from the peer (no complete frame) for
+``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it
+(one coarse timer per connection, no timer per read).
 """
 import collections
 import itertools

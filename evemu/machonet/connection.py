@@ -42,13 +42,13 @@ from stackless._io_poll import READ as _READ
 from evemu.db import filetime_now
 from evemu.wire import marshal
 from evemu.wire.framing import FrameReader, FramingError, encode_frame
-from evemu.wire.marshal import MarshalError, SubStream
+from evemu.wire.marshal import MarshalError, SubStream, make_instance
 
 from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
-from .broadcast import Broadcaster, notification_body
+from .broadcast import Broadcaster, notification_addresses, notification_body
 from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
                       parse_notification, parse_packet)
 from .session import Session
@@ -223,8 +223,9 @@ class Connection:
         clients: :mod:`evemu.machonet.broadcast` (``server.broadcast``)."""
         self.notify_body(event, id_type, notification_body(args), sequenced)
 
-    def notify_body(self, event, id_type, body, sequenced=True):
-        """notify() with the body already built (broadcast marshals it once for everyone).
+    def notify_body(self, event, id_type, body, sequenced=True, addresses=None):
+        """notify() with the body already built (broadcast marshals it once for everyone,
+        and passes ``addresses``: the wire source and destination, the same for all).
         Never blocks the caller (see _send_frame): a broadcast is not held up by a client
         that stopped reading, and each client gets its ``sn`` in order."""
         if self.closed:
@@ -233,9 +234,14 @@ class Connection:
         if sequenced:
             self._notify_seq += 1
             oob = {b"sn": self._notify_seq}
-        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
-                     Address.broadcast(event, id_type), self.userid, body, oob)
-        self._send_frame(encode_frame(marshal.dumps(pkt.to_wire(), 8192)))
+        if addresses is None:
+            addresses = notification_addresses(self.server.node_id, event, id_type)
+        src, dst = addresses
+        wire = make_instance("macho.Notification", (C.NOTIFICATION, src, dst,
+                                                    self.session.get("userid")
+                                                    if self.session else None,
+                                                    body, oob, None))
+        self._send_frame(encode_frame(marshal.dumps(wire, 8192)))
 
     def send_session_change(self):
         """Send the pending session changes now (for changes made outside a call: a call's

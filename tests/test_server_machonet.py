@@ -225,10 +225,10 @@ def test_broadcaster_index_unit():
             self.session = Session()
             self.sent = []
 
-        def notify_body(self, event, id_type, body, sequenced):
+        def notify_body(self, event, id_type, body, sequenced, addresses=None):
             self.sent.append((event, id_type, body[0][1].value))
 
-    b = Broadcaster(server=None)
+    b = Broadcaster(server=type("FakeServer", (), {"node_id": 7})())
     x, y = FakeConn(), FakeConn()
     x.session.update(charid=1, corpid=5)
     b.attach(x)

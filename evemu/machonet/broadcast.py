@@ -29,13 +29,21 @@ import logging
 from evemu.wire import marshal
 from evemu.wire.marshal import SubStream
 
-__all__ = ["Broadcaster", "INDEXED", "notification_body"]
+from .packets import Address
+
+__all__ = ["Broadcaster", "INDEXED", "notification_body", "notification_addresses"]
 
 log = logging.getLogger("evemu.machonet.broadcast")
 
 #: Session attributes the broadcaster indexes.
 INDEXED = ("userid", "charid", "corpid", "allianceid", "stationid", "solarsystemid2",
            "solarsystemid", "locationid", "fleetid")
+
+
+def notification_addresses(node_id, event, id_type):
+    """The wire (source, destination) of a server notification: ``Node(nodeID)`` and
+    ``Broadcast(event, [], idType)``."""
+    return (Address.node(node_id).to_wire(), Address.broadcast(event, id_type).to_wire())
 
 
 def notification_body(args):
@@ -132,12 +140,13 @@ class Broadcaster:
         if not conns:
             return 0
         body = notification_body(args)
+        addresses = notification_addresses(self.server.node_id, event, id_type)
         sent = 0
         for conn in conns:
             if conn.closed:
                 continue
             try:
-                conn.notify_body(event, id_type, body, sequenced)
+                conn.notify_body(event, id_type, body, sequenced, addresses)
                 sent += 1
             except Exception as e:               # the others go on in any case
                 if conn.closed:                  # it died under us (its close logs why)

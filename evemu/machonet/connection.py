@@ -1,4 +1,4 @@
-"""One client connection: a reader tasklet, one tasklet per call, serialised writes.
+"""One client connection: a reader tasklet, one tasklet per call, ordered non-blocking writes.
 
 Life of a connection::
 
@@ -24,8 +24,9 @@ error *reply*, not a drop.
 Sending never blocks: a frame goes out in one non-blocking send() when nothing is queued,
 else it joins the queue of the connection's writer tasklet, so frames keep their order and
 never interleave (no lock); a peer that stops reading for ``send_timeout`` seconds, or lets
-too much pile up, is dropped.  Silence from the peer for
-``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
+too much pile up, is dropped.  Silence from the peer (no complete frame) for
+``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it
+(one coarse timer per connection, no timer per read).
 """
 import collections
 import itertools
@@ -36,17 +37,18 @@ import time
 
 import stackless
 from stackless import loop, sync
+from stackless._io_poll import READ as _READ
 
 from evemu.db import filetime_now
 from evemu.wire import marshal
 from evemu.wire.framing import FrameReader, FramingError, encode_frame
-from evemu.wire.marshal import MarshalError, SubStream
+from evemu.wire.marshal import MarshalError, SubStream, make_instance
 
 from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
-from .broadcast import Broadcaster, notification_body
+from .broadcast import Broadcaster, notification_addresses, notification_body
 from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
                       parse_notification, parse_packet)
 from .session import Session
@@ -255,8 +257,9 @@ class Connection:
         clients: :mod:`evemu.machonet.broadcast` (``server.broadcast``)."""
         self.notify_body(event, id_type, notification_body(args), sequenced)
 
-    def notify_body(self, event, id_type, body, sequenced=True):
-        """notify() with the body already built (broadcast marshals it once for everyone).
+    def notify_body(self, event, id_type, body, sequenced=True, addresses=None):
+        """notify() with the body already built (broadcast marshals it once for everyone,
+        and passes ``addresses``: the wire source and destination, the same for all).
         Never blocks the caller (see _send_frame): a broadcast is not held up by a client
         that stopped reading, and each client gets its ``sn`` in order."""
         if self.closed:
@@ -265,9 +268,14 @@ class Connection:
         if sequenced:
             self._notify_seq += 1
             oob = {b"sn": self._notify_seq}
-        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
-                     Address.broadcast(event, id_type), self.userid, body, oob)
-        self._send_frame(encode_frame(marshal.dumps(pkt.to_wire(), 8192)))
+        if addresses is None:
+            addresses = notification_addresses(self.server.node_id, event, id_type)
+        src, dst = addresses
+        wire = make_instance("macho.Notification", (C.NOTIFICATION, src, dst,
+                                                    self.session.get("userid")
+                                                    if self.session else None,
+                                                    body, oob, None))
+        self._send_frame(encode_frame(marshal.dumps(wire, 8192)))
 
     def send_session_change(self):
         """Send the pending session changes now (for changes made outside a call: a call's
@@ -351,8 +359,17 @@ class Connection:
             self._last_rx = _monotonic()
             self._pinged_at = None
             self._keepalive = loop.call_later(idle / 4, self._keepalive_tick)
+        # With nothing buffered the socket is almost always empty too (the client waits for
+        # our reply): wait for readability first instead of a recv() that fails with EAGAIN
+        # and goes through the socket's exception and retry path (a syscall and ~5 Python
+        # frames per request).  Same kept epoll interest as the socket's own waits.
+        lp = loop.get_loop()
+        fd = self.sock.fileno()
+        reader = self.reader
         while not self.closed:
-            payload = self.reader.read_frame()
+            if not reader._buf:
+                lp.wait_fd(fd, _READ, None, True)
+            payload = reader.read_frame()
             if payload is None:
                 raise _Closed("peer closed the connection")
             if idle:

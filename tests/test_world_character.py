@@ -8,6 +8,7 @@ from evemu.client import RemoteError
 from evemu.db import characters as chars
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
+from evemu.machonet import constants as C
 from evemu.wire.marshal import (DBTYPE_I1, DBTYPE_R8, DBTYPE_UI1, DBTYPE_UI4, DBTYPE_UI8,
                                 DBTYPE_WSTR, Instance, ObjectEx2, PackedRow, Token)
 
@@ -129,3 +130,49 @@ def test_wallet_balance_and_journal(server):
         with pytest.raises(RemoteError) as e:
             b.call("account", "GetCashBalance", 0)
         assert e.value.msg == "CharacterNotSelected"
+
+
+def account_changes(c, since=0):
+    out = []
+    for p in c.notifications[since:]:
+        if p.type == C.NOTIFICATION and p.destination.id in ("OnAccountChange",
+                                                             b"OnAccountChange"):
+            (_flag, ss), = p.body
+            out.append(ss.value[1][1])
+    return out
+
+
+def test_give_cash_is_journalled_on_both_sides(server):
+    db = server.db
+    with login(server, "payer") as a, login(server, "payee") as b:
+        cid_a, _ = create_and_select(a, "Pay Er")
+        cid_b, _ = create_and_select(b, "Pay Ee")
+        assert a.call("account", "GiveCash", cid_b, 1500.25, "for the ship") is None
+        assert a.call("account", "GetCashBalance", 0) == 5000.0 - 1500.25
+        assert b.call("account", "GetCashBalance", 0) == 5000.0 + 1500.25
+        assert account_changes(a) == [(b"cash", cid_a, 3499.75)]
+        assert account_changes(b) == [(b"cash", cid_b, 6500.25)]
+        ja = a.call("account", "GetJournal", 1000, 0, None, False).list
+        jb = b.call("account", "GetJournal", 1000, 0, None, False).list
+        assert (ja[-1].amount, ja[-1].balance, ja[-1].entryTypeID) == (-1500.25, 3499.75, 10)
+        assert (jb[-1].amount, jb[-1].balance, jb[-1].ownerID1) == (1500.25, 6500.25, cid_a)
+        assert ja[-1].description == "DESC: for the ship"
+        # refused: too much (nothing changes), yourself, nobody, bad amounts
+        with pytest.raises(RemoteError) as e:
+            a.call("account", "GiveCash", cid_b, 1e9)
+        assert e.value.msg == "NotEnoughMoney"
+        assert e.value.values == {"amount": (28, 1e9), "balance": (28, 3499.75)}
+        for to, amount, key in ((cid_a, 1.0, "CustomError"), (424242, 1.0, "CharacterNotFound"),
+                                (cid_b, -5.0, "CustomError"), (cid_b, 0, "CustomError"),
+                                (cid_b, float("nan"), "CustomError"),
+                                (cid_b, float("inf"), "CustomError"),
+                                (cid_b, True, "CustomError"), (cid_b, b"5", "CustomError")):
+            with pytest.raises(RemoteError) as e:
+                a.call("account", "GiveCash", to, amount)
+            assert e.value.msg == key, (to, amount)
+        assert a.call("account", "GetCashBalance", 0) == 3499.75
+        # the invariant: each balance is the sum of its journal
+        for cid in (cid_a, cid_b):
+            total = db.execute('SELECT SUM("amount") FROM "jnlCharacters" WHERE '
+                               '"characterID" = ?', (cid,))[0][0]
+            assert total == db.run(chars.character_row, cid)["balance"]

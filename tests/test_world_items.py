@@ -233,3 +233,54 @@ def test_items_elsewhere_and_ships_in_cargo_are_refused(server):
         with pytest.raises(RemoteError):
             c.call_bound(hangar, "Add", cid, ship)
         assert db.run(inv.item, cid)["locationID"] == ship
+
+
+HOSTILE = (None, -1, 0, 2 ** 63, -2 ** 63, 1.5, float("nan"), b"x", "x", [], [1, 2], (1,),
+           ((1, 2, 3),), [(1, 2)], [("a", "b", "c")], {1: 2}, True)
+
+
+def test_hostile_arguments_never_crash_a_handler(server, caplog):
+    """Every inventory, station, ship and wallet method fed garbage answers or refuses with a
+    UserError; none fails inside (no 'call ... failed' traceback in the log)."""
+    import logging
+    with login(server, "fuzzer") as c:
+        cid, ship = create_and_select(c, "Fuzz Er")
+        hangar, broker = inventory(c, "GetInventory", 10004)
+        ship_inv, _ = inventory(c, "GetInventoryFromId", ship, 0)
+        shipsvc, _ = bind(c, "ship", STATION)
+        calls = []
+        for v in HOSTILE:
+            calls += [(hangar, "Add", (v, ship)), (hangar, "Add", (ship, ship), {"qty": v}),
+                      (hangar, "Add", (ship, ship), {"flag": v}), (hangar, "MultiAdd", (v, 1)),
+                      (hangar, "MultiMerge", (v,)), (hangar, "MultiMerge", ([(v, v, v)],)),
+                      (hangar, "StackAll", (v,)), (hangar, "List", (v,)),
+                      (ship_inv, "MultiAdd", ([v], 1)),
+                      (broker, "GetInventoryFromId", (v, 0)), (broker, "GetInventory", (v,)),
+                      (broker, "GetInventory", (10004, v)),
+                      (broker, "SplitStack", (STATION, v, 1, cid)),
+                      (broker, "SplitStack", (STATION, ship, v, cid)),
+                      (shipsvc, "Board", (v, ship)), (shipsvc, "LeaveShip", (v,)),
+                      (None, "stationSvc.GetStation", (v,)),
+                      (None, "charMgr.GetPublicInfo3", (v,)),
+                      (None, "charMgr.GetPrivateInfo", (v,)),
+                      (None, "account.GiveCash", (v, 1.0)),
+                      (None, "account.GiveCash", (cid + 1, v)),
+                      (None, "account.GiveCash", (cid + 1, 1.0, v)),
+                      (None, "account.GetJournal", (v, 0))]
+        with caplog.at_level(logging.ERROR):
+            for target, method, args, *kw in calls:
+                kw = kw[0] if kw else {}
+                try:
+                    if target is None:
+                        svc, m = method.split(".")
+                        c.call(svc, m, *args, **kw)
+                    else:
+                        c.call_bound(target, method, *args, **kw)
+                except RemoteError as e:
+                    assert e.exception_class == "ccp_exceptions.UserError", (method, args)
+        failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage() or
+                  "internal error" in r.getMessage()]
+        assert failed == []
+        # and the character's things are where they were
+        assert server.db.run(inv.item, ship)["locationID"] == STATION
+        assert c.session["shipid"] == ship

@@ -87,3 +87,39 @@ def character_attributes(conn, char_id):
                 f'"chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
     row = cur.fetchone()
     return {} if row is None else {ATTR_CHAR[n]: int(v) for n, v in zip(names, row)}
+
+
+class NotEnoughMoney(ValueError):
+    def __init__(self, amount, balance):
+        super().__init__(f"{amount} ISK wanted, {balance} ISK in the wallet")
+        self.amount, self.balance = amount, balance
+
+
+REF_PLAYER_DONATION = 10            # journal refTypeID (EVEmu Journal::EntryType::PlayerDonation)
+BALANCE_CAP = 1e12                  # EVEmu caps a character's ISK at one trillion
+
+
+def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_DONATION):
+    """Move ``amount`` ISK from one character to another in ONE transaction, journalled on
+    both sides (the payer's row negative); returns ``(payer balance, payee balance)``.
+    Raises NotEnoughMoney (nothing changes) and KeyError for an unknown character."""
+    from .importer import _begin
+    _begin(conn)
+    try:
+        have = balance(conn, from_id)
+        other = balance(conn, to_id)
+        if have is None or other is None:
+            raise KeyError(to_id if other is None else from_id)
+        if have < amount:
+            raise NotEnoughMoney(amount, have)
+        amount = min(amount, max(0.0, BALANCE_CAP - other))
+        add_journal(conn, from_id, ref_type, -amount, now, owner1=from_id, owner2=to_id,
+                    arg1=to_id, reason=reason)
+        add_journal(conn, to_id, ref_type, amount, now, owner1=from_id, owner2=to_id,
+                    arg1=from_id, reason=reason)
+        out = (balance(conn, from_id), balance(conn, to_id))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return out

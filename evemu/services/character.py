@@ -21,6 +21,7 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
   columns.
 """
 import logging
+import math
 
 from evemu.db import characters as chars
 from evemu.db import charinfo
@@ -32,6 +33,7 @@ from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I1, DBTYPE_I4, DBTYPE_I8, DB
 
 from . import BindableService, BoundObject, Service, UserError, exposed
 from .inventory import FLAG_SKILL, _int, item_row, need_character
+from .notify import notify_chars
 from .rowsets import crowset, descriptor, keyval, rowset
 
 log = logging.getLogger("evemu.services.character")
@@ -53,6 +55,7 @@ STATUS_COLUMNS = (("instanceID", DBTYPE_I8), ("online", DBTYPE_BOOL), ("damage",
                   ("incapacitated", DBTYPE_BOOL))
 STATUS_DESCRIPTOR = descriptor(STATUS_COLUMNS)
 ACCOUNT_CASH = 1000
+ISK = 28                             # UserError parameter type of an ISK amount
 MINUTE = 60 * 10_000_000
 FITTING_FLAGS = set(range(11, 35)) | set(range(92, 100)) | set(range(125, 133))
 ATTR_SKILL_TIME_CONSTANT, ATTR_ONLINE = 275, 2
@@ -279,6 +282,38 @@ class AccountService(Service):
         rows = self.db.run(charinfo.journal, cid, key, _int(fromDate or 0, "fromDate"),
                                 entryTypeID)
         return crowset(JOURNAL_COLUMNS, rows)
+
+    @exposed
+    def GiveCash(self, call, toID, amount, reason=None):
+        """EVEmu AccountService::GiveCash: a player donation, journalled on both sides;
+        both owners get OnAccountChange('cash', ownerID, balance)."""
+        cid = need_character(call)
+        to_id = _int(toID, "toID")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or \
+                not math.isfinite(amount) or amount <= 0 or amount > charinfo.BALANCE_CAP:
+            raise UserError("CustomError", {b"error": b"Invalid amount."})
+        if reason is None or reason == b"" or reason == "":
+            text = "DESC: No Reason Given"
+        elif isinstance(reason, (bytes, str)) and len(reason) <= 255:
+            text = "DESC: " + (reason.decode("utf-8", "replace")
+                               if isinstance(reason, bytes) else reason)
+        else:
+            raise UserError("CustomError", {b"error": b"Invalid reason."})
+        if to_id == cid:
+            raise UserError("CustomError", {b"error": b"You cannot give money to yourself."})
+        try:
+            mine, theirs = self.db.run(charinfo.transfer, cid, to_id, float(amount),
+                                       filetime_now(), text)
+        except KeyError:
+            raise UserError("CharacterNotFound", {b"charID": to_id}) from None
+        except charinfo.NotEnoughMoney as e:
+            raise UserError("NotEnoughMoney", {b"amount": (ISK, e.amount),
+                                               b"balance": (ISK, e.balance)}) from None
+        for owner, bal in ((cid, mine), (to_id, theirs)):
+            notify_chars(self.manager, (owner,), "OnAccountChange", "cash",
+                         (b"cash", owner, bal), sequenced=False)
+        log.info("%s: %d gave %.2f ISK to %d", call.connection, cid, amount, to_id)
+        return None
 
     @exposed
     def GetKeyMap(self, call):

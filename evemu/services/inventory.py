@@ -66,9 +66,22 @@ def send_item_changes(manager, changes):
                      (item_row(after), dict(ch)), sequenced=False)
 
 
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
 def _int(v, what):
-    if isinstance(v, bool) or not isinstance(v, int):
+    """A client-supplied integer: a 64-bit int (what the database can hold), else the
+    client's CustomError."""
+    if isinstance(v, bool) or not isinstance(v, int) or not INT64_MIN <= v <= INT64_MAX:
         raise UserError("CustomError", {b"error": f"{what} must be an integer".encode()})
+    return v
+
+
+def _flag(v):
+    """A client-supplied item flag (invFlags ids fit the row's I2 column)."""
+    v = _int(v, "flag")
+    if not 0 <= v <= 32767:
+        raise UserError("CustomError", {b"error": b"flag out of range"})
     return v
 
 
@@ -135,7 +148,7 @@ class InventoryBound(BoundObject):
     @exposed
     def List(self, call, flag=None):
         self._check(call)
-        flag = self.flag if flag is None or flag == FLAG_NONE else flag
+        flag = self.flag if flag is None or flag == FLAG_NONE else _flag(flag)
         # a station hangar holds everyone's items: list only ours; a ship or container of
         # ours, or the character, lists all it holds
         station = self.location == call.session.get("stationid")
@@ -162,7 +175,7 @@ class InventoryBound(BoundObject):
             qty = _int(qty, "qty")
             if qty < 1:
                 raise UserError("CustomError", {b"error": b"quantity must be at least 1"})
-        dest_flag = self.default_flag if flag is None else _int(flag, "flag")
+        dest_flag = self.default_flag if flag is None else _flag(flag)
         try:
             new_id, changes = self.db.run(inv.move, it["itemID"], self.location, dest_flag, qty)
         except (KeyError, ValueError) as e:
@@ -207,7 +220,7 @@ class InventoryBound(BoundObject):
     @exposed
     def StackAll(self, call, flag=None):
         self._check(call)
-        flag = self.flag if flag is None else _int(flag, "flag")
+        flag = self.flag if flag is None else _flag(flag)
         self._send(self.db.run(inv.stack_all, self.location, flag, self.owner))
         return None
 

@@ -1,44 +1,257 @@
-"""``python -m evemu``: run the server until Ctrl-C or SIGTERM.
+"""``python -m evemu``: the server and its administration commands.
 
-    python -m evemu [--host 127.0.0.1] [--port 26000] [--db PATH] [--log-level INFO]
+    python -m evemu [serve] [--host H] [--port P] [--db PATH] [--config FILE.toml] ...
+    python -m evemu account create|passwd|ban|unban|delete NAME [--db PATH]
+    python -m evemu account list [--db PATH]
+    python -m evemu db info|upgrade [--db PATH]
+    python -m evemu import-data PATH-TO-evemu_Crucible [--db PATH]   (see evemu.db.importer)
 
-The database (SQLite) is created on first start: ``--db``, else ``$EVEMU_DB``, else
-``~/.local/share/evemu/evemu.sqlite3``.  Accounts are created on first login.
+Settings come from flags, then ``EVEMU_*`` environment variables, then the TOML file of
+``--config`` (or ``EVEMU_CONFIG``), then the defaults (:mod:`evemu.config`).  Passwords are read
+from the terminal without echo (asked twice), or as one line from standard input when it is not
+a terminal (``EVEMU_PASSWORD`` is also honoured, for scripts).  Exit status: 0 done, 1 refused
+(the account exists, does not exist...), 2 bad usage or input (bad setting, no password, port in
+use, unreadable database).
 """
 import argparse
 import logging
+import os
 import signal
 import sys
 
-from evemu.config import Config
-from evemu.machonet import constants as C
+from evemu import config as cfg
+
+EPILOG = """\
+Every setting can be given three ways besides its default, and the first one found wins:
+  1. a command-line flag            --max-connections 5000
+  2. an environment variable        EVEMU_MAX_CONNECTIONS=5000
+  3. the TOML file of --config      max_connections = 5000   (top level or under [server];
+                                    the file can also be named by EVEMU_CONFIG)
+Commands: serve (the default), account create|list|passwd|ban|unban|delete NAME, db info|upgrade,
+import-data PATH (the static data of an evemu_Crucible checkout).
+"""
+
+COMMON = ("db_path", "log_level")
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m evemu",
-                                description="EVEmu: an EVE Online (Crucible 7.31, build "
-                                            "360229) server emulator on stackless tasklets.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
-                   "127.0.0.1)")
-    p.add_argument("--port", type=int, default=26000, help="TCP port (default 26000; 0 = any "
-                   "free port)")
-    p.add_argument("--db", dest="db_path", default=None, help="SQLite database file (default: "
-                   "$EVEMU_DB or ~/.local/share/evemu/evemu.sqlite3)")
-    p.add_argument("--node-id", type=int, default=C.DEFAULT_NODE_ID, help=argparse.SUPPRESS)
-    p.add_argument("--image-server-url", default=None,
-                   help="URL announced to clients for portraits (default "
-                        "http://HOST:PORT+1/)")
-    p.add_argument("--no-auto-account", dest="auto_account", action="store_false",
-                   help="refuse logins of unknown accounts instead of creating them")
-    p.add_argument("--log-level", default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--create-account", metavar="NAME",
-                   help="create account NAME in the database and exit (password from "
-                        "$EVEMU_PASSWORD, else asked on the terminal)")
-    p.add_argument("--debug-services", action="store_true",
-                   help="register the debugSvc/debugBindable test services (never in "
-                        "production)")
-    return p.parse_args(argv)
+class CliError(Exception):
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+def _default_text(name):
+    f = cfg.SETTINGS[name]
+    if name == "db_path":
+        return "$XDG_DATA_HOME/evemu/evemu.sqlite3"
+    if f.default is None:
+        return "see above" if name != "image_server_url" else "http://HOST:PORT+1/"
+    return str(f.default)
+
+
+def _add_settings(p, names):
+    for name in names:
+        f = cfg.SETTINGS[name]
+        if not f.metadata.get("cli", True):
+            continue
+        t = f.metadata.get("type") or f.type
+        help_ = (f"{f.metadata['help']} [env {cfg.env_name(name)}, TOML {cfg.toml_name(name)}; "
+                 f"default {_default_text(name)}]").replace("%", "%%")
+        if t in (bool, "bool"):
+            p.add_argument(cfg.flag_name(name), dest=name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=help_)
+        else:
+            p.add_argument(cfg.flag_name(name), dest=name, default=argparse.SUPPRESS,
+                           metavar=name.upper() if name != "db_path" else "PATH", help=help_)
+
+
+def _add_config(p):
+    p.add_argument("--config", metavar="FILE.toml", default=argparse.SUPPRESS,
+                   help="read settings from this TOML file [env EVEMU_CONFIG]")
+
+
+def build_parser():
+    server_names = [n for n in cfg.SETTINGS]
+    top = argparse.ArgumentParser(
+        prog="python -m evemu", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="EVEmu: an EVE Online (Crucible 7.31, build 360229) server emulator on "
+                    "stackless tasklets.  Without a command: serve.")
+    _add_config(top)
+    _add_settings(top, server_names)
+    top.add_argument("--create-account", metavar="NAME", default=argparse.SUPPRESS,
+                     help="same as: account create NAME")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (the default)", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config(serve)
+    _add_settings(serve, server_names)
+
+    acct = sub.add_parser("account", help="create, list, change, ban, unban or delete accounts",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    acct.add_argument("action", choices=["create", "list", "passwd", "ban", "unban", "delete"])
+    acct.add_argument("name", nargs="?", help="the account name (all but list)")
+    _add_config(acct)
+    _add_settings(acct, COMMON + ("kdf",))
+
+    db = sub.add_parser("db", help="show the database's schema version, or apply migrations",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    db.add_argument("action", choices=["info", "upgrade"])
+    _add_config(db)
+    _add_settings(db, COMMON)
+
+    imp = sub.add_parser("import-data", help="load the static data of an evemu_Crucible "
+                         "checkout (its sql/base dumps)", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("path", help="an evemu_Crucible checkout or its sql/base folder")
+    _add_config(imp)
+    _add_settings(imp, COMMON)
+    return top
+
+
+def parse(argv=None):
+    """(namespace, Config) for ``argv``; CliError on a bad setting."""
+    ns = build_parser().parse_args(argv)
+    flags = {}
+    for name in cfg.SETTINGS:
+        if hasattr(ns, name):
+            value = getattr(ns, name)
+            flags[name] = value if isinstance(value, bool) else cfg.parse_value(name, value)
+    try:
+        config, sources = cfg.resolve(flags, config_file=getattr(ns, "config", None))
+    except cfg.ConfigError as e:
+        raise CliError(str(e)) from None
+    if getattr(ns, "create_account", None):
+        ns.command, ns.action, ns.name = "account", "create", ns.create_account
+    if ns.command is None:
+        ns.command = "serve"
+    return ns, config
+
+
+# ---------------------------------------------------------------------- passwords
+def read_password(name, confirm=True, stdin=None):
+    """The password for ``name``: $EVEMU_PASSWORD, else the terminal (no echo, asked twice),
+    else one line of standard input.  CliError (status 2) on EOF or an empty password."""
+    import getpass
+    stdin = sys.stdin if stdin is None else stdin
+    pw = os.environ.get("EVEMU_PASSWORD")
+    if pw is None:
+        if stdin is not None and stdin.isatty():
+            try:
+                pw = getpass.getpass(f"password for {name}: ")
+                if confirm and getpass.getpass("again: ") != pw:
+                    raise CliError("the two passwords differ")
+            except EOFError:
+                raise CliError("no password given (end of input)") from None
+        else:
+            line = stdin.readline() if stdin is not None else ""
+            if not line:
+                raise CliError("no password: standard input is at end of file (pipe one line, "
+                               "or run on a terminal)")
+            pw = line.rstrip("\r\n")
+    if not pw:
+        raise CliError("an empty password is not allowed")
+    return pw
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_account(ns, config, log):
+    from evemu.db import AccountExists, AccountNameError, Database
+    if ns.action != "list" and not ns.name:
+        raise CliError(f"account {ns.action} needs an account NAME")
+    password = None
+    if ns.action in ("create", "passwd"):
+        password = read_password(ns.name.strip().lower())
+    try:
+        db = Database(config.db_path, kdf=config.kdf)
+    except Exception as e:
+        raise CliError(f"cannot open the database: {e}") from None
+    try:
+        if ns.action == "create":
+            try:
+                acct = db.create_account(ns.name, config.auto_account_role, password=password)
+            except AccountNameError as e:
+                raise CliError(str(e), 1) from None
+            except AccountExists:
+                raise CliError(f"account {ns.name.strip().lower()!r} already exists", 1) from None
+            log.info("created account %d (%s) in %s", acct.id, acct.name, db.path)
+        elif ns.action == "list":
+            rows = db.list_accounts()
+            print(f"{'id':>6}  {'name':<20} {'role':>20} {'banned':<6} {'logins':>6}  kdf")
+            for a in rows:
+                print(f"{a.id:>6}  {a.name:<20} {a.role:>20} {'yes' if a.banned else 'no':<6} "
+                      f"{a.logon_count:>6}  {a.kdf}")
+            print(f"{len(rows)} account(s) in {db.path}")
+        elif ns.action == "passwd":
+            if not db.set_password(ns.name, password):
+                raise CliError(f"no account {ns.name.strip().lower()!r}", 1)
+            log.info("password of %s changed", ns.name.strip().lower())
+        elif ns.action in ("ban", "unban"):
+            if not db.set_banned(ns.name, ns.action == "ban"):
+                raise CliError(f"no account {ns.name.strip().lower()!r}", 1)
+            log.info("account %s %sned", ns.name.strip().lower(), ns.action)
+        elif ns.action == "delete":
+            if not db.delete_account(ns.name):
+                raise CliError(f"no account {ns.name.strip().lower()!r}", 1)
+            log.info("account %s deleted (with its characters)", ns.name.strip().lower())
+    finally:
+        db.close()
+    return 0
+
+
+def cmd_db(ns, config, log):
+    from evemu.db import Database, default_path
+    path = config.db_path or default_path()
+    if ns.action == "info" and path != ":memory:" and not os.path.exists(path):
+        raise CliError(f"no database at {path} (the server creates it on first start)", 1)
+    try:
+        db = Database(path, migrate=False)
+    except Exception as e:
+        raise CliError(f"cannot open the database: {e}") from None
+    try:
+        if ns.action == "upgrade":
+            applied = db.migrate()
+            for m in applied:
+                print(f"applied migration {m.version}: {m.name}")
+            if not applied:
+                print("nothing to do")
+        info = db.schema_info()
+    except Exception as e:
+        raise CliError(str(e), 1) from None
+    finally:
+        db.close()
+    print(f"database:       {info['path']}")
+    print(f"backend:        {info['backend']}")
+    print(f"schema version: {info['version']} (this server knows up to {info['latest']})")
+    print(f"accounts:       {info['accounts']}")
+    for v, name, _ in info["applied"]:
+        print(f"  applied  {v:>4}  {name}")
+    for v, name in info["pending"]:
+        print(f"  pending  {v:>4}  {name}   (python -m evemu db upgrade, or start the server)")
+    for v in info["unknown"]:
+        print(f"  unknown  {v:>4}  (written by a newer server)")
+    return 0
+
+
+def cmd_import_data(ns, config, log):
+    """Exit status 0, 3 if some files were refused (the others are imported), 2 if PATH holds
+    no dumps or the database cannot be opened."""
+    from evemu.db import Database, importer
+    try:
+        importer.dump_files(ns.path)             # PATH must hold dumps: before opening the db
+    except FileNotFoundError as e:
+        raise CliError(f"import-data: {e}") from None
+    try:
+        db = Database(config.db_path)
+    except Exception as e:
+        raise CliError(f"cannot open the database: {e}") from None
+    try:
+        result = importer.run(db, ns.path, sys.stderr)
+    finally:
+        db.close()
+    for line in importer.summary(result):
+        print(line)
+    return 3 if result.refused else 0
 
 
 def _install_signal_handlers(server, log):
@@ -81,64 +294,45 @@ def _install_signal_handlers(server, log):
     server.on_shutdown.append(lambda: (signal.set_wakeup_fd(-1), rsock.close(), wsock.close()))
 
 
-def create_account(db_path, name, log):
-    import getpass
-    import os
-    import sqlite3
-
-    from evemu.db import AccountNameError, Database
-
-    password = os.environ.get("EVEMU_PASSWORD")
-    if password is None:
-        password = getpass.getpass(f"password for {name}: ")
-    if not password:
-        log.error("an empty password is not allowed")
-        return 1
-    db = Database(db_path)
-    try:
-        acct = db.create_account(name, Config.auto_account_role, password=password)
-    except AccountNameError as e:
-        log.error("%s", e)
-        return 1
-    except sqlite3.IntegrityError:
-        log.error("account %r already exists", name.strip().lower())
-        return 1
-    finally:
-        db.close()
-    log.info("created account %d (%s) in %s", acct.id, acct.name, db.path)
+def cmd_serve(ns, config, log):
+    from evemu.machonet.server import Server
+    from evemu.services import build_services
+    server = Server(build_services, config)
+    _install_signal_handlers(server, log)        # before the start-up line: a SIGTERM right
+    try:                                         # after it must already stop cleanly
+        server.start()
+    except OSError as e:
+        server.shutdown()
+        log.error("cannot listen on %s:%d: %s", config.host, config.port, e.strerror or e)
+        return 2
+    except Exception as e:                       # e.g. an unreadable database file
+        server.shutdown()
+        log.error("cannot start: %s", e)
+        return 2
+    server.serve_forever()
     return 0
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
+    log = logging.getLogger("evemu")
+    try:
+        ns, config = parse(argv)
+    except (CliError, cfg.ConfigError) as e:
+        print(f"python -m evemu: error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, config.log_level),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
-    log = logging.getLogger("evemu")
-    if args.create_account:
-        return create_account(args.db_path, args.create_account, log)
-    image_url = args.image_server_url or f"http://{args.host}:{(args.port or 26000) + 1}/"
-    config = Config(host=args.host, port=args.port, db_path=args.db_path, node_id=args.node_id,
-                    image_server_url=image_url, auto_account=args.auto_account,
-                    debug_services=args.debug_services)
-
-    from evemu.machonet.server import Server
-    from evemu.services import build_services
-    server = Server(build_services, config)
+    command = {"serve": cmd_serve, "account": cmd_account, "db": cmd_db,
+               "import-data": cmd_import_data}[ns.command]
     try:
-        server.start()
-    except OSError as e:
-        log.error("cannot listen on %s:%d: %s", args.host, args.port, e.strerror or e)
+        return command(ns, config, log)
+    except CliError as e:
+        log.error("%s", e)
+        return e.status
+    except KeyboardInterrupt:
+        log.error("interrupted")
         return 2
-    except Exception as e:                       # e.g. an unreadable database file
-        log.error("cannot start: %s", e)
-        return 2
-
-    _install_signal_handlers(server, log)
-    log.info("EVEmu ready for Crucible clients (macho %d, build %d); Ctrl-C stops",
-             C.MACHO_VERSION, C.BUILD_VERSION)
-    server.serve_forever()
-    return 0
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ def running_server(db=None, extra_services=(), **config):
     classes); yields the Server."""
     config.setdefault("port", 0)
     config.setdefault("debug_services", True)
+    own_db = db is None
     server = Server(lambda srv: build_services(srv, extra_services), Config(**config),
                     db=db or Database(":memory:"))
     server.start()
@@ -84,6 +85,8 @@ def running_server(db=None, extra_services=(), **config):
         yield server
     finally:
         server.shutdown()
+        if own_db:
+            server.db.close()
         # let killed tasklets finish their finally blocks
         for _ in range(3):
             loop.sleep(0)

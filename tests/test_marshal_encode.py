@@ -29,7 +29,8 @@ def body(obj):
     (b"", "0e"), (b"a", "0f61"), (b"hello", "130568656c6c6f"),
     (b"*corpid", "1101"), (b"macho.CallReq", "112e"), (b"agent.StorylineMissionDetails", "11c3"),
     ("", "28"), ("a", "2e0161"), ("W\u00f3rld", "2e0657c3b3726c64"),
-    ("\ud800", "120100d8"),                          # a lone surrogate cannot be UTF-8
+    ("\ud800", "2e03eda080"),                        # a surrogate: one code point each
+    ("\ud800\udc00", "2e06eda080edb080"),            # a pair stays two code points
     ((), "24"), ((1,), "2509"), ((1, 2), "2c090602"), ((1, 2, 3), "1403090602 0603"),
     ([], "26"), ([1], "2709"), ([1, 2], "1502090602"),
     ({}, "1600"), ({b"k": 1}, "1601090f6b"),          # value before key
@@ -248,12 +249,24 @@ def test_rle_reference_row():
     assert _marshal._rle_unpack(bytes.fromhex("f544d6125a0440646a5e027a41"), len(row)) == row
 
 
-def test_rle_tolerates_zero_padding_only():
-    """Output past the row is accepted when it is zero (encoders may pad), refused otherwise;
-    a literal run cut short by the end of the input copies what is there."""
+def test_rle_runs_must_fit_the_row():
+    """As CCP's decoder: the length a nibble declares must fit in the row, whatever the data
+    ("Invalid RLE string", offset = the control byte); a literal run cut short by the end of the
+    input copies what is there; a high nibble after the end of the input is no run at all."""
     import _evemu_marshal as _marshal
-    assert _marshal._rle_unpack(bytes([0xFF]), 3) == b"\x00\x00\x00"        # 16 zeros into 3
-    assert _marshal._rle_unpack(bytes([0x07, 0x00, 0x00]), 1) == b"\x00"    # zero literal spill
+    def refused(packed, n, at=0):
+        with pytest.raises(m.MarshalError, match=f"Invalid RLE string.*{n}-byte row") as ei:
+            _marshal._rle_unpack(bytes(packed), n)
+        assert ei.value.offset == at
+    refused([0x0F], 5)                          # zero run of 8 into a 5-byte row
+    refused([0xFF], 3)                          # 16 zeros into 3
+    refused([0x02, 0x41], 5)                    # literal run of 6, 1 byte present
+    refused([0x07, 0x00, 0x00], 1)              # 1 literal, then 8 more (1 present) into 1
+    refused([0x06, 0x41, 0x42], 1)              # 2 literals into 1
+    refused([0x0F, 0x70, 0x41], 9)              # 8 zeros + 1 literal, then 8 literals: 2nd byte
+    refused([0x78, 0x41, 0x08], 2, at=2)        # row full, then a zero run
+    assert _marshal._rle_unpack(bytes([0x02, 0x41]), 6) == b"\x41" + bytes(5)
     assert _marshal._rle_unpack(bytes([0x06, 0x41]), 4) == b"\x41\x00\x00\x00"  # short literal
-    with pytest.raises(m.MarshalError):
-        _marshal._rle_unpack(bytes([0x06, 0x41, 0x42]), 1)                  # 'B' past the row
+    assert _marshal._rle_unpack(bytes([0x0F]), 8) == bytes(8)                    # exact fit
+    assert _marshal._rle_unpack(bytes([0x07, 0x41]), 1) == b"\x41"             # 0 high nibble
+    assert _marshal._rle_unpack(b"", 3) == bytes(3)

@@ -276,3 +276,79 @@ def test_reference_bomb_is_capped():
              + b"".join(struct.pack("<I", i) for i in (1, 2, 3)))
     v = m.loads(small)
     assert len(v[2]) == 100 and v[2][0] is v[1] and v[1][0] is v[0]
+
+
+# --- What CCP's decoders refuse (issue 9: a differential against EVEmu's and Reverence's) -----
+
+def _row_stream(blob):
+    """A PackedRow of a 5-byte row (one I4 column + the NULL-bit byte) with RLE data `blob`;
+    returns (stream, offset of the blob)."""
+    desc = m.DBRowDescriptor([("a", m.DBTYPE_I4)])
+    good = m.dumps(m.PackedRow(desc, [0x41424344]), None)
+    at = good.index(bytes.fromhex("05 04 44434241"))
+    assert m.loads(good)["a"] == 0x41424344
+    return good[:at] + bytes([len(blob)]) + bytes(blob) + good[at + 6:], at + 1
+
+
+@pytest.mark.parametrize("blob, bad_ctl", [
+    ([0x0F], 0),                  # a zero run of 8 into the 5-byte row
+    ([0x02, 0x41], 0),            # a literal run of 6 with 1 byte present
+    ([0x0C, 0x0F], 0),            # 5 zeros (the row is full), then 8 literals (1 present)
+    ([0x84, 1, 2, 3, 4, 0x08], 5),     # 4 literals, 1 zero (full), then a run: 2nd control
+])
+def test_packed_row_rle_past_the_row_is_refused(blob, bad_ctl):
+    data, blob_at = _row_stream(blob)
+    raises(data, r"Invalid RLE string: a run past the 5-byte row", blob_at + bad_ctl)
+
+
+def test_packed_row_rle_that_fits_is_accepted():
+    data, _ = _row_stream([0x0C])                    # 5 zeros: all NULL bits clear
+    assert m.loads(data)["a"] == 0
+    data, _ = _row_stream([0x05, 0x41, 0x42, 0x43])  # a literal run of 3 cut short at the end
+    assert m.loads(data)["a"] == 0x434241
+
+
+@pytest.mark.parametrize("body, what", [
+    ("17 2e 03 612e62 01", "wide string"),           # 0x2E UTF-8 class name
+    ("17 28 01", "wide string"),                     # 0x28 empty wide string
+    ("17 12 01 6100 01", "wide string"),             # 0x12 UCS-2
+    ("17 29 6100 01", "wide string"),                # 0x29 one UCS-2 char
+])
+def test_instance_class_name_must_be_a_byte_string(body, what):
+    raises(stream(body), f"instance class name is a {what}, not a byte string", 6)
+    # the byte-string forms are accepted
+    assert m.loads(stream("17 13 03 612e62 01")) == m.Instance("a.b", None)
+    assert m.loads(stream("17 112e 24")) == m.Instance("macho.CallReq", ())
+
+
+@pytest.mark.parametrize("body, slots, at", [
+    ("81", [], 5),                   # None with the 0x80 bit
+    ("c1", [1], 5),                  # save flag and 0x80
+    ("14 02 01 88", [], 8),          # inside a tuple: 0 with the 0x80 bit
+    ("95 00", [], 5),                # list
+    ("bf", [], 5),
+])
+def test_opcode_with_0x80_bit_is_refused(body, slots, at):
+    e = raises(stream(body, slots), r"opcode byte 0x[0-9a-f]{2} has the undefined 0x80 flag", at)
+    assert f"0x{bytes.fromhex(body.replace(' ', ''))[at - 5]:02x}" in str(e)
+    assert m.loads(stream("41", [1])) is None        # the 0x40 save flag alone is fine
+
+
+@pytest.mark.parametrize("s", [
+    "\ud800\udc00",                  # a surrogate pair held as two code points
+    "\udc00\ud800", "\ud800", "\udfff", "a\ud800b",
+    "\U00010000",                    # a real astral character stays one
+    "\U00010000\ud800\udc00\ud83d",  # mixed
+])
+def test_surrogates_round_trip(s):
+    for v in (s, [s], {s: s}, (s, 1)):
+        back = m.loads(m.dumps(v))
+        assert back == v
+    assert len(m.loads(m.dumps(s))) == len(s)
+
+
+def test_ucs2_stream_still_decodes_as_before():
+    """0x12 from a UCS-2 client: a pair written there is one astral character (it is one on a
+    narrow Python 2 build), a lone surrogate stays."""
+    assert m.loads(stream("12 02 00d8 00dc")) == "\U00010000"
+    assert m.loads(stream("12 01 00d8")) == "\ud800"

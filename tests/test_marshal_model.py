@@ -336,3 +336,35 @@ def test_no_leaks_in_the_row_api():
     finally:
         tracemalloc.stop()
     assert after - base < 32 * 1024, (base, after)
+
+
+def test_make_instance_is_instance():
+    """make_instance builds Instances in C for ASCII str names, else calls the class."""
+    from evemu.wire.marshal import make_instance
+    i = make_instance("macho.CallRsp", (7, [1]))
+    assert type(i) is m.Instance and i == m.Instance("macho.CallRsp", (7, [1]))
+    assert i.name == "macho.CallRsp" and i.state == (7, [1])
+    with pytest.raises(AttributeError):
+        i.name = "x"
+    assert make_instance(b"a.B", None) == m.Instance("a.B", None)       # bytes: via the class
+    assert make_instance("caf\u00e9", 1).name == "caf\u00e9"              # latin-1: via the class
+    with pytest.raises(ValueError):
+        make_instance("\u20ac", 1)
+    with pytest.raises(TypeError):
+        make_instance(5, 1)
+    with pytest.raises(TypeError):
+        make_instance("a")
+    assert m.loads(m.dumps(make_instance("x.Y", (1,)))) == m.Instance("x.Y", (1,))
+
+
+def test_substream_from_raw_fast_path():
+    """SubStream.from_raw is built in C for bytes, via the class for other buffers; both are
+    lazy SubStreams equal to one built from the value."""
+    raw = m.dumps((1, b"x"), None)
+    for src in (raw, bytearray(raw), memoryview(raw)):
+        s = m.SubStream.from_raw(src)
+        assert type(s) is m.SubStream and type(s.raw) is bytes and s.raw == raw
+        assert s == m.SubStream((1, b"x")) and s.value == (1, b"x")
+    bad = m.SubStream.from_raw(b"\x7e\x00")
+    with pytest.raises(m.MarshalError):
+        bad.value

@@ -121,11 +121,13 @@ def test_replayed_login_and_calls_match_evemu(tmp_path):
         for name in (b"machoNet", b"objectCaching", b"charUnboundMgr"):
             assert name in services and services[name] is None
 
-        # config.BulkData.categories needs CCP's static data: not served (None), as EVEmu
-        # answers for an object it cannot build.
+        # config.BulkData.categories: built from the static data (tests/test_world_caches.py
+        # compares it with EVEmu's frame 17)
         replay(c, "16")
         rsp = c.recv()
-        assert rsp.name == "macho.CallRsp" and rsp.state[4][0].value is None
+        obj = rsp.state[4][0].value
+        assert rsp.name == "macho.CallRsp" and obj.name == "objectCaching.CachedObject"
+        assert obj.state[6] == b"config.BulkData.categories"
 
         # charUnboundMgr.GetCharactersToSelect: an empty CRowset, as EVEmu sent.
         replay(c, "18")
@@ -205,15 +207,18 @@ def settle_offline(server):
     return settle(lambda: not server.online)
 
 
-def test_same_account_twice_is_refused():
+def test_second_login_of_an_online_account_closes_the_first():
+    """The new login wins; the old connection gets EVEmu's kick notice (OnRemoteMessage
+    CustomNotify) and is closed (tests/test_server_limits.py checks the notice)."""
     with running_server() as server:
         c1 = Client.connect(server.address)
         c1.login("bob", "pw")
         c2 = Client.connect(server.address)
-        with pytest.raises(LoginError) as e:
-            c2.login("bob", "pw")
-        assert e.value.reason == "This account is currently online."
-        assert c1.call("machoNet", "GetTime") > 0
+        assert c2.login("bob", "pw")["userid"] == server.db.get_account("bob").id
+        with pytest.raises(ConnectionError):
+            for _ in range(5):
+                c1.recv()
+        assert c2.call("machoNet", "GetTime") > 0
         c1.close()
         c2.close()
 
@@ -249,7 +254,7 @@ def test_no_auto_account():
 def test_banned_account():
     with running_server() as server:
         acct = server.db.create_account("badguy", C.ROLE_STD, password="pw")
-        server.db.conn.execute("UPDATE account SET banned=1 WHERE accountID=?", (acct.id,))
+        assert server.db.set_banned(acct.name, True)
         with Client.connect(server.address) as c:
             with pytest.raises(LoginError) as e:
                 c.login("badguy", "pw")
@@ -341,7 +346,7 @@ def test_captured_version_frame_is_what_we_send():
         raise ProtocolError("smoke")
 
 
-def test_simultaneous_logins_of_one_account_let_exactly_one_in():
+def test_simultaneous_logins_of_one_account_leave_exactly_one_in():
     import stackless
     from stackless import loop
     from server_helpers import settle
@@ -355,14 +360,17 @@ def test_simultaneous_logins_of_one_account_let_exactly_one_in():
             try:
                 c.login("twin", "pw")
                 outcomes.append("in")
-            except LoginError as e:
-                outcomes.append(e.reason)
+            except ConnectionError:         # kicked by a later login of the same account
+                outcomes.append("closed")
 
         tasks = [stackless.tasklet(attempt)(c) for c in clients]
         for t in tasks:
             loop.run_until(t)
-        assert sorted(outcomes) == ["This account is currently online."] * 7 + ["in"]
+        assert len(outcomes) == 8 and "in" in outcomes
+        assert settle(lambda: len(server.connections) == 1)
         assert list(server.online) == [server.db.get_account("twin").id]
+        (survivor,) = server.connections
+        assert server.online[survivor.account.id] is survivor
         for c in clients:
             c.close()
         assert settle(lambda: not server.online and not server.connections)
@@ -392,7 +400,8 @@ def test_client_login_with_a_precomputed_hash():
     with running_server() as server:
         with Client.connect(server.address) as c:
             c.login("tracer", hashed=captured)
-        assert server.db.get_account("tracer").hash == captured
+        stored = server.db.get_account("tracer")
+        assert stored.verifier != captured and stored.check_password(captured)
         from server_helpers import settle
         assert settle(lambda: not server.online)
         with Client.connect(server.address) as c:

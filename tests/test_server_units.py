@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from evemu.db import AccountNameError, Database, default_path, filetime_now
+from evemu.db import AccountExists, AccountNameError, Database, default_path, filetime_now
 from evemu.db.passwords import hashes_match, normalise_name, password_hash
 from evemu.machonet import constants as C
 from evemu.machonet.errors import CustomError, UserError
@@ -50,7 +50,7 @@ def test_database_created_on_first_start(tmp_path):
     path = tmp_path / "deep" / "folder" / "evemu.sqlite3"
     db = Database(path)
     assert path.exists()
-    tables = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"account", "chrCharacters", "meta"} <= tables
     db.create_account("persist", C.ROLE_STD, password="pw")
     db.close()
@@ -62,7 +62,7 @@ def test_database_created_on_first_start(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "x.sqlite3"
     db = Database(path)
-    db.conn.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
     db.close()
     with pytest.raises(RuntimeError, match="schema version 999 is newer"):
         Database(path)
@@ -83,11 +83,12 @@ def test_accounts():
     assert db.get_account("PILOT").id == a.id
     assert a.check_password(password_hash("pilot", "secret"))
     assert a.check_password(plain="secret") and not a.check_password(plain="Secret")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(AccountExists):
         db.create_account("pilot", C.ROLE_STD, password="x")
-    b = db.get_or_create_account("newbie", C.ROLE_STD, password_hash("newbie", "pw"))
-    assert b.check_password(plain="pw")
-    assert db.get_or_create_account("newbie", 0, b"ignored").id == b.id
+    b, created = db.get_or_create_account("newbie", C.ROLE_STD, password_hash("newbie", "pw"))
+    assert created and b.check_password(plain="pw")
+    again, created = db.get_or_create_account("newbie", 0, b"ignored")
+    assert again.id == b.id and not created
     db.record_login(b.id)
     assert db.get_account("newbie").logon_count == 1
 
@@ -295,7 +296,9 @@ def test_service_manager_dispatch():
     assert mgr.dispatch(_ctx(mgr, conn, "echo", "Say", (b"hi",))) == b"hi"
     assert mgr.dispatch(_ctx(mgr, conn, "echo", "Say", (b"hi",), {"loud": True,
                                                                   "machoVersion": 1})) == b"HI"
-    assert mgr.dispatch(_ctx(mgr, conn, "echo", "Hidden")) is None
+    with pytest.raises(CustomError, match="echo has no method Hidden") as e:
+        mgr.dispatch(_ctx(mgr, conn, "echo", "Hidden"))
+    assert e.value.values == {"error": "echo has no method Hidden"}
     with pytest.raises(CustomError):
         mgr.dispatch(_ctx(mgr, conn, "echo", "Say"))
     with pytest.raises(UserError) as e:

@@ -15,9 +15,11 @@ and ``.values`` for a UserError).  Notifications and session changes that arrive
 kept in ``notifications`` and applied to ``session``.
 """
 import itertools
+import socket as _socket
 
 from stackless import socket as ssocket
 
+from evemu.db import filetime_now
 from evemu.db.passwords import password_hash
 from evemu.machonet import constants as C
 from evemu.machonet.handshake import version_tuple
@@ -76,6 +78,10 @@ def _py(v):
 class Client:
     def __init__(self, sock, max_frame=64 << 20):
         self.sock = sock
+        try:        # the handshake sends small frames back to back: no Nagle/delayed-ACK stall
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
         self.reader = FrameReader(sock, max_frame)
         self.call_ids = itertools.count(1)
         self.client_id = None
@@ -86,6 +92,11 @@ class Client:
         self.handshake = None
         self.server_version = None
         self.notifications = []
+        self.last_sn = 0                  # the last notification sequence number seen
+        self.sn_gaps = []                 # (expected, got) when a number was skipped/repeated
+        self.bound = {}                   # bound id str -> OID timestamp (from 'OID+')
+        self.answer_pings = True          # answer the server's PingReq while waiting
+        self.pings_answered = 0
 
     @classmethod
     def connect(cls, address, timeout=30.0):
@@ -176,6 +187,14 @@ class Client:
                      ((0, SubStream(inner)),), None)
         return call_id, pkt
 
+    def call_with_oob(self, oob, service, method, *args, **kwargs):
+        """A call whose CallReq carries the out-of-band dict ``oob`` (e.g. ``{b'OID-':
+        {boundID: 0}}``); returns the CallRsp packet."""
+        call_id, pkt = self.call_packet(service, method, *args, **kwargs)
+        pkt.oob = oob
+        self.send(pkt.to_wire())
+        return self.wait_reply(call_id)
+
     def call(self, service, method, *args, **kwargs):
         """Call ``service.method(*args, **kwargs)`` and wait for its answer."""
         call_id, pkt = self.call_packet(service, method, *args, **kwargs)
@@ -200,15 +219,59 @@ class Client:
             if pkt.type in (C.CALL_RSP, C.ERROR_RESPONSE) and pkt.destination.call_id == call_id:
                 if pkt.type == C.ERROR_RESPONSE:
                     raise RemoteError(pkt)
+                added = (pkt.oob or {}).get(b"OID+")
+                if isinstance(added, dict):
+                    for oid, stamp in added.items():
+                        self.bound[_py(oid)] = stamp
                 return pkt
             self._other(pkt)
 
     def _other(self, pkt):
+        """A packet that is not the awaited reply: session changes are applied,
+        notifications checked for their sequence number, the server's PingReq answered;
+        all but the answered pings are kept in ``notifications``."""
         if pkt.type == C.SESSION_CHANGE_NOTIFICATION:
             _sid, (_flag, changes), _nodes = pkt.body
             for k, (_old, new) in changes.items():
                 self.session[_py(k)] = _py(new)
+        elif pkt.type == C.NOTIFICATION:
+            sn = (pkt.oob or {}).get(b"sn")
+            if sn is not None:
+                if sn != self.last_sn + 1:
+                    self.sn_gaps.append((self.last_sn + 1, sn))
+                self.last_sn = sn
+        elif pkt.type == C.PING_REQ and self.answer_pings:
+            self.answer_ping(pkt)
+            return
         self.notifications.append(pkt)
+
+    def answer_ping(self, req):
+        """Answer the server's PingReq with a PingRsp (its times plus ours), addressed back
+        to its source (which carries the server's ping callID)."""
+        times = req.body[0] if req.body and type(req.body[0]) is list else []
+        now = filetime_now()
+        rsp = Packet(C.PING_RSP, Address.client(self.client_id, req.destination.call_id),
+                     req.source, None, (list(times) + [(now, now, b"client::handle_message")],))
+        self.send(rsp.to_wire())
+        self.pings_answered += 1
+
+    def wait_notification(self, event=None, ptype=C.NOTIFICATION):
+        """Return (and remove) the first kept packet of type ``ptype`` (and, for a
+        notification, broadcast event name ``event``), reading more packets until it comes."""
+        def match(p):
+            return p.type == ptype and (event is None or p.destination.id == event)
+        while True:
+            for i, p in enumerate(self.notifications):
+                if match(p):
+                    return self.notifications.pop(i)
+            self._other(self.recv_packet())
+
+    @staticmethod
+    def notification_args(pkt):
+        """The args tuple of a server Notification packet."""
+        (_flag, ss), = pkt.body
+        _zero, (_one, args) = ss.value
+        return args
 
     def ping(self):
         call_id = next(self.call_ids)
@@ -223,6 +286,8 @@ class Client:
 
     def release(self, *bound_ids):
         """Send ClientHasReleasedTheseObjects for ``bound_ids`` (no reply)."""
+        for b in bound_ids:
+            self.bound.pop(b, None)
         inner = ([(b.encode(), 0) for b in bound_ids], b"ClientHasReleasedTheseObjects", (), {})
         pkt = Packet(C.NOTIFICATION, Address.client(self.client_id),
                      Address.node(C.DEFAULT_NODE_ID), None, ((0, SubStream(inner)),))

@@ -1,68 +1,51 @@
-"""The server's own database: embedded SQLite, created on first start with no set-up.
+"""The server's database, off the loop: every statement runs on a database thread.
 
-Where it lives: ``--db PATH`` on the command line, else ``$EVEMU_DB``, else
+Where it lives: ``--db PATH`` (or ``EVEMU_DB``, or ``db`` in the TOML file), else
 ``$XDG_DATA_HOME/evemu/evemu.sqlite3`` (``~/.local/share/evemu/evemu.sqlite3``).  ``":memory:"``
-gives a throw-away database (tests).
+gives a throw-away database (tests).  The file is created 0600 in a 0700 folder.
 
-What it holds (schema version 1): accounts and characters, i.e. the runtime tables the login
-path needs (protocol notes section 5: EVEmu's ``account`` and ``chrCharacters``).  CCP's static
-data (types, map, stations...) is *not* here: it is not redistributable and will be loaded from a
-separate file later.
+Layers:
 
-Accounts are created on first login when auto-accounts are on (EVEmu's ``AutoAccount``): the
-stored hash is the one the client sent (see :mod:`evemu.db.passwords`).
+- :class:`Database` (this module) is what the server and the services hold.  Each method ships
+  its work to the database thread and blocks **only the calling tasklet** until it is done (the
+  loop serves everyone else meanwhile); called from a thread's main tasklet (tools, tests) it
+  drives that thread's loop while it waits.  One thread runs the statements in order; it is
+  started on demand and leaves after an idle period.  Password KDFs do not run there: they run on
+  the loop's worker pool (:func:`stackless.loop.call_on_thread`), several at once.
+- :class:`evemu.db.backend.Backend` is the interface a database implements (plain blocking
+  code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` holds all the SQL.  A
+  PostgreSQL backend is a second implementation picked by :func:`open_backend`.
+- :mod:`evemu.db.migrations`: versioned schema changes, applied when the database opens
+  (``python -m evemu db info`` shows the version).  Adding one is one line; see there.
+- :mod:`evemu.db.passwords`: the client's digest and the salted scrypt verifier stored instead.
 
-Threading: a ``Database`` belongs to the thread that opened it (the server's loop thread).  Each
-statement is short and runs inline in the calling tasklet; SQLite's own lock waits are bounded by
-``busy_timeout`` (another process, e.g. an admin tool, holding the file).
+CCP's static data (types, map, stations...) is not here: it is not redistributable.
 """
 import os
 import re
-import sqlite3
-import time
+import weakref
 
-from .passwords import hashes_match, normalise_name, password_hash
+from stackless import loop, sync
+from stackless._io_threads import IdleThreadPool
 
-__all__ = ["Database", "Account", "Character", "default_path", "AccountNameError",
-           "SCHEMA_VERSION", "password_hash"]
+from .backend import OPERATIONS, Account, AccountExists, Backend, Character
+from .migrations import register, migration
+from .passwords import (DEFAULT_KDF, check_verifier, make_verifier, needs_upgrade,
+                        normalise_name, password_hash)
+from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, filetime_now
 
-SCHEMA_VERSION = 1
-FIRST_CHARACTER_ID = 90000000
+__all__ = ["Database", "Account", "Character", "Backend", "AccountExists", "AccountNameError",
+           "MigrationError", "default_path", "open_backend", "validate_account_name",
+           "password_hash", "filetime_now", "register", "migration", "FIRST_CHARACTER_ID",
+           "SCHEMA_VERSION"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS account (
-    accountID      INTEGER PRIMARY KEY AUTOINCREMENT,
-    accountName    TEXT    NOT NULL UNIQUE,          -- normalised: stripped, lower case
-    hash           BLOB,                             -- 20-byte client password hash
-    role           INTEGER NOT NULL,
-    type           INTEGER NOT NULL DEFAULT 30,      -- userType (30 = Mammon, a player)
-    banned         INTEGER NOT NULL DEFAULT 0,
-    logonCount     INTEGER NOT NULL DEFAULT 0,
-    lastLogin      INTEGER,                          -- FILETIME
-    createDateTime INTEGER NOT NULL                  -- FILETIME
-);
-CREATE TABLE IF NOT EXISTS chrCharacters (
-    characterID           INTEGER PRIMARY KEY,
-    accountID             INTEGER NOT NULL REFERENCES account(accountID),
-    characterName         TEXT    NOT NULL UNIQUE COLLATE NOCASE,
-    typeID                INTEGER NOT NULL,          -- character type (from the bloodline)
-    gender                INTEGER NOT NULL,          -- 0 female, 1 male
-    raceID                INTEGER,
-    bloodlineID           INTEGER,
-    ancestryID            INTEGER,
-    corporationID         INTEGER,
-    stationID             INTEGER,
-    solarSystemID         INTEGER,
-    balance               REAL    NOT NULL DEFAULT 0,
-    deletePrepareDateTime INTEGER,                   -- FILETIME or NULL
-    createDateTime        INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chrCharacters_account ON chrCharacters(accountID);
-"""
+
+def _latest():
+    from . import migrations
+    return max(m.version for m in migrations.registered())
+
+
+SCHEMA_VERSION = _latest()
 
 # EVEmu refuses these in account names (SQL-injection paranoia; kept for compatibility).
 _BAD_NAME_PARTS = (";", "--", "#", "/*", "/0", "0x", "|", "' ", "+", "@", "!", "$", "%",
@@ -71,11 +54,6 @@ _BAD_NAME_PARTS = (";", "--", "#", "/*", "/0", "0x", "|", "' ", "+", "@", "!", "
 
 class AccountNameError(ValueError):
     """An account name the server refuses; the message is shown to the user."""
-
-
-def filetime_now():
-    """Now as a Windows FILETIME (100-ns ticks since 1601-01-01 UTC)."""
-    return time.time_ns() // 100 + 116444736000000000
 
 
 def default_path():
@@ -100,140 +78,143 @@ def validate_account_name(name):
         raise AccountNameError("Account Name contains invalid characters.")
 
 
-class Account:
-    __slots__ = ("id", "name", "hash", "role", "type", "banned", "logon_count")
-
-    def __init__(self, row):
-        (self.id, self.name, self.hash, self.role, self.type, self.banned,
-         self.logon_count) = row
-        self.banned = bool(self.banned)
-
-    def check_password(self, offered_hash=None, plain=None):
-        """True if the client's hash (or plain password) matches the stored hash."""
-        if plain:
-            offered_hash = password_hash(self.name, plain)
-        return hashes_match(self.hash, offered_hash)
-
-    def __repr__(self):
-        return f"Account({self.id}, {self.name!r}, role={self.role})"
+def open_backend(path, busy_timeout=5.0):
+    """The backend for ``path``: a file path or ``:memory:`` is SQLite."""
+    path = str(path)
+    if re.match(r"^[a-z][a-z0-9+]*://", path):
+        raise ValueError(f"no database backend for {path.split(':', 1)[0]!r} URLs yet "
+                         "(only SQLite files)")
+    return SQLiteBackend(path, busy_timeout)
 
 
-class Character:
-    COLUMNS = ("characterID", "characterName", "deletePrepareDateTime", "gender", "typeID")
-    __slots__ = COLUMNS
-
-    def __init__(self, row):
-        for k, v in zip(self.COLUMNS, row):
-            setattr(self, k, v)
+def _forward(name):
+    def op(self, *args, **kwargs):
+        return self.call(lambda b: getattr(b, name)(*args, **kwargs))
+    op.__name__ = name
+    op.__doc__ = getattr(Backend, name).__doc__
+    return op
 
 
 class Database:
-    """One SQLite database file (created with its folder and schema if missing)."""
+    """The database of one server, its statements on a database thread (see the module doc).
 
-    def __init__(self, path=None, busy_timeout=5.0):
+    ``Database(path)`` opens (creating if needed) and migrates; ``migrate=False`` opens without
+    applying pending migrations (``db info``)."""
+
+    def __init__(self, path=None, *, busy_timeout=5.0, kdf=DEFAULT_KDF, migrate=True,
+                 idle=1.0):
         self.path = default_path() if path is None else str(path)
-        if self.path != ":memory:":
-            folder = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(folder, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            # WAL + synchronous=NORMAL: a commit does not wait for fsync (the whole loop
-            # thread would wait with it, ~5 ms per login here); the database stays consistent,
-            # a power cut may lose the last commits (not an application crash).
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-        self._create_schema()
+        self.kdf = kdf
+        self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
+        # a Database dropped without close() still ends its thread (the connection goes with it)
+        weakref.finalize(self, self._thread.shutdown, False)
+        self.backend = None
+        self.closed = False
+        try:
+            self.backend = self._run(open_backend, self.path, busy_timeout)
+            if migrate:
+                self.migrate()
+                self.start_up()
+        except BaseException:
+            self.close()
+            raise
 
-    def _create_schema(self):
-        with self.transaction():
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
-            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)",
-                                  (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: schema version {row[0]} is newer than this "
-                                   f"server's ({SCHEMA_VERSION})")
+    def __repr__(self):
+        return f"<Database {self.path}>"
 
-    class _Tx:
-        def __init__(self, conn):
-            self.conn = conn
+    # ---------------------------------------------------------------- the thread
+    def _run(self, fn, *args):
+        if self.closed:
+            raise RuntimeError("the database is closed")
+        done = sync.Event()
+        fut = self._thread.submit(fn, *args)
+        fut.add_done_callback(lambda f: done.set())
+        done.wait()
+        return fut.result()
 
-        def __enter__(self):
-            self.conn.execute("BEGIN IMMEDIATE")
-            return self.conn
+    def call(self, fn, *args):
+        """Run ``fn(backend, *args)`` on the database thread; block only this tasklet."""
+        return self._run(fn, self.backend, *args)
 
-        def __exit__(self, et, ev, tb):
-            self.conn.execute("COMMIT" if et is None else "ROLLBACK")
-            return False
+    def run(self, fn, *args, **kwargs):
+        """Run ``fn(conn, *args, **kwargs)`` on the database thread, ``conn`` being the
+        backend's DB-API connection; block only this tasklet.  The world layer's portable SQL
+        (:mod:`evemu.db.characters`, :mod:`.static`, :mod:`.universe`, :mod:`.importer`) is
+        called this way: ``db.run(universe.owners, ids)``.  It is :meth:`call` underneath."""
+        return self.call(_on_conn, fn, args, kwargs)
 
-    def transaction(self):
-        return self._Tx(self.conn)
+    def start_up(self):
+        """The start-up steps after the migrations, on the database thread: (re)load the
+        shipped static data whose files changed (:func:`evemu.db.static.install`, keyed by
+        the data's fingerprint; tables that came from ``import-data`` are kept)."""
+        from . import static
+        return self.run(static.install)
 
     def close(self):
-        self.conn.close()
+        """Finish the queued statements, close the backend, end the thread.  Idempotent."""
+        if self.closed:
+            return
+        try:
+            if self.backend is not None:
+                self._run(self.backend.close)
+        finally:
+            self.closed = True
+            self._thread.shutdown(wait=True)
 
-    # ------------------------------------------------------------------ accounts
-    _ACCOUNT_COLS = "accountID, accountName, hash, role, type, banned, logonCount"
-
-    def get_account(self, name):
-        row = self.conn.execute(f"SELECT {self._ACCOUNT_COLS} FROM account WHERE accountName=?",
-                                (normalise_name(name),)).fetchone()
-        return Account(row) if row else None
-
-    def create_account(self, name, role, *, password=None, hash=None, type=30):
-        """Create an account from a plain password or the client's hash; returns it.
-        Raises AccountNameError for a refused name, sqlite3.IntegrityError if it exists."""
+    # ---------------------------------------------------------------- accounts
+    def create_account(self, name, role, *, password=None, digest=None, hash=None, type=30):
+        """Create an account from a plain password or the client's digest; return it.  The
+        stored value is a salted verifier (KDF on a worker thread).  AccountNameError for a
+        refused name, AccountExists if taken."""
         validate_account_name(name.strip())
+        digest = digest if digest is not None else hash
         if password is not None:
-            hash = password_hash(name, password)
-        with self.transaction() as c:
-            c.execute("INSERT INTO account (accountName, hash, role, type, createDateTime) "
-                      "VALUES (?, ?, ?, ?, ?)",
-                      (normalise_name(name), None if hash is None else bytes(hash), int(role),
-                       int(type), filetime_now()))
-        return self.get_account(name)
+            digest = password_hash(name, password)
+        if not digest:
+            raise ValueError("a password or the client's digest is needed")
+        kdf, salt, verifier = loop.call_on_thread(make_verifier, bytes(digest), self.kdf)
+        return self.call(lambda b: b.create_account(name, role, kdf, salt, verifier, type))
 
-    def get_or_create_account(self, name, role, hash):
-        """The account ``name``; created with ``hash`` if missing (the auto-account path)."""
+    def get_or_create_account(self, name, role, digest):
+        """The account ``name``; created with ``digest`` if missing (the auto-account path).
+        Returns (account, created)."""
+        acct = self.get_account(name)
+        if acct is not None:
+            return acct, False
+        try:
+            return self.create_account(name, role, digest=digest), True
+        except AccountExists:               # created meanwhile by another login
+            return self.get_account(name), False
+
+    def verify(self, acct, digest):
+        """True if ``digest`` (what the client sent) logs ``acct`` in.  The KDF runs on a
+        worker thread; a row stored with another KDF (the migrated ``sha256`` ones, or an
+        older cost) is re-derived with the current one on success."""
+        if not digest or not acct.verifier:
+            return False
+        ok = loop.call_on_thread(check_verifier, bytes(digest), acct.kdf, acct.salt,
+                                 acct.verifier)
+        if ok and needs_upgrade(acct.kdf, self.kdf):
+            kdf, salt, verifier = loop.call_on_thread(make_verifier, bytes(digest), self.kdf)
+            self.set_verifier(acct.id, kdf, salt, verifier)
+            acct.kdf, acct.salt, acct.verifier = kdf, salt, verifier
+        return ok
+
+    def set_password(self, name, password):
+        """Set a new password; False if no such account."""
         acct = self.get_account(name)
         if acct is None:
-            try:
-                acct = self.create_account(name, role, hash=hash)
-            except sqlite3.IntegrityError:      # created meanwhile by another login
-                acct = self.get_account(name)
-        return acct
+            return False
+        kdf, salt, verifier = loop.call_on_thread(make_verifier,
+                                                  password_hash(acct.name, password), self.kdf)
+        self.set_verifier(acct.id, kdf, salt, verifier)
+        return True
 
-    def record_login(self, account_id):
-        with self.transaction() as c:
-            c.execute("UPDATE account SET logonCount = logonCount + 1, lastLogin = ? "
-                      "WHERE accountID = ?", (filetime_now(), account_id))
 
-    # ---------------------------------------------------------------- characters
-    def characters_of(self, account_id):
-        """The character-select rows of an account, in creation order."""
-        cols = ", ".join(Character.COLUMNS)
-        rows = self.conn.execute(f"SELECT {cols} FROM chrCharacters WHERE accountID=? "
-                                 "ORDER BY characterID", (account_id,)).fetchall()
-        return [Character(r) for r in rows]
+def _on_conn(backend, fn, args, kwargs):
+    return fn(backend.conn, *args, **kwargs)
 
-    def create_character(self, account_id, name, type_id, gender, **extra):
-        """Insert a character (ids from 90 000 000 as player characters in EVE); returns id."""
-        allowed = {"raceID", "bloodlineID", "ancestryID", "corporationID", "stationID",
-                   "solarSystemID", "balance"}
-        bad = set(extra) - allowed
-        if bad:
-            raise TypeError(f"unknown character fields: {sorted(bad)}")
-        with self.transaction() as c:
-            (last,) = c.execute("SELECT MAX(characterID) FROM chrCharacters").fetchone()
-            char_id = max(FIRST_CHARACTER_ID, (last or 0) + 1)
-            cols = ["characterID", "accountID", "characterName", "typeID", "gender",
-                    "createDateTime"] + list(extra)
-            vals = [char_id, account_id, name, type_id, gender, filetime_now()] + list(
-                extra.values())
-            c.execute(f"INSERT INTO chrCharacters ({', '.join(cols)}) VALUES "
-                      f"({', '.join('?' * len(cols))})", vals)
-        return char_id
+
+for _name in OPERATIONS:
+    setattr(Database, _name, _forward(_name))
+del _name

@@ -44,3 +44,9 @@ class CallContext:
     @property
     def userid(self):
         return self.session.get("userid")
+
+    @property
+    def oob(self):
+        """The CallReq's out-of-band dict (``{}`` when it has none); ``OID-`` entries (bound
+        objects the client released) are acted on before the call is dispatched."""
+        return self.packet.oob or {}

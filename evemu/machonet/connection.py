@@ -1,4 +1,4 @@
-"""One client connection: a reader tasklet, one tasklet per call, serialised writes.
+"""One client connection: a reader tasklet, one tasklet per call, ordered non-blocking writes.
 
 Life of a connection::
 
@@ -21,32 +21,54 @@ bytes that are not marshal, a value that is not a packet, a handshake out of ord
 connection and only this one; the server and the other clients go on.  A call that fails is an
 error *reply*, not a drop.
 
-Writes from several tasklets are serialised by a lock so frames never interleave; a peer that
-stops reading for ``send_timeout`` seconds is dropped.  Silence from the peer for
-``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it.
+Sending never blocks: a frame goes out in one non-blocking send() when nothing is queued,
+else it joins the queue of the connection's writer tasklet, so frames keep their order and
+never interleave (no lock); a peer that stops reading for ``send_timeout`` seconds, or lets
+too much pile up, is dropped.  Silence from the peer (no complete frame) for
+``idle_timeout`` seconds makes the server send a PingReq; a second silent period drops it
+(one coarse timer per connection, no timer per read).
 """
+import collections
 import itertools
 import logging
+import socket
+import threading
 import time
 
 import stackless
-from stackless import sync
+from stackless import loop, sync
+from stackless._io_poll import READ as _READ
 
 from evemu.db import filetime_now
 from evemu.wire import marshal
 from evemu.wire.framing import FrameReader, FramingError, encode_frame
-from evemu.wire.marshal import MarshalError, SubStream
+from evemu.wire.marshal import MarshalError, SubStream, make_instance
 
 from . import constants as C
 from .calls import CallContext, CallResult
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
-from .packets import Address, Packet, PacketError, parse_call, parse_notification, parse_packet
+from .broadcast import Broadcaster, notification_addresses, notification_body
+from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
+                      parse_notification, parse_packet)
 from .session import Session
 
 __all__ = ["Connection"]
 
 log = logging.getLogger("evemu.machonet.connection")
+#: Frames / bytes a connection may have waiting for a peer that does not read; more drops it.
+MAX_QUEUED_FRAMES = 2048
+MAX_QUEUED_BYTES = 64 << 20
+_monotonic = time.monotonic
+_raw_send = socket.socket.send
+_scratch = threading.local()
+
+
+def _thread_scratch():
+    buf = getattr(_scratch, "chunk", None)
+    if buf is None:
+        buf = _scratch.chunk = bytearray(16 * 1024)
+    return buf
 _ids = itertools.count(1)
 
 
@@ -54,11 +76,55 @@ class _Closed(Exception):
     """Internal: the connection is closing."""
 
 
+class _FrameClock:
+    """What the FrameReader of a logged-in connection reads from: the socket, with a deadline
+    per frame.  Between frames a read waits as the socket's own (idle) timeout allows; once
+    part of a frame is buffered, the rest must arrive within ``timeout`` seconds of the read
+    that brought its first bytes, else FramingError (a slow sender is dropped, not waited for
+    until the idle timeout)."""
+
+    __slots__ = ("sock", "reader", "timeout", "last_recv", "frame_no", "started")
+
+    def __init__(self, sock, reader, timeout):
+        self.sock = sock
+        self.reader = reader
+        self.timeout = timeout
+        self.last_recv = loop.time()
+        self.frame_no = -1
+        self.started = 0.0
+
+    def recv_into(self, view):
+        if self.reader.buffered:
+            if self.frame_no != self.reader.frames:     # a new frame began at the last read
+                self.frame_no = self.reader.frames
+                self.started = self.last_recv
+            remaining = self.started + self.timeout - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                loop.wait_readable(self.sock, remaining)
+            except TimeoutError:
+                raise FramingError(f"frame not completed within {self.timeout:g} s") from None
+        n = self.sock.recv_into(view)
+        self.last_recv = loop.time()
+        return n
+
+
 class Connection:
     def __init__(self, server, sock, peer):
         self.server = server
         self.config = server.config
         self.sock = sock
+        try:        # replies are whole frames: send each at once (no 40 ms Nagle/delayed ACK)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+        # the stdlib send() never blocks this thread when the fd is non-blocking underneath
+        # (stackless sockets are); otherwise always go through the tasklet-blocking sendall
+        try:
+            self._raw_send = socket.socket.gettimeout(sock) == 0.0
+        except (OSError, TypeError):
+            self._raw_send = False
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.id = next(_ids)
         self.session = None
@@ -70,9 +136,18 @@ class Connection:
         # until the login succeeds, an anonymous peer may not make us buffer much
         self.reader = FrameReader(sock, min(self.config.max_frame,
                                             self.config.max_handshake_frame))
-        self._send_lock = sync.Lock()
-        self._call_slots = sync.Semaphore(self.config.max_calls_per_connection)
+        # The reader's 16 KiB receive chunk is only written by a recv_into() and copied out
+        # before any tasklet switch, so all connections of one loop thread can share one:
+        # 16 KiB less RSS per connection (about half of what an idle one costs).
+        self.reader._chunk = _thread_scratch()
+        self._max_calls = self.config.max_calls_per_connection
+        self._slot_free = None              # Event the reader waits on when calls are full
         self._ping_id = 0
+        self._outq = collections.deque()    # frames waiting for the writer tasklet
+        self._queued_bytes = 0
+        self._writer = None                 # the writer tasklet while _outq is being sent
+        self._keepalive = None              # the keep-alive timer's handle (after login)
+        self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
         self._notify_seq = 0
         self.tasklet = None
 
@@ -97,17 +172,80 @@ class Connection:
         self._send_frame(frame)
 
     def _send_frame(self, frame):
+        """Send one or more whole frames, in order with everything sent before; never
+        blocks the caller.  When nothing is queued, one non-blocking send() (the socket is
+        non-blocking underneath) usually takes it all; whatever it does not take is queued
+        for this connection's writer tasklet, and while the writer has work every frame
+        joins its queue, so frames never interleave and keep their order (a notification
+        queued behind a full socket still precedes the CallRsp sent after it).  The writer
+        sends under ``send_timeout``; a peer that lets more than MAX_QUEUED_FRAMES frames or
+        MAX_QUEUED_BYTES bytes pile up is dropped.  Raises _Closed if the connection is gone."""
         if self.closed:
             raise _Closed()
-        with self._send_lock:
+        if self._writer is None:
+            if self._raw_send:
+                try:
+                    sent = _raw_send(self.sock, frame)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as e:
+                    self.close(f"send failed: {e!r}")
+                    raise _Closed() from None
+                if sent >= len(frame):
+                    return
+                if sent:
+                    frame = memoryview(frame)[sent:]
+            self._outq.append(frame)
+            self._queued_bytes = len(frame)
+            self._writer = stackless.tasklet(self._write_queue)()
+            return
+        self._queued_bytes += len(frame)
+        if len(self._outq) >= MAX_QUEUED_FRAMES or self._queued_bytes > MAX_QUEUED_BYTES:
+            self.close(f"{len(self._outq)} frames ({self._queued_bytes} bytes) queued: "
+                       "peer not reading")
+            raise _Closed()
+        self._outq.append(frame)
+
+    def flush(self, timeout=5.0):
+        """Wait (this tasklet only) until every queued frame has been sent, e.g. a last
+        notice before close(); True when sent, False on timeout or if the connection closed.
+        (Usually a frame is sent at once and there is nothing to wait for.)"""
+        deadline = _monotonic() + timeout
+        while self._writer is not None and not self.closed:
+            if _monotonic() >= deadline:
+                return False
+            loop.sleep(0.005)
+        return not self.closed
+
+    def _write_queue(self):
+        """The writer tasklet: send the queued frames in order, then end."""
+        try:
+            while self._outq and not self.closed:
+                frame = self._outq[0]
+                self._send_blocking(frame)
+                self._outq.popleft()
+                self._queued_bytes -= len(frame)
+        except _Closed:
+            pass
+        finally:
+            self._writer = None
             if self.closed:
-                raise _Closed()
+                self._outq.clear()
+
+    def _send_blocking(self, frame):
+        if self.closed:
+            raise _Closed()
+        try:
             try:
+                sent = _raw_send(self.sock, frame) if self._raw_send else 0
+            except BlockingIOError:
+                sent = 0
+            if sent < len(frame):
                 with sync.Timeout(self.config.send_timeout):
-                    self.sock.sendall(frame)
-            except (OSError, sync.TimeoutExpired) as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
+                    self.sock.sendall(memoryview(frame)[sent:] if sent else frame)
+        except (OSError, sync.TimeoutExpired) as e:
+            self.close(f"send failed: {e!r}")
+            raise _Closed() from None
 
     def send_packet(self, packet):
         self.send_value(packet.to_wire())
@@ -115,15 +253,38 @@ class Connection:
     def notify(self, event, id_type, args, sequenced=True):
         """Send a macho.Notification (server -> client event ``event`` with ``args``).
         ``oob['sn']`` carries this connection's notification sequence number (1, 2, ...);
-        EVEmu leaves it out for some destiny updates (``sequenced=False``)."""
-        body = ((0, SubStream((0, (1, tuple(args))))),)
+        EVEmu leaves it out for some destiny updates (``sequenced=False``).  Groups of
+        clients: :mod:`evemu.machonet.broadcast` (``server.broadcast``)."""
+        self.notify_body(event, id_type, notification_body(args), sequenced)
+
+    def notify_body(self, event, id_type, body, sequenced=True, addresses=None):
+        """notify() with the body already built (broadcast marshals it once for everyone,
+        and passes ``addresses``: the wire source and destination, the same for all).
+        Never blocks the caller (see _send_frame): a broadcast is not held up by a client
+        that stopped reading, and each client gets its ``sn`` in order."""
+        if self.closed:
+            raise _Closed()
         oob = None
         if sequenced:
             self._notify_seq += 1
             oob = {b"sn": self._notify_seq}
-        pkt = Packet(C.NOTIFICATION, Address.node(self.server.node_id),
-                     Address.broadcast(event, id_type), self.userid, body, oob)
-        self.send_packet(pkt)
+        if addresses is None:
+            addresses = notification_addresses(self.server.node_id, event, id_type)
+        src, dst = addresses
+        wire = make_instance("macho.Notification", (C.NOTIFICATION, src, dst,
+                                                    self.session.get("userid")
+                                                    if self.session else None,
+                                                    body, oob, None))
+        self._send_frame(encode_frame(marshal.dumps(wire, 8192)))
+
+    def send_session_change(self):
+        """Send the pending session changes now (for changes made outside a call: a call's
+        own changes go out before its CallRsp).  Returns True if there were any."""
+        change = self.session.change_packet(self.server.node_id) if self.session else None
+        if change is None:
+            return False
+        self.send_packet(change)
+        return True
 
     # ------------------------------------------------------------------ reading
     def _recv_handshake_value(self):
@@ -149,7 +310,8 @@ class Connection:
         except LoginRefused as e:
             self.close(f"login refused: {e}")
         except (HandshakeError, PacketError, MarshalError) as e:
-            log.warning("%s: protocol violation, dropping: %s", self, e)
+            self.server.warn(getattr(self, "host", self.peer),
+                             "%s: protocol violation, dropping: %s", self, e)
             self.close(f"protocol violation: {e}")
         except FramingError as e:
             self.close(str(e))
@@ -171,9 +333,11 @@ class Connection:
         hs = Handshake(self._recv_handshake_value, self.send_value, authenticate,
                        peer=self.peer, node_id=self.server.node_id,
                        user_count=self.server.user_count,
-                       image_server_url=self.config.image_server_url)
+                       image_server_url=self.config.image_server_url,
+                       warn=lambda msg, *args: self.server.warn(getattr(self, "host", self.peer),
+                                                                msg, *args))
         account = hs.run()               # marks the account online for this connection
-        self.reader.max_frame = self.config.max_frame
+        self._logged_in()
         s = Session()
         s.update(address=self.peer, languageID=hs.language, userType=account.type,
                  userid=account.id, role=account.role,
@@ -181,34 +345,71 @@ class Connection:
         self.session = s
         self.send_value(handshake_ack(s, account.role))
         self.send_packet(s.initial_state_packet(self.server.node_id))
+        Broadcaster.of(self.server).attach(self)
         log.info("%s: account %d (%s) logged in", self, account.id, account.name)
 
     def _packet_loop(self):
+        # Keep-alive without a timer per read (a socket timeout arms and cancels one on every
+        # wait: ~10% of the server's CPU at 1,000 clients): each frame stamps _last_rx, and
+        # one coarse timer per connection (every idle_timeout / 4) pings a peer silent for
+        # idle_timeout and drops it after a second silent period.
         idle = self.config.idle_timeout
-        self.sock.settimeout(idle if idle else None)
-        pinged = False
+        self.sock.settimeout(None)
+        if idle:
+            self._last_rx = _monotonic()
+            self._pinged_at = None
+            self._keepalive = loop.call_later(idle / 4, self._keepalive_tick)
+        # With nothing buffered the socket is almost always empty too (the client waits for
+        # our reply): wait for readability first instead of a recv() that fails with EAGAIN
+        # and goes through the socket's exception and retry path (a syscall and ~5 Python
+        # frames per request).  Same kept epoll interest as the socket's own waits.
+        lp = loop.get_loop()
+        fd = self.sock.fileno()
+        reader = self.reader
         while not self.closed:
-            try:
-                payload = self.reader.read_frame()
-            except TimeoutError:
-                if pinged:
-                    raise _Closed("peer silent after a ping") from None
-                self._send_ping()
-                pinged = True
-                continue
+            if not reader._buf:
+                lp.wait_fd(fd, _READ, None, True)
+            payload = reader.read_frame()
             if payload is None:
                 raise _Closed("peer closed the connection")
-            pinged = False
+            if idle:
+                self._last_rx = _monotonic()
+                self._pinged_at = None
             packet = parse_packet(marshal.loads(payload, max_size=self.config.max_inflated))
             self._handle(packet)
+
+    def _keepalive_tick(self):
+        """Timer callback (main tasklet): ping or drop a silent peer, then re-arm."""
+        if self.closed:
+            return
+        idle = self.config.idle_timeout
+        now = _monotonic()
+        if self._pinged_at is not None and now - self._pinged_at >= idle:
+            stackless.tasklet(self.close)("peer silent after a ping")
+            return
+        if self._pinged_at is None and now - self._last_rx >= idle:
+            self._pinged_at = now
+            stackless.tasklet(self._keepalive_ping)()
+        self._keepalive = loop.call_later(idle / 4, self._keepalive_tick)
+
+    def _keepalive_ping(self):
+        try:
+            self._send_ping()
+        except _Closed:
+            pass
 
     def _handle(self, packet):
         t = packet.type
         if t == C.CALL_REQ:
             req = parse_call(packet)
-            self._call_slots.acquire()
+            # back-pressure: at max_calls_per_connection running calls the reader waits for
+            # one to end (a counter on the fast path, an Event only when full)
+            while len(self.calls) >= self._max_calls:
+                ev = self._slot_free = sync.Event()
+                ev.wait()
+                if self.closed:
+                    raise _Closed()
             if self.closed:
-                self._call_slots.release()
                 raise _Closed()
             task = stackless.tasklet(self._run_call)
             self.calls.add(task)
@@ -218,9 +419,18 @@ class Connection:
         elif t == C.NOTIFICATION:
             self._handle_notification(packet)
         elif t == C.PING_RSP:
-            pass                                # the answer to our keep-alive
+            self._ping_answered(packet)         # the answer to ping() or the keep-alive
         else:
             log.warning("%s: ignoring a %s packet", self, packet.type_name)
+
+    # ------------------------------------------------------------ limits (server core)
+    def _logged_in(self):
+        """After the handshake: full frame size, out of the server's not-logged-in count, and
+        from now on a frame that has started must finish within ``frame_timeout``."""
+        self.reader.max_frame = self.config.max_frame
+        self.server.connection_authenticated(self)
+        if self.config.frame_timeout:
+            self.reader.sock = _FrameClock(self.sock, self.reader, self.config.frame_timeout)
 
     # ------------------------------------------------------------------ calls
     def _run_call(self, packet, req):
@@ -236,7 +446,10 @@ class Connection:
             self.close("internal error")
         finally:
             self.calls.discard(me)
-            self._call_slots.release()
+            ev = self._slot_free
+            if ev is not None:
+                self._slot_free = None
+                ev.set()
 
     def _frames(self, *packets):
         """Encode packets (None skipped) to one byte string of frames."""
@@ -245,9 +458,11 @@ class Connection:
 
     def _serve_call(self, packet, req):
         manager = self.server.services
-        ctx = CallContext(self, self.session, packet, req, manager)
+        session = self.session
+        ctx = CallContext(self, session, packet, req, manager)
         where = packet.destination.service or req.target
-        started = time.monotonic()
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.monotonic() if debug else 0.0
         try:
             result = manager.dispatch(ctx)
             oob = None
@@ -256,10 +471,13 @@ class Connection:
             # everything is encoded here, so that a value that cannot be sent is this call's
             # error, not a broken connection
             payload = SubStream.from_raw(marshal.dumps(result, None))
-            rsp = Packet(C.CALL_RSP, packet.destination,
-                         Address.client(self.client_id, packet.source.call_id),
-                         self.userid, (payload,), oob)
-            frames = self._frames(self.session.change_packet(self.server.node_id), rsp)
+            rsp = call_rsp_wire(packet, session.get("clientID"), session.get("userid"),
+                                payload, oob)
+            frame = encode_frame(marshal.dumps(rsp, 8192))
+            if session.dirty:           # the changes this call made go out before its reply
+                change = session.change_packet(self.server.node_id)
+                if change is not None:
+                    frame = self._frames(change) + frame
         except UserError as e:
             log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
             self._send_error(packet, e)
@@ -270,9 +488,10 @@ class Connection:
             log.exception("%s: call %s.%s failed", self, where, req.method)
             self._send_error(packet, CustomError(f"Internal server error: {type(e).__name__}"))
             return
-        self._send_frame(frames)
-        log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
-                  (time.monotonic() - started) * 1000)
+        self._send_frame(frame)
+        if debug:
+            log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
+                      (time.monotonic() - started) * 1000)
 
     def _send_error(self, packet, exc):
         body = (C.CALL_REQ, C.WRAPPEDEXCEPTION, (SubStream(exc.to_wire()),))
@@ -298,9 +517,41 @@ class Connection:
                                 self.userid, (list(times) + hops,)))
 
     def _send_ping(self):
+        """A PingReq as EVEmu's keep-alive (source Node(nodeID, 'ping', callID)); returns its
+        callID, which the client's PingRsp carries back in its destination."""
         self._ping_id += 1
-        self.send_packet(Packet(C.PING_REQ, Address.node(self.server.node_id, "ping", 0),
+        self.send_packet(Packet(C.PING_REQ,
+                                Address.node(self.server.node_id, "ping", self._ping_id),
                                 Address.client(self.client_id, 0), self.userid, ([],), {}))
+        return self._ping_id
+
+    def ping(self, timeout=10.0):
+        """Ping the client and wait for its PingRsp: returns (round trip in seconds, the
+        client's list of (time, time, hop name) entries); TimeoutError if it does not answer.
+        Blocks only the calling tasklet."""
+        waiter = [sync.Event(), None]
+        started = time.monotonic()
+        ping_id = self._ping_id + 1
+        self._pings[ping_id] = waiter
+        try:
+            self._send_ping()
+            if not waiter[0].wait(timeout):
+                raise TimeoutError(f"{self}: no PingRsp within {timeout} s")
+            rsp = waiter[1]
+            if rsp is None:
+                raise ConnectionResetError(f"{self}: closed while pinging")
+        except _Closed:
+            raise ConnectionResetError(f"{self}: closed while pinging") from None
+        finally:
+            self._pings.pop(ping_id, None)
+        times = rsp.body[0] if rsp.body and type(rsp.body[0]) is list else []
+        return time.monotonic() - started, times
+
+    def _ping_answered(self, packet):
+        waiter = self._pings.get(packet.destination.call_id)
+        if waiter is not None:
+            waiter[1] = packet
+            waiter[0].set()
 
     def _handle_notification(self, packet):
         method, elements = parse_notification(packet)
@@ -322,7 +573,7 @@ class Connection:
             return
         self.closed = True
         self.close_reason = reason
-        log.info("%s: disconnected (%s)", self, reason)
+        log.debug("%s: disconnected (%s)", self, reason)
         try:
             self.sock.close()
         except OSError:
@@ -332,6 +583,18 @@ class Connection:
             if t is not me and t.alive:
                 t.kill()
         self.calls.clear()
+        if self._writer is not None and self._writer is not me and self._writer.alive:
+            self._writer.kill()
+        self._outq.clear()
+        if self._keepalive is not None:
+            self._keepalive.cancel()        # (it would keep this object alive until it fired)
+            self._keepalive = None
+        for waiter in self._pings.values():
+            waiter[0].set()
+        if self._slot_free is not None:
+            self._slot_free.set()
+        if self.session is not None:
+            Broadcaster.of(self.server).detach(self)
         self.server.services.release_all(self)
         self.server.connection_closed(self)
         if self.tasklet is not None and self.tasklet is not me and self.tasklet.alive:

@@ -2,7 +2,7 @@
 (WRAPPEDEXCEPTION, protocol notes section 3.2)."""
 from .packets import user_error
 
-__all__ = ["UserError", "CustomError", "LoginFailed"]
+__all__ = ["UserError", "CustomError", "MethodNotFound", "LoginFailed"]
 
 
 class UserError(Exception):
@@ -26,6 +26,21 @@ class CustomError(UserError):
 
     def __init__(self, text):
         super().__init__("CustomError", {"error": text})
+
+
+class MethodNotFound(CustomError):
+    """A call to a method the target does not expose (unknown, or not ``@exposed``).
+
+    EVEmu answers such a call with ``None`` (its ``method_not_found`` is caught in
+    ``Client::Handle_CallReq``); we answer an error in EVEmu's only error form, an
+    ErrorResponse WRAPPEDEXCEPTION holding ``ccp_exceptions.UserError``, with the
+    ``CustomError`` message key (the client shows ``dict['error']`` as text), so that client
+    code waiting for a value learns that there is none."""
+
+    def __init__(self, where, method):
+        super().__init__(f"{where} has no method {method}")
+        self.where = where
+        self.method = method
 
 
 class LoginFailed(Exception):

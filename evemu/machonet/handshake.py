@@ -85,7 +85,7 @@ class Handshake:
     client's login dict with str keys), ``language``."""
 
     def __init__(self, recv, send, authenticate, *, peer, node_id, user_count=lambda: 0,
-                 image_server_url="http://127.0.0.1:26001/"):
+                 image_server_url="http://127.0.0.1:26001/", warn=None):
         self.recv = recv
         self.send = send
         self.authenticate = authenticate
@@ -93,6 +93,7 @@ class Handshake:
         self.node_id = node_id
         self.user_count = user_count
         self.image_server_url = image_server_url
+        self.warn = warn or log.warning      # (msg, *args): the server rate-limits per address
         self.state = State.VERSION
         self.account = None
         self.login = None
@@ -120,8 +121,8 @@ class Handshake:
                  "project_version")
         for i, name in enumerate(names):
             if i != 2 and v[i] != expected[i]:
-                log.warning("%s: client's %s %r does not match ours %r", self.peer, name, v[i],
-                            expected[i])
+                self.warn("%s: client's %s %r does not match ours %r", self.peer, name, v[i],
+                          expected[i])
         self.state = State.COMMAND
 
     def _on_command(self, v):
@@ -141,7 +142,7 @@ class Handshake:
         if type(v) is not tuple or len(v) != 2:
             raise HandshakeError(f"expected CryptoRequestPacket, got {v!r:.80}")
         if v[0] not in (b"placebo", "placebo"):
-            log.warning("%s: client asks for %r crypto; only placebo is supported",
+            self.warn("%s: client asks for %r crypto; only placebo is supported",
                         self.peer, v[0])
             self._refuse(PLACEBO_REFUSAL)
         self.send(b"OK CC")
@@ -166,7 +167,7 @@ class Handshake:
         try:
             self.account = self.authenticate(name, pw_hash, plain)
         except LoginFailed as e:
-            log.info("%s: login as %r refused: %s", self.peer, name, e)
+            log.debug("%s: login as %r refused: %s", self.peer, name, e)
             self._refuse(str(e))
         self.send(self.server_handshake())
         self.state = State.FUNC_RESULT

@@ -9,13 +9,14 @@ connection is dropped: a client that sends malformed packets is broken or hostil
 Strings: on the wire a Python 2 ``str`` is ``bytes``; here service/method names are ``str`` and
 are converted at this boundary (ASCII only: a non-ASCII name is a malformed packet).
 """
-from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token
+from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, make_instance
 
 from . import constants as C
 
 __all__ = [
     "PacketError", "Address", "Packet", "CallRequest", "parse_packet", "parse_call",
     "parse_notification", "user_error", "gps_transport_closed", "wire_str", "native_str",
+    "call_rsp_wire",
 ]
 
 
@@ -56,6 +57,10 @@ def _int(v, what, optional=False):
     return v
 
 
+_ADDRESS_FIELDS = {C.ADDRESS_NODE: 4, C.ADDRESS_CLIENT: 4, C.ADDRESS_BROADCAST: 4,
+                   C.ADDRESS_ANY: 3}
+
+
 class Address:
     """A ``macho.MachoAddress``.  Build with the class methods:
 
@@ -65,9 +70,10 @@ class Address:
     ``Address.any(service=None, callID=None)``              -> ``(8, service, callID)``
     """
 
-    __slots__ = ("kind", "id", "service", "call_id", "narrowcast", "id_type")
+    __slots__ = ("kind", "id", "service", "call_id", "narrowcast", "id_type", "_wire")
 
     def __init__(self, kind, id=None, service=None, call_id=None, narrowcast=None, id_type=None):
+        self._wire = None             # the Instance it was parsed from (to_wire returns it)
         self.kind = kind
         self.id = id                  # nodeID / clientID / broadcast event name
         self.service = service
@@ -92,6 +98,11 @@ class Address:
         return cls(C.ADDRESS_ANY, None, service, call_id)
 
     def to_wire(self):
+        # An address parsed from the wire is a value: answer with the very same Instance
+        # (a CallRsp's source is its CallReq's destination).  Addresses are not mutated in
+        # place anywhere; build a new one to change a field.
+        if self._wire is not None:
+            return self._wire
         k = self.kind
         if k == C.ADDRESS_NODE:
             state = (k, self.id, wire_str(self.service), self.call_id)
@@ -103,17 +114,37 @@ class Address:
             state = (k, wire_str(self.service), self.call_id)
         else:
             raise ValueError(f"unknown address kind {k!r}")
-        return Instance("macho.MachoAddress", state)
+        return make_instance("macho.MachoAddress", state)
 
     @classmethod
     def from_wire(cls, value):
+        # Fast path for the shapes of every call: Client(int, int|None, None) and
+        # Any(ascii bytes, int|None); anything else takes the checking path below.
+        if type(value) is Instance and value.name == "macho.MachoAddress":
+            st = value.state
+            if type(st) is tuple:
+                n = len(st)
+                if n == 4 and st[0] == 2 and type(st[1]) is int and st[3] is None and \
+                        (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
+                    a = cls(2, st[1], None, st[2])
+                    a._wire = value
+                    return a
+                if n == 3 and st[0] == 8 and type(st[1]) is bytes and st[1].isascii() and \
+                        (st[2] is None or type(st[2]) is int) and type(st[0]) is int:
+                    a = cls(8, None, st[1].decode("ascii"), st[2])
+                    a._wire = value
+                    return a
+        return cls._from_wire_checked(value)
+
+    @classmethod
+    def _from_wire_checked(cls, value):
         if type(value) is not Instance or value.name != "macho.MachoAddress":
             raise PacketError(f"not a macho.MachoAddress: {type(value).__name__}")
         st = value.state
         if type(st) is not tuple or not st:
             raise PacketError("MachoAddress state must be a non-empty tuple")
         kind = st[0]
-        want = {C.ADDRESS_NODE: 4, C.ADDRESS_CLIENT: 4, C.ADDRESS_BROADCAST: 4, C.ADDRESS_ANY: 3}
+        want = _ADDRESS_FIELDS
         if type(kind) is not int or kind not in want:
             raise PacketError(f"unknown MachoAddress type {kind!r}")
         if len(st) != want[kind]:
@@ -135,13 +166,13 @@ class Address:
     def __eq__(self, other):
         if type(other) is not Address:
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__[:-1])
 
     __hash__ = None
 
     def __repr__(self):
         names = {1: "node", 2: "client", 4: "broadcast", 8: "any"}
-        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__[1:]
+        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__[1:-1]
                            if getattr(self, s) is not None)
         return f"Address.{names.get(self.kind, self.kind)}({fields})"
 
@@ -166,7 +197,7 @@ class Packet:
         return C.PACKET_TYPE_NAMES[self.type]
 
     def to_wire(self):
-        return Instance(self.type_name, (
+        return make_instance(C.PACKET_TYPE_NAMES[self.type], (
             self.type, self.source.to_wire(), self.destination.to_wire(), self.userid,
             self.body, self.oob, self.context_key))
 
@@ -247,7 +278,9 @@ def parse_call(packet):
     method = native_str(method, "method name")
     if type(args) is not tuple:
         raise PacketError("call arguments must be a tuple")
-    if kwargs is None:
+    if not kwargs:
+        if kwargs is not None and type(kwargs) is not dict:
+            raise PacketError("call keywords must be a dict or None")
         kwargs = {}
     elif type(kwargs) is not dict:
         raise PacketError("call keywords must be a dict or None")
@@ -264,6 +297,18 @@ def parse_notification(packet):
     if type(elements) is not list:
         raise PacketError("notification elements must be a list")
     return method, elements
+
+
+def call_rsp_wire(request, client_id, userid, payload, oob=None):
+    """The wire value of the CallRsp answering ``request`` (a parsed CallReq Packet), built
+    without intermediate Packet/Address objects (one per call, so it is on the hot path):
+    source = the request's destination, destination = ``Client(clientID, callID, None)``, body
+    ``(payload,)`` (a SubStream), EVEmu's ``Client::_SendCallReturn`` shape."""
+    return make_instance("macho.CallRsp", (
+        C.CALL_RSP, request.destination.to_wire(),
+        make_instance("macho.MachoAddress",
+                      (C.ADDRESS_CLIENT, client_id, request.source.call_id, None)),
+        userid, (payload,), oob, None))
 
 
 def user_error(msg, values=None):

@@ -33,6 +33,9 @@ class Session:
         self.session_id = session_id
         self._attrs = {"sessionID": session_id}
         self._changes = {}          # attr -> (old, new), not yet sent
+        #: ``observer(name, old, new)`` after every real change (the server's broadcast
+        #: registry indexes charid, corpid, stationid... this way); None: nobody listens.
+        self.observer = None
 
     def __getitem__(self, name):
         return self._attrs[name]
@@ -49,6 +52,8 @@ class Session:
         if name in self._attrs and old == value and type(old) is type(value):
             return
         self._attrs[name] = value
+        if self.observer is not None:
+            self.observer(name, old, value)
         if name in NOT_SENT:
             return
         if name in self._changes:

@@ -32,12 +32,12 @@ import logging
 
 from evemu.db import filetime_now
 from evemu.machonet.calls import CallContext, CallResult
-from evemu.machonet.errors import CustomError, UserError
+from evemu.machonet.errors import CustomError, MethodNotFound, UserError
 from evemu.wire.marshal import SubStream, SubStruct
 
 __all__ = ["Service", "BindableService", "BoundObject", "ServiceManager", "CallContext",
-           "CallResult", "exposed", "ServiceNotFound", "UserError", "CustomError",
-           "build_services", "STANDARD_SERVICES"]
+           "CallResult", "exposed", "ServiceNotFound", "MethodNotFound", "UserError",
+           "CustomError", "build_services", "STANDARD_SERVICES"]
 
 log = logging.getLogger("evemu.services")
 
@@ -46,6 +46,28 @@ TRANSPORT_KEYWORDS = frozenset({"machoVersion"})
 
 
 _signatures = {}     # exposed function -> inspect.Signature (checked before every call)
+_exposed = {}        # (class, method name) -> (function, arity) of exposed methods only
+
+
+def _where(obj):
+    return getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
+
+
+def _positional_arity(bound_method):
+    """``(min, max)`` positional arguments (``call`` included) a bound method accepts when
+    called without keywords, or False when its signature needs the full check (keyword-only
+    arguments without defaults)."""
+    lo = hi = 0
+    for p in inspect.signature(bound_method).parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            hi += 1
+            if p.default is p.empty:
+                lo += 1
+        elif p.kind == p.VAR_POSITIONAL:
+            hi = 1 << 30
+        elif p.kind == p.KEYWORD_ONLY and p.default is p.empty:
+            return False
+    return (lo, hi)
 
 
 def exposed(fn):
@@ -213,34 +235,69 @@ class ServiceManager:
         return obj
 
     def invoke(self, obj, call, method, args, kwargs):
-        """Call the exposed ``method`` of ``obj``.  An unknown method returns None, as EVEmu
-        does (so that the client's UI keeps working), and is logged."""
-        fn = obj.exposed_method(method)
-        where = getattr(obj, "name", None) or getattr(obj, "bound_id", "?")
-        if fn is None:
-            log.warning("%s: no method %s.%s (returning None)", call.connection, where, method)
-            return None
-        kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
-        sig = _signatures.get(fn.__func__)
-        if sig is None:
-            sig = _signatures[fn.__func__] = inspect.signature(fn)
-        try:
-            sig.bind(call, *args, **kwargs)
-        except TypeError as e:
-            log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method, e)
-            raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
-        return fn(call, *args, **kwargs)
+        """Call the exposed ``method`` of ``obj``.  An unknown or unexposed method is
+        :class:`MethodNotFound`, an error reply (EVEmu answers None)."""
+        entry = _exposed.get((type(obj), method))
+        if entry is None:
+            fn = obj.exposed_method(method)
+            if fn is None:
+                where = _where(obj)
+                log.info("%s: no method %s.%s", call.connection, where, method)
+                raise MethodNotFound(where, method)
+            # only exposed methods are cached (names from the network that miss are not)
+            entry = _exposed[(type(obj), method)] = (fn.__func__, _positional_arity(fn))
+        func, arity = entry
+        if kwargs:
+            kwargs = {k: v for k, v in kwargs.items() if k not in TRANSPORT_KEYWORDS}
+        # the common case (positional arguments only, a count the method takes) is checked
+        # with two comparisons; anything else goes through inspect's full binding check
+        if kwargs or arity is False or not (arity[0] <= len(args) + 1 <= arity[1]):
+            sig = _signatures.get(func)
+            if sig is None:
+                sig = _signatures[func] = inspect.signature(func.__get__(obj))
+            try:
+                sig.bind(call, *args, **kwargs)
+            except TypeError as e:
+                where = _where(obj)
+                log.warning("%s: bad arguments for %s.%s: %s", call.connection, where, method,
+                            e)
+                raise CustomError(f"Bad arguments for {where}.{method}: {e}") from None
+        return func(obj, call, *args, **kwargs)
+
+    def release_from_oob(self, call):
+        """``OID-`` in a CallReq's oob: bound objects the client released (``{idString:
+        refcount}``, or a list of id strings), piggybacked on a call instead of sent as a
+        ClientHasReleasedTheseObjects notification.  Returns how many were released."""
+        released = call.oob.get(b"OID-") if call.packet.oob else None
+        if not released or not isinstance(released, (dict, list, tuple)):
+            return 0
+        n = 0
+        for oid in released:
+            if isinstance(oid, tuple) and oid:
+                oid = oid[0]
+            if isinstance(oid, bytes):
+                oid = oid.decode("ascii", "replace")
+            if isinstance(oid, str) and self.release(oid, call.connection):
+                n += 1
+        return n
 
     def dispatch(self, call):
         req = call.request
+        if call.packet.oob:
+            self.release_from_oob(call)
         return self.invoke(self.resolve(call), call, req.method, req.args, req.kwargs)
 
 
 def _standard():
+    from .bulkmgr import BulkMgrService
     from .charunbound import CharUnboundMgrService
+    from .config_svc import ConfigService
+    from .lsc import LSCService
     from .machonet_svc import MachoNetService
     from .objcache import ObjectCachingService
-    return (MachoNetService, ObjectCachingService, CharUnboundMgrService)
+    from .paperdoll import PaperDollService, PhotoUploadService
+    return (MachoNetService, ObjectCachingService, CharUnboundMgrService, ConfigService,
+            BulkMgrService, PaperDollService, PhotoUploadService, LSCService)
 
 
 STANDARD_SERVICES = _standard()
@@ -252,10 +309,20 @@ def build_services(server, extra=()):
     mgr = ServiceManager(server, server.node_id)
     for cls in STANDARD_SERVICES:
         mgr.register(cls)
+    from .inventory import InvBrokerService; mgr.register(InvBrokerService)  # noqa: E702
+    from .station import StationSvc; mgr.register(StationSvc)  # noqa: E702
+    from .station import StationGuestsService; mgr.register(StationGuestsService)  # noqa: E702
+    from .station import CorpStationMgrService; mgr.register(CorpStationMgrService)  # noqa: E702
+    from .station import ShipService; mgr.register(ShipService)  # noqa: E702
+    from .character import CharMgrService; mgr.register(CharMgrService)  # noqa: E702
+    from .character import SkillMgrService; mgr.register(SkillMgrService)  # noqa: E702
+    from .character import DogmaIMService; mgr.register(DogmaIMService)  # noqa: E702
+    from .character import AccountService; mgr.register(AccountService)  # noqa: E702
     if server.config.debug_services:
         from .debug import DebugBindableService, DebugService
         mgr.register(DebugService)
         mgr.register(DebugBindableService)
     for cls in extra:
         mgr.register(cls)
+    from .harmless import register_missing; register_missing(mgr)  # noqa: E702  (keep last)
     return mgr

@@ -111,6 +111,11 @@ class FrameReader:
             self._buf += view[:n]
         return True
 
+    @property
+    def buffered(self):
+        """Bytes received but not returned yet (a frame in progress when not 0)."""
+        return len(self._buf)
+
     def read_frame(self):
         buf = self._buf
         if not self._fill(4):

@@ -78,7 +78,7 @@ from _evemu_marshal import (  # noqa: F401
 __all__ = [
     "loads", "dumps", "MarshalError",
     "Token", "Instance", "ObjectEx", "ObjectEx1", "ObjectEx2", "SubStream", "SubStruct",
-    "Buffer", "DBRowDescriptor", "PackedRow", "STRING_TABLE",
+    "Buffer", "DBRowDescriptor", "PackedRow", "STRING_TABLE", "make_instance",
     "DBTYPE_BOOL", "DBTYPE_BYTES", "DBTYPE_CY", "DBTYPE_FILETIME", "DBTYPE_I1", "DBTYPE_I2",
     "DBTYPE_I4", "DBTYPE_I8", "DBTYPE_R4", "DBTYPE_R8", "DBTYPE_STR", "DBTYPE_UI1",
     "DBTYPE_UI2", "DBTYPE_UI4", "DBTYPE_UI8", "DBTYPE_WSTR",
@@ -87,6 +87,8 @@ __all__ = [
 
 def _name(value, what):
     """A class or global name: str, sent as a latin-1 byte string (bytes are accepted)."""
+    if type(value) is str and value.isascii():      # the common case, O(1)
+        return value
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, str):
@@ -96,6 +98,9 @@ def _name(value, what):
             raise ValueError(f"{what} must be latin-1 text: {value!r}") from None
         return str(value)
     raise TypeError(f"{what} must be str, not {type(value).__name__}")
+
+
+_setattr = object.__setattr__
 
 
 class Token:
@@ -139,8 +144,10 @@ class Instance:
     __slots__ = ("name", "state")
 
     def __init__(self, name, state):
-        object.__setattr__(self, "name", _name(name, "Instance name"))
-        object.__setattr__(self, "state", state)
+        # every packet is one: the ASCII str name (what the decoder passes) skips _name()
+        _setattr(self, "name", name if type(name) is str and name.isascii()
+                 else _name(name, "Instance name"))
+        _setattr(self, "state", state)
 
     def __setattr__(self, attr, value):
         raise AttributeError("Instance is immutable")
@@ -219,6 +226,7 @@ class SubStream:
     """
 
     __slots__ = ("_raw", "_value")
+    _MISSING = _MISSING          # the C decoder fills `_value` with it (not yet decoded)
 
     def __init__(self, value):
         self._raw = None
@@ -308,3 +316,9 @@ class Buffer(bytes):
 
 
 _marshal._register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubStruct, Buffer)
+
+#: ``make_instance(name, state)`` == ``Instance(name, state)``, built in C (no __init__ frame)
+#: when ``name`` is an ASCII str: for code that makes many, e.g. MachoNet packets.
+make_instance = _marshal._instance
+#: ``SubStream.from_raw(raw)``: built in C for bytes (the server wraps every reply in one).
+SubStream.from_raw = staticmethod(_marshal._substream)

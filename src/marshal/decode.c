@@ -237,11 +237,11 @@ decode_instance(Decoder *d)
     PyObject *sname;
     if (PyBytes_Check(name))
         sname = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name), NULL);
-    else if (PyUnicode_Check(name))
-        sname = Py_NewRef(name);
     else {
-        evm_error(d->st, at, "instance class name is a %.100s, not a string",
-                  Py_TYPE(name)->tp_name);
+        /* A wide string (0x12/0x28/0x29/0x2E) is refused too, as CCP's and EVEmu's decoders
+         * do: a class name is a Python 2 byte string. */
+        evm_error(d->st, at, "instance class name is a %.100s, not a byte string",
+                  PyUnicode_Check(name) ? "wide string" : Py_TYPE(name)->tp_name);
         Py_DECREF(name);      /* after using its type's name */
         return NULL;
     }
@@ -253,7 +253,7 @@ decode_instance(Decoder *d)
         Py_DECREF(sname);
         return NULL;
     }
-    PyObject *res = PyObject_CallFunctionObjArgs(d->st->Instance, sname, state, NULL);
+    PyObject *res = evm_new_instance(d->st, sname, state);
     Py_DECREF(sname);
     Py_DECREF(state);
     return res;
@@ -355,8 +355,10 @@ decode_packedrow(Decoder *d)
     row = (PackedRowObject *)evm_packedrow_alloc(d->st, ds);   /* data zero-filled */
     if (row == NULL)
         goto done;
-    if (evm_rle_unpack(d->pos, n, row->data, ds->row_len) < 0) {
-        evm_error(d->st, OFFSET(d), "PackedRow data longer than the %zd-byte row", ds->row_len);
+    Py_ssize_t bad;
+    if (evm_rle_unpack(d->pos, n, row->data, ds->row_len, &bad) < 0) {
+        evm_error(d->st, OFFSET(d) + bad, "Invalid RLE string: a run past the %zd-byte row",
+                  ds->row_len);
         goto done;
     }
     d->pos += n;
@@ -580,7 +582,7 @@ decode_body(Decoder *d, unsigned int op)
             PyObject *raw = PyBytes_FromStringAndSize((const char *)p, n);
             if (raw == NULL)
                 return NULL;
-            PyObject *res = PyObject_CallOneArg(d->st->substream_from_raw, raw);
+            PyObject *res = evm_new_substream(d->st, raw);
             Py_DECREF(raw);
             return res;
         }
@@ -591,7 +593,9 @@ decode_body(Decoder *d, unsigned int op)
             return NULL;
         p = d->pos;
         d->pos += n;
-        return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+        /* surrogatepass: UTF-8 encoded surrogates (what Python 2's codec writes for a lone
+         * surrogate, and what we write for a str that holds them) decode one code point each. */
+        return PyUnicode_DecodeUTF8((const char *)p, n, "surrogatepass");
     case OP_VARINT:
         return decode_varint(d);
     case OP_MARK:
@@ -610,6 +614,11 @@ decode_object(Decoder *d)
     unsigned int b = *d->pos++;
     Py_ssize_t slot = 0;
 
+    if (b & FLAG_UNKNOWN) {
+        /* 0x40 is the save flag; 0x80 has no meaning in the format.  EVEmu only warns, blue's
+         * decoder refuses it: so do we, rather than silently masking it off. */
+        return evm_error(d->st, at, "opcode byte 0x%02x has the undefined 0x80 flag set", b);
+    }
     if (++d->depth > d->max_depth) {
         d->depth--;
         return evm_error(d->st, at, "nesting deeper than %d levels", d->max_depth);

@@ -4,7 +4,7 @@
  *   ints: -1/0/1 -> 0x07/0x08/0x09, int8 0x06, int16 0x05, int32 0x04, int64 0x03, wider 0x2F
  *   floats: +0.0 -> 0x0B (not -0.0), else 0x0A
  *   bytes: b'' 0x0E, 1 byte 0x0F, string-table entry 0x11, else 0x13
- *   str: '' 0x28, else UTF-8 0x2E (0x12 UTF-16 if the str holds lone surrogates)
+ *   str: '' 0x28, else UTF-8 0x2E (surrogates, if any, written one code point each)
  *   tuples 0x24/0x25/0x2C/0x14, lists 0x26/0x27/0x15, dicts 0x16 (value before key)
  *   DBRowDescriptor: saved (flag 0x40) on first use, later uses are 0x1B references, so the
  *   per-row descriptor of a rowset costs 2 bytes; nothing else is ever saved.
@@ -226,14 +226,14 @@ encode_str(Encoder *e, PyObject *o)
         return put_op_sized(e, OP_UTF8, p, n);
     if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
         return -1;
-    /* Lone surrogates cannot be UTF-8: send UCS-2 (0x12), as a UCS-2 Python 2 would. */
+    /* Surrogates cannot be strict UTF-8: write each as its own 3-byte sequence (surrogatepass,
+     * as Python 2's codec does), which the decoder reads back one code point each.  UCS-2 (0x12)
+     * would not round-trip: '\ud800\udc00' would come back as one astral character. */
     PyErr_Clear();
-    PyObject *b = PyUnicode_AsEncodedString(o, "utf-16-le", "surrogatepass");
+    PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "surrogatepass");
     if (b == NULL)
         return -1;
-    int rc = -1;
-    if (put_byte(e, OP_UCS2) == 0 && put_size(e, PyBytes_GET_SIZE(b) / 2) == 0)
-        rc = put_raw(e, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+    int rc = put_op_sized(e, OP_UTF8, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
     Py_DECREF(b);
     return rc;
 }
@@ -488,7 +488,19 @@ encode_other(Encoder *e, PyObject *o)
     if (tp == st->ObjectEx2)
         return encode_objectex(e, o, OP_OBJEX2);
     if (tp == st->SubStream) {
-        PyObject *raw = PyObject_GetAttr(o, st->str_raw);
+        /* The `_raw` slot directly when it is filled (decoded or from_raw: no property
+         * frame); else the `raw` property encodes the value. */
+        PyObject *raw = NULL;
+        if (st->ss_raw_slot != NULL) {
+            raw = Py_TYPE(st->ss_raw_slot)->tp_descr_get(st->ss_raw_slot, o,
+                                                         (PyObject *)Py_TYPE(o));
+            if (raw == NULL)
+                PyErr_Clear();          /* unset slot: AttributeError; take the property */
+            else if (!PyBytes_Check(raw))
+                Py_CLEAR(raw);          /* None: not encoded yet */
+        }
+        if (raw == NULL)
+            raw = PyObject_GetAttr(o, st->str_raw);
         if (raw == NULL)
             return -1;
         if (!PyBytes_Check(raw))

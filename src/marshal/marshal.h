@@ -36,6 +36,7 @@ enum {
 };
 #define OP_MASK 0x3F
 #define FLAG_SAVE 0x40
+#define FLAG_UNKNOWN 0x80
 #define STREAM_HEADER 0x7E
 #define ZLIB_HEADER 0x78
 
@@ -61,6 +62,11 @@ typedef struct {
      * NULL until then, and loads()/dumps() refuse to run before it. */
     PyObject *Token, *Instance, *ObjectEx1, *ObjectEx2, *SubStream, *SubStruct, *Buffer;
     PyObject *substream_from_raw;  /* SubStream._from_raw: raw bytes -> SubStream */
+    /* Instance's `name` and `state` slot descriptors: the decoder fills a new Instance through
+     * them instead of calling the class (no Python frame per packet); NULL: call the class. */
+    PyObject *inst_name_slot, *inst_state_slot;
+    /* Likewise SubStream's `_raw` / `_value` slots and its "not decoded yet" sentinel. */
+    PyObject *ss_raw_slot, *ss_value_slot, *ss_missing;
     PyObject *strtable;            /* tuple: index -> bytes (index 0 is None) */
     PyObject *strtable_index;      /* dict: bytes -> int index */
     PyObject *zlib_decompressobj;  /* zlib.decompressobj */
@@ -70,6 +76,11 @@ typedef struct {
 } MarshalState;
 
 extern struct PyModuleDef evm_module_def;
+
+/* Instance(name, state) for the decoder (module.c). */
+PyObject *evm_new_instance(MarshalState *st, PyObject *name, PyObject *state);
+/* SubStream._from_raw(raw) for the decoder (module.c). */
+PyObject *evm_new_substream(MarshalState *st, PyObject *raw);
 
 static inline MarshalState *
 evm_state(PyObject *module)
@@ -134,10 +145,11 @@ int evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **ou
 
 
 /* Zero-nibble RLE.  unpack: fills out[0..out_len) (out must be zeroed) from in[0..in_len);
- * returns 0, or -1 if non-zero data would fall past out_len (the caller raises).
+ * returns 0, or -1 if a run would fall past out_len, with *bad the offset in `in` of the control
+ * byte at fault (the caller raises "Invalid RLE string").
  * pack: writes at most evm_rle_bound(in_len) bytes to out, returns the length. */
 int evm_rle_unpack(const unsigned char *in, Py_ssize_t in_len, unsigned char *out,
-                   Py_ssize_t out_len);
+                   Py_ssize_t out_len, Py_ssize_t *bad);
 Py_ssize_t evm_rle_pack(const unsigned char *in, Py_ssize_t in_len, unsigned char *out);
 #define evm_rle_bound(n) ((n) + (n) / 8 + 2)
 

@@ -222,6 +222,40 @@ marshal_dumps(PyObject *module, PyObject *args, PyObject *kwds)
     return z;
 }
 
+PyObject *
+evm_new_instance(MarshalState *st, PyObject *name, PyObject *state)
+{
+    if (st->inst_name_slot == NULL)
+        return PyObject_CallFunctionObjArgs(st->Instance, name, state, NULL);
+    PyTypeObject *tp = (PyTypeObject *)st->Instance;
+    PyObject *o = tp->tp_alloc(tp, 0);
+    if (o == NULL)
+        return NULL;
+    if (Py_TYPE(st->inst_name_slot)->tp_descr_set(st->inst_name_slot, o, name) < 0 ||
+        Py_TYPE(st->inst_state_slot)->tp_descr_set(st->inst_state_slot, o, state) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    return o;
+}
+
+PyObject *
+evm_new_substream(MarshalState *st, PyObject *raw)
+{
+    if (st->ss_raw_slot == NULL)
+        return PyObject_CallOneArg(st->substream_from_raw, raw);
+    PyTypeObject *tp = (PyTypeObject *)st->SubStream;
+    PyObject *o = tp->tp_alloc(tp, 0);
+    if (o == NULL)
+        return NULL;
+    if (Py_TYPE(st->ss_raw_slot)->tp_descr_set(st->ss_raw_slot, o, raw) < 0 ||
+        Py_TYPE(st->ss_value_slot)->tp_descr_set(st->ss_value_slot, o, st->ss_missing) < 0) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* _register_types(Token, Instance, ObjectEx1, ObjectEx2, SubStream, SubStruct, Buffer)
  * --
  * Called once by evemu.wire.marshal with its model classes. */
@@ -249,7 +283,63 @@ marshal_register_types(PyObject *module, PyObject *args)
     Py_XSETREF(st->SubStruct, Py_NewRef(sst));
     Py_XSETREF(st->Buffer, Py_NewRef(buf));
     Py_XSETREF(st->substream_from_raw, from_raw);
+    /* The fast Instance constructor needs a plain class whose `name` and `state` are slots. */
+    Py_CLEAR(st->inst_name_slot);
+    Py_CLEAR(st->inst_state_slot);
+    PyObject *dict = ((PyTypeObject *)inst)->tp_dict;
+    PyObject *n = dict ? PyDict_GetItemString(dict, "name") : NULL;      /* borrowed */
+    PyObject *sv = dict ? PyDict_GetItemString(dict, "state") : NULL;
+    if (n != NULL && sv != NULL && Py_IS_TYPE(n, &PyMemberDescr_Type) &&
+        Py_IS_TYPE(sv, &PyMemberDescr_Type) &&
+        ((PyTypeObject *)inst)->tp_new == PyBaseObject_Type.tp_new) {
+        st->inst_name_slot = Py_NewRef(n);
+        st->inst_state_slot = Py_NewRef(sv);
+    }
+    Py_CLEAR(st->ss_raw_slot);
+    Py_CLEAR(st->ss_value_slot);
+    Py_CLEAR(st->ss_missing);
+    dict = ((PyTypeObject *)ss)->tp_dict;
+    n = dict ? PyDict_GetItemString(dict, "_raw") : NULL;               /* borrowed */
+    sv = dict ? PyDict_GetItemString(dict, "_value") : NULL;
+    PyObject *missing = dict ? PyDict_GetItemString(dict, "_MISSING") : NULL;
+    if (n != NULL && sv != NULL && missing != NULL && Py_IS_TYPE(n, &PyMemberDescr_Type) &&
+        Py_IS_TYPE(sv, &PyMemberDescr_Type) &&
+        ((PyTypeObject *)ss)->tp_new == PyBaseObject_Type.tp_new) {
+        st->ss_raw_slot = Py_NewRef(n);
+        st->ss_value_slot = Py_NewRef(sv);
+        st->ss_missing = Py_NewRef(missing);
+    }
     Py_RETURN_NONE;
+}
+
+/* _instance(name, state): Instance(name, state) without running Instance.__init__ when the
+ * name is an ASCII str (what __init__ would accept unchanged); otherwise the class is called
+ * (and validates).  MachoNet builds three Instances per packet. */
+static PyObject *
+marshal_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    MarshalState *st = evm_state(module);
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_instance(name, state) takes 2 arguments");
+        return NULL;
+    }
+    if (check_registered(st) < 0)
+        return NULL;
+    if (PyUnicode_CheckExact(args[0]) && PyUnicode_IS_ASCII(args[0]))
+        return evm_new_instance(st, args[0], args[1]);
+    return PyObject_CallFunctionObjArgs(st->Instance, args[0], args[1], NULL);
+}
+
+/* _substream(raw): SubStream.from_raw(raw) built in C when raw is exactly bytes. */
+static PyObject *
+marshal_substream(PyObject *module, PyObject *raw)
+{
+    MarshalState *st = evm_state(module);
+    if (check_registered(st) < 0)
+        return NULL;
+    if (PyBytes_CheckExact(raw))
+        return evm_new_substream(st, raw);
+    return PyObject_CallOneArg(st->substream_from_raw, raw);
 }
 
 /* _rle_pack(data) / _rle_unpack(packed, length): the zero-nibble RLE, exposed for tests. */
@@ -284,9 +374,12 @@ marshal_rle_unpack(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "negative length");
     else if ((out = PyBytes_FromStringAndSize(NULL, n)) != NULL) {
         memset(PyBytes_AS_STRING(out), 0, n);
-        if (evm_rle_unpack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out), n) < 0) {
+        Py_ssize_t bad;
+        if (evm_rle_unpack(v.buf, v.len, (unsigned char *)PyBytes_AS_STRING(out), n,
+                           &bad) < 0) {
             Py_CLEAR(out);
-            evm_error(evm_state(module), -1, "packed data longer than %zd bytes", n);
+            evm_error(evm_state(module), bad, "Invalid RLE string: a run past the %zd-byte row",
+                      n);
         }
     }
     PyBuffer_Release(&v);
@@ -305,6 +398,8 @@ static PyMethodDef marshal_methods[] = {
      "compress_threshold bytes long (None: never compress)."},
     {"_register_types", marshal_register_types, METH_VARARGS, NULL},
     {"_rle_pack", marshal_rle_pack, METH_O, NULL},
+    {"_instance", (PyCFunction)(void (*)(void))marshal_instance, METH_FASTCALL, NULL},
+    {"_substream", marshal_substream, METH_O, NULL},
     {"_rle_unpack", marshal_rle_unpack, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -400,6 +495,11 @@ marshal_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->SubStruct);
     Py_VISIT(st->Buffer);
     Py_VISIT(st->substream_from_raw);
+    Py_VISIT(st->inst_name_slot);
+    Py_VISIT(st->inst_state_slot);
+    Py_VISIT(st->ss_raw_slot);
+    Py_VISIT(st->ss_value_slot);
+    Py_VISIT(st->ss_missing);
     Py_VISIT(st->strtable);
     Py_VISIT(st->strtable_index);
     Py_VISIT(st->zlib_decompressobj);
@@ -422,6 +522,11 @@ marshal_clear(PyObject *module)
     Py_CLEAR(st->SubStruct);
     Py_CLEAR(st->Buffer);
     Py_CLEAR(st->substream_from_raw);
+    Py_CLEAR(st->inst_name_slot);
+    Py_CLEAR(st->inst_state_slot);
+    Py_CLEAR(st->ss_raw_slot);
+    Py_CLEAR(st->ss_value_slot);
+    Py_CLEAR(st->ss_missing);
     Py_CLEAR(st->strtable);
     Py_CLEAR(st->strtable_index);
     Py_CLEAR(st->zlib_decompressobj);

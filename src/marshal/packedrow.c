@@ -27,38 +27,37 @@
 /* ---------------------------------------------------------------------------------------- */
 
 /* Control bytes hold two nibbles, low first.  v >= 8: emit v-7 zero bytes; v < 8: copy the next
- * 8-v literal bytes (fewer if the input ends: the client's own encoder relies on this for the
- * last nibble).  Output past out_len is tolerated only if it is zero (some encoders pad). */
+ * 8-v literal bytes.  As CCP's decoder (blue's DBRow, and Reverence's "Invalid RLE string"), the
+ * length a nibble declares must fit in the row, whatever the data: a zero run of 8 into a 5-byte
+ * row, or a literal run of 6 into a 5-byte row with only 1 byte present, is refused.  A literal
+ * run cut short by the end of the input copies what is there, and a high nibble read after the
+ * input has ended is not a run at all (encoders leave it 0, "8 literals").  Unlike CCP, which
+ * ignores input left over once the row is full, we refuse it.  Returns 0, or -1 with *bad = the
+ * input offset of the control byte at fault. */
 int
 evm_rle_unpack(const unsigned char *in, Py_ssize_t in_len, unsigned char *out,
-               Py_ssize_t out_len)
+               Py_ssize_t out_len, Py_ssize_t *bad)
 {
     Py_ssize_t ip = 0, op = 0;
     while (ip < in_len) {
+        Py_ssize_t ctl_at = ip;
         unsigned int c = in[ip++];
         for (int half = 0; half < 2; half++) {
+            if (half && ip >= in_len)
+                break;
             unsigned int v = half ? (c >> 4) : (c & 0x0F);
-            if (v >= 8) {
-                op += (Py_ssize_t)(v - 7);
+            Py_ssize_t k = v >= 8 ? (Py_ssize_t)(v - 7) : 8 - (Py_ssize_t)v;
+            if (k > out_len - op) {
+                *bad = ctl_at;
+                return -1;
             }
-            else {
-                Py_ssize_t k = 8 - (Py_ssize_t)v;
+            if (v < 8) {
                 if (k > in_len - ip)
                     k = in_len - ip;
-                if (op + k <= out_len) {
-                    memcpy(out + op, in + ip, (size_t)k);
-                }
-                else {
-                    for (Py_ssize_t j = 0; j < k; j++) {
-                        if (op + j < out_len)
-                            out[op + j] = in[ip + j];
-                        else if (in[ip + j] != 0)
-                            return -1;
-                    }
-                }
+                memcpy(out + op, in + ip, (size_t)k);
                 ip += k;
-                op += k;
             }
+            op += k;
         }
     }
     return 0;

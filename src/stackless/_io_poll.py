@@ -17,6 +17,11 @@ import os
 import select
 import selectors
 
+# The longest single wait: a timer far away (``call_later(float("inf"))``, or its cancelled
+# entry still at the head of the heap) would overflow the kernel's time_t; waking once a day
+# instead costs nothing -- the loop recomputes and waits again.
+_MAX_WAIT = 86400.0
+
 READ = 1   # == select.EPOLLIN == selectors.EVENT_READ
 WRITE = 4  # == select.EPOLLOUT (selectors.EVENT_WRITE is 2; the fallback maps)
 
@@ -75,7 +80,7 @@ if hasattr(select, "epoll"):
             """[(fd, events)] where events has READ and/or WRITE; errors/hangups count as both
             (the waiter's retry of the real operation reports the error)."""
             try:
-                events = self._ep.poll(-1 if timeout is None else timeout)
+                events = self._ep.poll(-1 if timeout is None else min(timeout, _MAX_WAIT))
             except InterruptedError:
                 return []
             out = []
@@ -131,7 +136,8 @@ else:  # pragma: no cover - non-Linux fallback
 
         def poll(self, timeout):
             out = []
-            for key, ev in self._sel.select(timeout):
+            for key, ev in self._sel.select(None if timeout is None
+                                            else min(timeout, _MAX_WAIT)):
                 out.append((key.fd, (READ if ev & selectors.EVENT_READ else 0)
                             | (WRITE if ev & selectors.EVENT_WRITE else 0)))
             return out

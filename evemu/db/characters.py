@@ -1,0 +1,386 @@
+"""Characters and their first items: schema and queries (portable SQL on a DB-API connection).
+
+Tables (besides ``chrCharacters``, which :mod:`evemu.db` owns):
+
+``idSequences``       the next free id of each kind (characters from 90 000 000, items from
+                      140 000 000, journal entries from 1), taken inside the caller's
+                      transaction (``UPDATE ... SET nextID = nextID + 1``), so no
+                      AUTOINCREMENT/SERIAL dialect is needed.
+``chrCharacterInfo``  EVEmu's other ``chrCharacters`` columns (career, school, ship, capsule,
+                      roles, attributes, skill points...), one row per character.
+``invItems``          every item a player owns (EVEmu's ``entity``): ship, capsule, clone,
+                      modules, skills... and the character itself (in its ship, flagPilot).
+``invItemAttributes`` per-item attribute values (skill level 280, skill points 276).
+``jnlCharacters``     the wallet journal: every ISK change, with the balance after it.
+
+The tables are created by migration 200 (:mod:`evemu.db.world_tables`).
+:func:`create_character` does the whole of ``CreateCharacterWithDoll`` in ONE transaction.
+"""
+import math
+import re
+
+from .importer import _begin, _placeholder
+
+__all__ = ["SCHEMA", "create_character", "validate_name", "NAME_ERRORS", "character_row",
+           "CharacterError", "STARTING_BALANCE"]
+
+FIRST_CHARACTER_ID = 90000000
+FIRST_ITEM_ID = 140000000
+STARTING_BALANCE = 5000.0
+REF_INHERITANCE = 9                 # journal refTypeID (EVEmu Journal::EntryType::Inheritance)
+CORP_SCC = 1000132                  # the Secure Commerce Commission pays the inheritance
+
+# item flags (invFlags)
+FLAG_HANGAR, FLAG_CARGO, FLAG_SKILL, FLAG_HISLOT0, FLAG_HISLOT1 = 4, 5, 7, 27, 28
+FLAG_CAPSULE, FLAG_PILOT, FLAG_CLONE = 56, 57, 400
+TYPE_CAPSULE, TYPE_CLONE_ALPHA, TYPE_TRITANIUM, TYPE_CIVILIAN_MINER = 670, 164, 34, 3651
+ATTR_SKILL_RANK, ATTR_SKILL_POINTS, ATTR_SKILL_LEVEL = 275, 276, 280
+
+SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS "idSequences" ('
+    ' "name" VARCHAR(32) PRIMARY KEY, "nextID" BIGINT NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "chrCharacterInfo" ('
+    ' "characterID" BIGINT PRIMARY KEY, "title" VARCHAR(100) NOT NULL,'
+    ' "description" VARCHAR(300) NOT NULL, "bounty" DOUBLE PRECISION NOT NULL,'
+    ' "aurBalance" DOUBLE PRECISION NOT NULL, "securityRating" DOUBLE PRECISION NOT NULL,'
+    ' "petitionMessage" VARCHAR(300) NOT NULL, "logonMinutes" BIGINT NOT NULL,'
+    ' "skillPoints" BIGINT NOT NULL, "skillQueueEndTime" BIGINT NOT NULL,'
+    ' "startDateTime" BIGINT NOT NULL, "careerID" INTEGER NOT NULL,'
+    ' "schoolID" INTEGER NOT NULL, "careerSpecialityID" INTEGER NOT NULL,'
+    ' "constellationID" BIGINT, "regionID" BIGINT, "shipID" BIGINT, "capsuleID" BIGINT,'
+    ' "baseID" BIGINT, "corpAccountKey" INTEGER NOT NULL, "corpRole" BIGINT NOT NULL,'
+    ' "rolesAtAll" BIGINT NOT NULL, "rolesAtHQ" BIGINT NOT NULL,'
+    ' "rolesAtBase" BIGINT NOT NULL, "rolesAtOther" BIGINT NOT NULL,'
+    ' "paperDollState" INTEGER NOT NULL, "online" INTEGER NOT NULL,'
+    ' "intelligence" INTEGER NOT NULL, "charisma" INTEGER NOT NULL,'
+    ' "perception" INTEGER NOT NULL, "memory" INTEGER NOT NULL,'
+    ' "willpower" INTEGER NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "invItems" ('
+    ' "itemID" BIGINT PRIMARY KEY, "typeID" INTEGER NOT NULL, "ownerID" BIGINT NOT NULL,'
+    ' "locationID" BIGINT NOT NULL, "flagID" INTEGER NOT NULL,'
+    ' "quantity" BIGINT NOT NULL, "singleton" INTEGER NOT NULL,'
+    ' "itemName" VARCHAR(100), "customInfo" VARCHAR(255))',
+    'CREATE INDEX IF NOT EXISTS "invItems_location" ON "invItems" ("locationID")',
+    'CREATE INDEX IF NOT EXISTS "invItems_owner" ON "invItems" ("ownerID")',
+    'CREATE TABLE IF NOT EXISTS "invItemAttributes" ('
+    ' "itemID" BIGINT NOT NULL, "attributeID" INTEGER NOT NULL,'
+    ' "value" DOUBLE PRECISION NOT NULL, PRIMARY KEY ("itemID", "attributeID"))',
+    'CREATE TABLE IF NOT EXISTS "jnlCharacters" ('
+    ' "refID" BIGINT PRIMARY KEY, "characterID" BIGINT NOT NULL,'
+    ' "accountKey" INTEGER NOT NULL, "refTypeID" INTEGER NOT NULL,'
+    ' "ownerID1" BIGINT, "ownerID2" BIGINT, "argID1" BIGINT, "argName1" VARCHAR(100),'
+    ' "amount" DOUBLE PRECISION NOT NULL, "balance" DOUBLE PRECISION NOT NULL,'
+    ' "reason" VARCHAR(255), "transactionDate" BIGINT NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "jnlCharacters_char" ON "jnlCharacters" ("characterID")',
+)
+
+
+class CharacterError(ValueError):
+    """A refused creation: ``key`` is the client's UserError message key."""
+
+    def __init__(self, key, detail=""):
+        super().__init__(f"{key}: {detail}" if detail else key)
+        self.key = key
+
+
+def next_id(conn, name, first, floor_sql=None):
+    """Take the next id of sequence ``name`` (inside the caller's transaction)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph}',
+                (name,))
+    if cur.rowcount != 1:
+        start = first
+        if floor_sql:
+            cur.execute(floor_sql)
+            top = cur.fetchone()[0]
+            if top is not None:
+                start = max(first, int(top) + 1)
+        cur.execute(f'INSERT INTO "idSequences" VALUES ({ph}, {ph})', (name, start + 1))
+        return start
+    cur.execute(f'SELECT "nextID" FROM "idSequences" WHERE "name" = {ph}', (name,))
+    return int(cur.fetchone()[0]) - 1
+
+
+# ------------------------------------------------------------------------------ names
+#: ValidateNameEx results (the client's validStates) and the UserError keys of creation.
+NAME_OK = 1
+NAME_ERRORS = {
+    -1: "CharNameTooShort",
+    -2: "CharNameInvalidMaxLength",
+    -5: "CharNameInvalidSomeChar",
+    -6: "CharNameInvalidMaxSpaces",
+    -7: "CharNameInvalidMaxSpaces",
+    -101: "CharNameInvalidTaken",
+    -102: "CharNameInvalidBannedWord",
+}
+_ALLOWED = re.compile(r"[A-Za-z0-9 '.\-]*\Z")
+_BANNED = ("ccp", "admin", "gamemaster", "fuck", "cunt")
+
+
+def name_code(name):
+    """EVE's rules for a new character name, as ValidateNameEx's code (1 = valid), not
+    counting whether it is taken.  3..37 characters; letters, digits and ' - . and one space
+    (not doubled); the part before the space at most 24 characters, the family name at most
+    12; no punctuation or space first or last; no reserved words."""
+    if not isinstance(name, str) or len(name) < 3:
+        return -1
+    if len(name) > 37:
+        return -2
+    if not _ALLOWED.match(name) or name[0] in " '.-" or name[-1] in " '.-":
+        return -5
+    if "  " in name:
+        return -7
+    if name.count(" ") > 1:
+        return -6
+    if " " in name:
+        first, last = name.split(" ")
+        if len(first) > 24 or len(last) > 12:
+            return -2
+    elif len(name) > 24:
+        return -2
+    low = name.lower()
+    if any(w in low for w in _BANNED):
+        return -102
+    return NAME_OK
+
+
+def name_taken(conn, name):
+    """A character has this name, or an NPC owner does (a corporation, a faction...),
+    compared without case."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT 1 FROM "chrCharacters" WHERE LOWER("characterName") = LOWER({ph})',
+                (name,))
+    if cur.fetchone() is not None:
+        return True
+    cur.execute(f'SELECT 1 FROM "eveStaticOwners" WHERE LOWER("ownerName") = LOWER({ph})',
+                (name,))
+    return cur.fetchone() is not None
+
+
+def validate_name(conn, name):
+    code = name_code(name)
+    if code == NAME_OK and name_taken(conn, name):
+        return -101
+    return code
+
+
+# ------------------------------------------------------------------------------ creation
+def _one(cur, sql, args=()):
+    cur.execute(sql, args)
+    return cur.fetchone()
+
+
+def skill_points(rank, level):
+    """Skill points of a skill of ``rank`` trained to ``level`` (EVE: 250 * rank *
+    sqrt(32)**(level - 1), rounded up)."""
+    if level <= 0:
+        return 0
+    return int(math.ceil(250 * rank * math.sqrt(32) ** (level - 1) - 1e-6))
+
+
+def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, school_id,
+                     now, starting_balance=STARTING_BALANCE):
+    """Create a character with its rookie ship, capsule, clone, starting skills and
+    starting ISK, all in ONE transaction; returns the new characterID.  Raises
+    CharacterError (with the client's message key) for a refused name or choice."""
+    code = name_code(name)
+    if code != NAME_OK:
+        raise CharacterError(NAME_ERRORS[code], name)
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    bl = _one(cur, 'SELECT "raceID", "shipTypeID", "perception", "willpower", "charisma", '
+                   f'"memory", "intelligence" FROM "chrBloodlines" WHERE "bloodlineID" = {ph}',
+              (bloodline_id,))
+    if bl is None:
+        raise CharacterError("CharCreationInvalidBloodline", str(bloodline_id))
+    race_id, ship_type = bl[0], bl[1]
+    anc = _one(cur, 'SELECT "perception", "willpower", "charisma", "memory", "intelligence" '
+                    f'FROM "chrAncestries" WHERE "ancestryID" = {ph} AND "bloodlineID" = {ph}',
+               (ancestry_id, bloodline_id))
+    if anc is None:
+        raise CharacterError("CharCreationInvalidAncestry", str(ancestry_id))
+    if gender not in (0, 1):
+        raise CharacterError("CharCreationInvalidGender", str(gender))
+    sch = _one(cur, f'SELECT "corporationID" FROM "chrSchools" WHERE "schoolID" = {ph} AND '
+                    f'"raceID" = {ph}', (school_id, race_id))
+    if sch is None:
+        raise CharacterError("CharCreationInvalidSchool", str(school_id))
+    corp_id = sch[0]
+    career = _one(cur, f'SELECT "careerID" FROM "careers" WHERE "schoolID" = {ph}', (school_id,))
+    career_id = career[0] if career else 0
+    loc = _one(cur, 'SELECT s."stationID", s."solarSystemID", s."constellationID", '
+                    's."regionID" FROM "crpCorporation" c JOIN "staStations" s ON '
+                    f's."stationID" = c."stationID" WHERE c."corporationID" = {ph}', (corp_id,))
+    if loc is None:
+        raise CharacterError("CharCreationNoStartingStation", str(corp_id))
+    station_id, system_id, constellation_id, region_id = loc
+    char_type = _one(cur, f'SELECT "typeID" FROM "bloodlineTypes" WHERE "bloodlineID" = {ph}',
+                     (bloodline_id,))
+    if char_type is None:
+        raise CharacterError("CharCreationInvalidBloodline", f"no type for {bloodline_id}")
+    gun = _one(cur, f'SELECT "weaponTypeID", "miningTypeID" FROM "shipTypes" WHERE '
+                    f'"shipTypeID" = {ph}', (ship_type,))
+    attrs = [b + a for b, a in zip(bl[2:], anc)]     # perception, willpower, charisma,...
+
+    _begin(conn)
+    try:
+        if name_taken(conn, name):
+            raise CharacterError("CharNameInvalidTaken", name)
+        char_id = next_id(conn, "character", FIRST_CHARACTER_ID,
+                          'SELECT MAX("characterID") FROM "chrCharacters"')
+
+        def item(type_id, location, flag, qty=1, singleton=1, item_name=None, custom=None,
+                 owner=char_id):
+            iid = next_id(conn, "item", FIRST_ITEM_ID, 'SELECT MAX("itemID") FROM "invItems"')
+            cur.execute(f'INSERT INTO "invItems" VALUES ({", ".join([ph] * 9)})',
+                        (iid, type_id, owner, location, flag, qty, singleton, item_name,
+                         custom))
+            return iid
+
+        cur.execute('INSERT INTO "chrCharacters" ("characterID", "accountID", "characterName", '
+                    '"typeID", "gender", "raceID", "bloodlineID", "ancestryID", '
+                    '"corporationID", "stationID", "solarSystemID", "balance", '
+                    f'"createDateTime") VALUES ({", ".join([ph] * 13)})',
+                    (char_id, account_id, name, char_type[0], gender, race_id, bloodline_id,
+                     ancestry_id, corp_id, station_id, system_id, 0.0, now))
+        ship_id = item(ship_type, station_id, FLAG_HANGAR, item_name=f"{name}'s Ship")
+        if gun is not None:
+            item(gun[1] or TYPE_CIVILIAN_MINER, ship_id, FLAG_HISLOT0)
+            item(gun[0], ship_id, FLAG_HISLOT1)
+        item(TYPE_TRITANIUM, ship_id, FLAG_CARGO, qty=100, singleton=0)
+        capsule_id = item(TYPE_CAPSULE, system_id, FLAG_CAPSULE, item_name=f"{name}'s Capsule")
+        item(TYPE_CLONE_ALPHA, station_id, FLAG_CLONE, custom=f"Active: {name}({char_id})")
+        cur.execute(f'INSERT INTO "invItems" VALUES ({", ".join([ph] * 9)})',
+                    (char_id, char_type[0], 1, ship_id, FLAG_PILOT, 1, 1, name, None))
+        # starting skills: base skills, then the race's (the higher level wins)
+        skills = {}
+        cur.execute('SELECT "skillTypeID", "level" FROM "sklBaseSkills"')
+        for t, lvl in cur.fetchall():
+            skills[t] = max(skills.get(t, 0), lvl)
+        cur.execute(f'SELECT "skillTypeID", "level" FROM "sklRaceSkills" WHERE "raceID" = {ph}',
+                    (race_id,))
+        for t, lvl in cur.fetchall():
+            skills[t] = max(skills.get(t, 0), lvl)
+        total_sp = 0
+        for t, lvl in sorted(skills.items()):
+            rank = _one(cur, f'SELECT "valueInt", "valueFloat" FROM "dgmTypeAttributes" WHERE '
+                             f'"typeID" = {ph} AND "attributeID" = {ph}', (t, ATTR_SKILL_RANK))
+            rank = (rank[0] if rank and rank[0] is not None else
+                    (rank[1] if rank else 1)) or 1
+            sp = skill_points(rank, lvl)
+            total_sp += sp
+            sid = item(t, char_id, FLAG_SKILL)
+            cur.executemany(f'INSERT INTO "invItemAttributes" VALUES ({ph}, {ph}, {ph})',
+                            [(sid, ATTR_SKILL_LEVEL, lvl), (sid, ATTR_SKILL_POINTS, sp)])
+        p, w, c, m, i = attrs
+        cur.execute(f'INSERT INTO "chrCharacterInfo" VALUES ({", ".join([ph] * 32)})',
+                    (char_id, "No Title", "", 0.0, 0.0, 0.0, "", 0, total_sp, 0, now,
+                     career_id, school_id, career_id, constellation_id, region_id, ship_id,
+                     capsule_id, station_id, 1000, 128, 128, 128, 128, 128, 0, 0,
+                     i, c, p, m, w))
+        if starting_balance:
+            add_journal(conn, char_id, REF_INHERITANCE, starting_balance, now,
+                        owner1=CORP_SCC, owner2=char_id,
+                        reason=f"DESC: Inheritance Payment to {name}")
+    except BaseException as e:
+        conn.rollback()
+        integrity = getattr(conn, "IntegrityError", None)
+        if integrity is not None and isinstance(e, integrity) and name_taken(conn, name):
+            # created meanwhile by another connection (the UNIQUE name constraint caught it)
+            raise CharacterError("CharNameInvalidTaken", name) from None
+        raise
+    conn.commit()
+    return char_id
+
+
+def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
+                reason=None, account_key=1000):
+    """Change a character's balance by ``amount`` and journal it (caller's transaction)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'UPDATE "chrCharacters" SET "balance" = "balance" + {ph} WHERE '
+                f'"characterID" = {ph}', (amount, char_id))
+    balance = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}',
+                   (char_id,))[0]
+    ref = next_id(conn, "journal", 1)
+    cur.execute(f'INSERT INTO "jnlCharacters" VALUES ({", ".join([ph] * 12)})',
+                (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None, amount,
+                 balance, reason, now))
+    return ref
+
+
+# ------------------------------------------------------------------------------ queries
+CHARACTER_COLUMNS = (
+    "characterID", "accountID", "characterName", "typeID", "gender", "raceID", "bloodlineID",
+    "ancestryID", "corporationID", "stationID", "solarSystemID", "balance",
+    "deletePrepareDateTime", "createDateTime", "title", "bounty", "aurBalance",
+    "securityRating", "petitionMessage", "skillPoints", "skillQueueEndTime", "startDateTime",
+    "careerID", "schoolID", "constellationID", "regionID", "shipID", "capsuleID", "baseID",
+    "corpAccountKey", "corpRole", "rolesAtAll", "rolesAtHQ", "rolesAtBase", "rolesAtOther",
+    "paperDollState")
+
+
+def character_row(conn, char_id):
+    """A dict of the character's columns (chrCharacters + chrCharacterInfo), or None."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cols = ", ".join(f'{"c" if i < 14 else "i"}."{n}"'
+                     for i, n in enumerate(CHARACTER_COLUMNS))
+    cur.execute(f'SELECT {cols} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
+                f'i."characterID" = c."characterID" WHERE c."characterID" = {ph}', (char_id,))
+    row = cur.fetchone()
+    return dict(zip(CHARACTER_COLUMNS, row)) if row else None
+
+
+def delete_character(conn, account_id, char_id):
+    """Delete a character of ``account_id`` with all it owns; False if not theirs."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    _begin(conn)
+    try:
+        cur.execute(f'SELECT 1 FROM "chrCharacters" WHERE "characterID" = {ph} AND '
+                    f'"accountID" = {ph}', (char_id, account_id))
+        if cur.fetchone() is None:
+            conn.rollback()
+            return False
+        cur.execute(f'DELETE FROM "invItemAttributes" WHERE "itemID" IN (SELECT "itemID" FROM '
+                    f'"invItems" WHERE "ownerID" = {ph})', (char_id,))
+        cur.execute(f'DELETE FROM "invItems" WHERE "ownerID" = {ph} OR "itemID" = {ph}',
+                    (char_id, char_id))
+        cur.execute(f'DELETE FROM "jnlCharacters" WHERE "characterID" = {ph}', (char_id,))
+        cur.execute(f'DELETE FROM "chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
+        cur.execute(f'DELETE FROM "chrCharacters" WHERE "characterID" = {ph}', (char_id,))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return True
+
+
+def set_delete_prepare(conn, account_id, char_id, when):
+    """Set (or, with ``when`` None, clear) the deletion time; False if not the account's."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    _begin(conn)
+    cur.execute(f'UPDATE "chrCharacters" SET "deletePrepareDateTime" = {ph} WHERE '
+                f'"characterID" = {ph} AND "accountID" = {ph}', (when, char_id, account_id))
+    n = cur.rowcount
+    conn.commit()
+    return n == 1
+
+
+def item_type_and_name(conn, item_id):
+    """``(typeID, itemName)`` of an item, or None."""
+    ph = _placeholder(conn)
+    return _one(conn.cursor(), f'SELECT "typeID", "itemName" FROM "invItems" WHERE '
+                               f'"itemID" = {ph}', (item_id,))
+
+
+def corporation_hq(conn, corp_id):
+    """The headquarters station of a corporation, or None."""
+    ph = _placeholder(conn)
+    row = _one(conn.cursor(), f'SELECT "stationID" FROM "crpCorporation" WHERE '
+                              f'"corporationID" = {ph}', (corp_id,))
+    return row[0] if row else None

@@ -1,0 +1,125 @@
+"""Character sheet, wallet and dogma queries (portable SQL on a DB-API connection; tables of
+:mod:`.characters` and the static data).
+
+The wallet: ``chrCharacters.balance`` only changes through :func:`.characters.add_journal`,
+which writes a ``jnlCharacters`` row with the balance after each change, so the journal
+always adds up to the balance.
+"""
+from .characters import add_journal  # noqa: F401  (the one way to change a balance)
+from .importer import _placeholder
+
+__all__ = ["balance", "journal", "type_attributes", "item_attributes", "ATTR_CHAR"]
+
+#: character attribute IDs (dgmAttributeTypes): charisma, intelligence, memory, perception,
+#: willpower
+ATTR_CHAR = {"charisma": 164, "intelligence": 165, "memory": 166, "perception": 167,
+             "willpower": 168}
+#: invTypes columns that are attributes too (mass 4, capacity 38, volume 161, radius 162)
+TYPE_COLUMN_ATTRS = (("mass", 4), ("capacity", 38), ("volume", 161), ("radius", 162))
+
+
+def balance(conn, char_id):
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}',
+                (char_id,))
+    row = cur.fetchone()
+    return None if row is None else float(row[0])
+
+
+JOURNAL_COLUMNS = ("transactionID", "transactionDate", "referenceID", "entryTypeID",
+                   "ownerID1", "ownerID2", "accountKey", "amount", "balance", "description",
+                   "currency", "sortValue")
+
+
+def journal(conn, char_id, account_key=1000, from_date=0, entry_type=None):
+    """The journal rows of a character (EVEmu AccountDB::GetJournal's columns), oldest
+    first."""
+    ph = _placeholder(conn)
+    sql = ('SELECT "refID", "transactionDate", "argID1", "refTypeID", "ownerID1", "ownerID2", '
+           '"accountKey", "amount", "balance", "reason" FROM "jnlCharacters" WHERE '
+           f'"characterID" = {ph} AND "accountKey" = {ph} AND "transactionDate" > {ph}')
+    args = [char_id, account_key, from_date or 0]
+    if entry_type:
+        sql += f' AND "refTypeID" = {ph}'
+        args.append(entry_type)
+    cur = conn.cursor()
+    cur.execute(sql + ' ORDER BY "refID"', args)
+    return [(r[0], r[1], r[2] or 0, r[3], r[4] or 0, r[5] or 0, r[6], float(r[7]),
+             float(r[8]), r[9] or "", 0, 1) for r in cur.fetchall()]
+
+
+def type_attributes(conn, type_id):
+    """{attributeID: value} of a type: dgmTypeAttributes plus mass/capacity/volume/radius."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    out = {}
+    cur.execute(f'SELECT "mass", "capacity", "volume", "radius" FROM "invTypes" WHERE '
+                f'"typeID" = {ph}', (type_id,))
+    row = cur.fetchone()
+    if row is not None:
+        for (_name, attr), v in zip(TYPE_COLUMN_ATTRS, row):
+            if v is not None:
+                out[attr] = float(v)
+    cur.execute(f'SELECT "attributeID", "valueInt", "valueFloat" FROM "dgmTypeAttributes" '
+                f'WHERE "typeID" = {ph}', (type_id,))
+    for attr, vi, vf in cur.fetchall():
+        out[int(attr)] = int(vi) if vi is not None else float(vf or 0.0)
+    return out
+
+
+def item_attributes(conn, item_id):
+    """{attributeID: value} stored for one item (skill level, skill points...)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT "attributeID", "value" FROM "invItemAttributes" WHERE '
+                f'"itemID" = {ph}', (item_id,))
+    return {int(a): (int(v) if float(v).is_integer() else float(v))
+            for a, v in cur.fetchall()}
+
+
+def character_attributes(conn, char_id):
+    """{attributeID: value} of the five character attributes (chrCharacterInfo)."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    names = ("intelligence", "charisma", "perception", "memory", "willpower")
+    cur.execute(f'SELECT {", ".join(chr(34) + n + chr(34) for n in names)} FROM '
+                f'"chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
+    row = cur.fetchone()
+    return {} if row is None else {ATTR_CHAR[n]: int(v) for n, v in zip(names, row)}
+
+
+class NotEnoughMoney(ValueError):
+    def __init__(self, amount, balance):
+        super().__init__(f"{amount} ISK wanted, {balance} ISK in the wallet")
+        self.amount, self.balance = amount, balance
+
+
+REF_PLAYER_DONATION = 10            # journal refTypeID (EVEmu Journal::EntryType::PlayerDonation)
+BALANCE_CAP = 1e12                  # EVEmu caps a character's ISK at one trillion
+
+
+def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_DONATION):
+    """Move ``amount`` ISK from one character to another in ONE transaction, journalled on
+    both sides (the payer's row negative); returns ``(payer balance, payee balance)``.
+    Raises NotEnoughMoney (nothing changes) and KeyError for an unknown character."""
+    from .importer import _begin
+    _begin(conn)
+    try:
+        have = balance(conn, from_id)
+        other = balance(conn, to_id)
+        if have is None or other is None:
+            raise KeyError(to_id if other is None else from_id)
+        if have < amount:
+            raise NotEnoughMoney(amount, have)
+        amount = min(amount, max(0.0, BALANCE_CAP - other))
+        add_journal(conn, from_id, ref_type, -amount, now, owner1=from_id, owner2=to_id,
+                    arg1=to_id, reason=reason)
+        add_journal(conn, to_id, ref_type, amount, now, owner1=from_id, owner2=to_id,
+                    arg1=from_id, reason=reason)
+        out = (balance(conn, from_id), balance(conn, to_id))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return out

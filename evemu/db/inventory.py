@@ -1,0 +1,253 @@
+"""Items that players own: queries and the moves, splits and merges of ``invItems`` (portable
+SQL on a DB-API connection; the tables are created by :mod:`.characters`).
+
+Every change runs in ONE transaction and returns what changed, as ``(row_after,
+{column: old_value})`` pairs, so the services layer can send ``OnItemChange`` to the owner.
+An item that stops existing (merged away) is reported at the junkyard location (6) with
+quantity 0, as EVEmu does for a deleted item.
+"""
+from .importer import _begin, _placeholder
+from .characters import FIRST_ITEM_ID, next_id
+
+__all__ = ["ITEM_COLUMNS", "item", "items_in", "move", "split", "merge", "stack_all",
+           "set_location", "LOCATION_JUNKYARD"]
+
+LOCATION_JUNKYARD = 6
+
+#: The item row the client reads (EVEmu StaticDataMgr::CreateHeader), in order; the index of
+#: a column is the client's ix* constant (ixItemID 0 ... ixCustomInfo 8).
+ITEM_COLUMNS = ("itemID", "typeID", "ownerID", "locationID", "flagID", "quantity",
+                "groupID", "categoryID", "customInfo")
+
+_SELECT = ('SELECT i."itemID", i."typeID", i."ownerID", i."locationID", i."flagID", '
+           'i."quantity", COALESCE(g."groupID", 0), COALESCE(g."categoryID", 0), '
+           'i."customInfo", i."singleton", i."itemName" FROM "invItems" i '
+           'LEFT JOIN "invTypes" t ON t."typeID" = i."typeID" '
+           'LEFT JOIN "invGroups" g ON g."groupID" = t."groupID"')
+
+
+def _row(r):
+    if r is None:
+        return None
+    d = dict(zip(ITEM_COLUMNS, r[:9]))
+    d["singleton"] = int(r[9])
+    d["itemName"] = r[10]
+    d["customInfo"] = d["customInfo"] or ""
+    return d
+
+
+def item(conn, item_id):
+    """The item as a dict (ITEM_COLUMNS + singleton, itemName), or None."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'{_SELECT} WHERE i."itemID" = {ph}', (item_id,))
+    return _row(cur.fetchone())
+
+
+def items_in(conn, location_id, flag=None, owner=None):
+    """The items directly in ``location_id`` (optionally of one flag and owner), by itemID."""
+    ph = _placeholder(conn)
+    where, args = [f'i."locationID" = {ph}'], [location_id]
+    if flag is not None:
+        where.append(f'i."flagID" = {ph}')
+        args.append(flag)
+    if owner is not None:
+        where.append(f'i."ownerID" = {ph}')
+        args.append(owner)
+    cur = conn.cursor()
+    cur.execute(f'{_SELECT} WHERE {" AND ".join(where)} ORDER BY i."itemID"', args)
+    return [_row(r) for r in cur.fetchall()]
+
+
+def _changed(before, after):
+    return {ITEM_COLUMNS.index(k): before[k] for k in ITEM_COLUMNS
+            if k in after and before[k] != after[k]}
+
+
+def _update(conn, item_id, **cols):
+    ph = _placeholder(conn)
+    sets = ", ".join(f'"{k}" = {ph}' for k in cols)
+    conn.cursor().execute(f'UPDATE "invItems" SET {sets} WHERE "itemID" = {ph}',
+                          (*cols.values(), item_id))
+
+
+def _tx(conn, fn):
+    _begin(conn)
+    try:
+        out = fn()
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return out
+
+
+def _new_item(conn, src, location, flag, qty):
+    ph = _placeholder(conn)
+    iid = next_id(conn, "item", FIRST_ITEM_ID, 'SELECT MAX("itemID") FROM "invItems"')
+    conn.cursor().execute(f'INSERT INTO "invItems" VALUES ({", ".join([ph] * 9)})',
+                          (iid, src["typeID"], src["ownerID"], location, flag, qty, 0, None,
+                           None))
+    return iid
+
+
+def _gone(conn, it):
+    """Delete an item; its 'after' row is at the junkyard with quantity 0."""
+    ph = _placeholder(conn)
+    conn.cursor().execute(f'DELETE FROM "invItemAttributes" WHERE "itemID" = {ph}',
+                          (it["itemID"],))
+    conn.cursor().execute(f'DELETE FROM "invItems" WHERE "itemID" = {ph}', (it["itemID"],))
+    after = dict(it, locationID=LOCATION_JUNKYARD, quantity=0)
+    return after, _changed(it, after)
+
+
+def set_location(conn, item_id, location, flag):
+    """Move one item (the whole of it) in its own transaction; returns the changes."""
+    def run():
+        before = item(conn, item_id)
+        _update(conn, item_id, locationID=location, flagID=flag)
+        after = item(conn, item_id)
+        ch = _changed(before, after)
+        return [(after, ch)] if ch else []
+    return _tx(conn, run)
+
+
+def move(conn, item_id, location, flag, qty=None):
+    """Move ``qty`` of an item (all of it when None or at least its quantity) to ``location``
+    / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
+    ``(moved itemID, changes)``."""
+    def run():
+        it = item(conn, item_id)
+        if it is None:
+            raise KeyError(item_id)
+        if qty is None or it["singleton"] or qty >= it["quantity"]:
+            _update(conn, item_id, locationID=location, flagID=flag)
+            after = item(conn, item_id)
+            ch = _changed(it, after)
+            return item_id, ([(after, ch)] if ch else [])
+        if qty < 1:
+            raise ValueError("quantity must be at least 1")
+        return _split(conn, it, qty, location, flag)
+    return _tx(conn, run)
+
+
+def _split(conn, it, qty, location, flag):
+    _update(conn, it["itemID"], quantity=it["quantity"] - qty)
+    new_id = _new_item(conn, it, location, flag, qty)
+    src_after = item(conn, it["itemID"])
+    new = item(conn, new_id)
+    new_before = dict(new, locationID=0, quantity=0)
+    return new_id, [(src_after, _changed(it, src_after)), (new, _changed(new_before, new))]
+
+
+def split(conn, item_id, qty, location=None, flag=None):
+    """Split ``qty`` off a stack as a new item (in place unless told); returns
+    ``(new itemID, changes)``."""
+    def run():
+        it = item(conn, item_id)
+        if it is None:
+            raise KeyError(item_id)
+        if it["singleton"] or not 1 <= qty < it["quantity"]:
+            raise ValueError(f"cannot split {qty} off a stack of {it['quantity']}")
+        return _split(conn, it, qty, it["locationID"] if location is None else location,
+                      it["flagID"] if flag is None else flag)
+    return _tx(conn, run)
+
+
+def _merge(conn, src, dst, qty):
+    if src["typeID"] != dst["typeID"] or src["singleton"] or dst["singleton"] or \
+            src["itemID"] == dst["itemID"]:
+        raise ValueError(f"cannot merge item {src['itemID']} into {dst['itemID']}")
+    qty = src["quantity"] if qty is None else min(qty, src["quantity"])
+    if qty < 1:
+        raise ValueError("quantity must be at least 1")
+    out = []
+    _update(conn, dst["itemID"], quantity=dst["quantity"] + qty)
+    if qty == src["quantity"]:
+        out.append(_gone(conn, src))
+    else:
+        _update(conn, src["itemID"], quantity=src["quantity"] - qty)
+        after = item(conn, src["itemID"])
+        out.append((after, _changed(src, after)))
+    after = item(conn, dst["itemID"])
+    out.append((after, _changed(dst, after)))
+    return out
+
+
+def merge(conn, src_id, dst_id, qty=None):
+    """Merge ``qty`` (all when None) of stack ``src_id`` into stack ``dst_id`` (same type,
+    neither singleton); an emptied source is deleted.  Returns the changes."""
+    def run():
+        src, dst = item(conn, src_id), item(conn, dst_id)
+        if src is None or dst is None:
+            raise KeyError(src_id if src is None else dst_id)
+        return _merge(conn, src, dst, qty)
+    return _tx(conn, run)
+
+
+def stack_all(conn, location_id, flag=None, owner=None):
+    """Merge every non-singleton stack of one type (and flag) in ``location_id`` into its
+    oldest stack; returns the changes."""
+    def run():
+        firsts, out = {}, []
+        for it in items_in(conn, location_id, flag, owner):
+            if it["singleton"]:
+                continue
+            key = (it["typeID"], it["flagID"], it["ownerID"])
+            first = firsts.get(key)
+            if first is None:
+                firsts[key] = it
+                continue
+            out += _merge(conn, it, first, None)
+            firsts[key] = item(conn, first["itemID"])
+        return out
+    return _tx(conn, run)
+
+
+def owned_in(conn, owner, location_id, category=None):
+    """Items of ``owner`` in ``location_id`` (of one category when given)."""
+    return [it for it in items_in(conn, location_id, owner=owner)
+            if category is None or it["categoryID"] == category]
+
+
+def board(conn, char_id, ship_id, pilot_flag=57):
+    """Put the character (its item) in ``ship_id`` as pilot and record it as the active ship,
+    in one transaction; returns the changes."""
+    ph = _placeholder(conn)
+
+    def run():
+        before = item(conn, char_id)
+        _update(conn, char_id, locationID=ship_id, flagID=pilot_flag)
+        conn.cursor().execute(f'UPDATE "chrCharacterInfo" SET "shipID" = {ph} WHERE '
+                              f'"characterID" = {ph}', (ship_id, char_id))
+        after = item(conn, char_id)
+        return [(after, _changed(before, after))] if before else []
+    return _tx(conn, run)
+
+
+def station_info(conn, station_id):
+    """The station's staStations + staStationTypes columns as a dict, or None."""
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute('SELECT s."stationID", s."security", s."dockingCostPerVolume", '
+                's."maxShipVolumeDockable", s."officeSlots", s."officeRentalCost", '
+                's."operationID", s."stationTypeID", s."corporationID", s."solarSystemID", '
+                's."constellationID", s."regionID", s."stationName", s."x", s."y", s."z", '
+                's."reprocessingEfficiency", s."reprocessingStationsTake", '
+                's."reprocessingHangarFlag", t."dockEntryX", t."dockEntryY", t."dockEntryZ", '
+                't."dockOrientationX", t."dockOrientationY", t."dockOrientationZ", '
+                't."conquerable", t."hangarGraphicID", ty."graphicID", ty."radius" '
+                'FROM "staStations" s LEFT JOIN "staStationTypes" t ON '
+                't."stationTypeID" = s."stationTypeID" LEFT JOIN "invTypes" ty ON '
+                f'ty."typeID" = s."stationTypeID" WHERE s."stationID" = {ph}', (station_id,))
+    r = cur.fetchone()
+    if r is None:
+        return None
+    names = ("stationID", "security", "dockingCostPerVolume", "maxShipVolumeDockable",
+             "officeSlots", "officeRentalCost", "operationID", "stationTypeID",
+             "corporationID", "solarSystemID", "constellationID", "regionID", "stationName",
+             "x", "y", "z", "reprocessingEfficiency", "reprocessingStationsTake",
+             "reprocessingHangarFlag", "dockEntryX", "dockEntryY", "dockEntryZ",
+             "dockOrientationX", "dockOrientationY", "dockOrientationZ", "conquerable",
+             "hangarGraphicID", "graphicID", "radius")
+    return dict(zip(names, r))

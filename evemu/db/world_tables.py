@@ -1,0 +1,42 @@
+"""The world layer's tables, as versioned migrations (:mod:`evemu.db.migrations`).
+
+- 100: the static-data registry: where each static table came from (``staticTables``), its
+  MySQL column types (``staticColumns``), the imported files (``importedFiles``), the shipped
+  data's version (``staticDataVersion``), and the cached-object versions and blobs
+  (``cacheVersions``, ``cacheObjects``).  The shipped tables themselves are (re)loaded by a
+  start-up step, keyed by the data files' fingerprint (:func:`evemu.db.static.install`, run by
+  :meth:`evemu.db.Database.start_up` on the database thread): their columns come from the
+  data files, so they are not a fixed schema.
+- 200: the character and item tables (:data:`evemu.db.characters.SCHEMA`).
+
+The SQL is portable (DB-API cursor, double-quoted identifiers), so each migration is a function
+of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
+database whose tables an older start-up hook already created.
+"""
+from . import characters, importer, static
+from .migrations import migration
+
+__all__ = ["REGISTRY_SQL"]
+
+REGISTRY_SQL = (
+    'CREATE TABLE IF NOT EXISTS "staticDataVersion" ('
+    ' "name" VARCHAR(64) PRIMARY KEY, "version" VARCHAR(64) NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "cacheVersions" ("objectKey" VARCHAR(255) PRIMARY KEY,'
+    ' "crc" BIGINT NOT NULL, "timestamp" BIGINT NOT NULL)',
+)
+
+
+@migration(100, "world: static data registry and cached objects")
+def _registry(conn):
+    importer.ensure_registry(conn)
+    cur = conn.cursor()
+    for stmt in REGISTRY_SQL:
+        cur.execute(stmt)
+    static._blob_table(conn)
+
+
+@migration(200, "characters: id sequences, character info, items, item attributes, journal")
+def _characters(conn):
+    cur = conn.cursor()
+    for stmt in characters.SCHEMA:
+        cur.execute(stmt)

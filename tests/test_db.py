@@ -1,0 +1,214 @@
+"""evemu.db without a network: the migration registry and runner, the verifier functions, the
+backend interface, the database thread."""
+import hashlib
+import sqlite3
+import threading
+
+import pytest
+
+from evemu.db import AccountExists, Backend, Database, MigrationError, open_backend
+from evemu.db import migrations as M
+from evemu.db.backend import OPERATIONS
+from evemu.db.passwords import (DEFAULT_KDF, KdfError, check_verifier, make_verifier,
+                                needs_upgrade, parse_kdf, password_hash)
+from evemu.machonet import constants as C
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A private copy of the registry, so test migrations do not leak."""
+    monkeypatch.setattr(M, "_registry", dict(M._registry))
+    return M._registry
+
+
+# ------------------------------------------------------------------ registry
+def test_register_one_liner_and_decorator(registry, tmp_path):
+    M.register(901, "test: a table", "CREATE TABLE t901 (x INTEGER); INSERT INTO t901 VALUES (1);")
+
+    @M.migration(902, "test: python step")
+    def _step(conn):
+        conn.execute("INSERT INTO t901 VALUES (2)")
+
+    db = Database(tmp_path / "m.sqlite3")
+    assert db.execute("SELECT x FROM t901 ORDER BY x") == [(1,), (2,)]
+    info = db.schema_info()
+    assert info["version"] == 902 and info["pending"] == []
+    assert [v for v, _, _ in info["applied"]][-2:] == [901, 902]
+    db.close()
+
+
+def test_duplicate_and_bad_registrations(registry):
+    M.register(903, "x", "SELECT 1")
+    M.register(903, "x", "SELECT 1")                  # the same module imported twice: fine
+    with pytest.raises(ValueError, match="migration 903 is registered twice"):
+        M.register(903, "y", "SELECT 2")
+    for bad in (0, -1, "4", 1.5):
+        with pytest.raises(ValueError, match="positive int"):
+            M.register(bad, "z", "SELECT 1")
+    with pytest.raises(TypeError):
+        M.register(904, "z", 42)
+
+
+def test_a_lower_migration_merged_later_is_still_applied(registry, tmp_path):
+    path = tmp_path / "late.sqlite3"
+    M.register(920, "test: later", "CREATE TABLE t920 (x)")
+    Database(path).close()
+    M.register(910, "test: merged late", "CREATE TABLE t910 (x)")
+    db = Database(path)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name='t910'") == [("t910",)]
+    assert db.schema_info()["version"] == 920
+    db.close()
+
+
+def test_failed_migration_rolls_back_and_refuses_to_open(registry, tmp_path):
+    path = tmp_path / "fail.sqlite3"
+    M.register(930, "test: breaks", "CREATE TABLE t930 (x); INSERT INTO nowhere VALUES (1)")
+    with pytest.raises(MigrationError, match="migration 930 .* failed"):
+        Database(path)
+    del registry[930]
+    db = Database(path)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name='t930'") == []
+    assert 930 not in [v for v, _, _ in db.schema_info()["applied"]]
+    db.close()
+
+
+def test_unknown_newer_version_is_refused(registry, tmp_path):
+    path = tmp_path / "new.sqlite3"
+    M.register(940, "test: from a newer server", "SELECT 1")
+    Database(path).close()
+    del registry[940]
+    with pytest.raises(MigrationError, match="schema version 940 is newer"):
+        Database(path)
+    db = Database(path, migrate=False)               # db info still works
+    assert db.schema_info()["unknown"] == [940]
+    db.close()
+
+
+def test_per_dialect_sql(registry, tmp_path):
+    M.register(950, "test: dialects", {"sqlite": "CREATE TABLE t950 (x)",
+                                       "postgresql": "CREATE TABLE t950 (x BIGINT)"})
+    db = Database(tmp_path / "d.sqlite3")
+    assert db.execute("SELECT name FROM sqlite_master WHERE name='t950'") == [("t950",)]
+    db.close()
+    M.register(951, "test: postgres only", {"postgresql": "SELECT 1"})
+    with pytest.raises(MigrationError, match="no sqlite version"):
+        Database(tmp_path / "d.sqlite3")
+
+
+def test_split_sql_keeps_triggers_whole():
+    script = """CREATE TABLE a (x);
+    CREATE TRIGGER tr AFTER INSERT ON a BEGIN UPDATE a SET x = 1; UPDATE a SET x = 2; END;
+    INSERT INTO a VALUES ('semi;colon');"""
+    parts = M.split_sql(script)
+    assert len(parts) == 3 and parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
+    assert "'semi;colon'" in parts[2]
+
+
+def test_core_migrations_are_registered():
+    versions = [m.version for m in M.registered()]
+    assert versions[:2] == [1, 2] and versions == sorted(versions)
+
+
+# ------------------------------------------------------------------ passwords
+def test_verifier_roundtrip_and_refusals():
+    digest = password_hash("someone", "pw")
+    kdf, salt, verifier = make_verifier(digest)
+    assert kdf == DEFAULT_KDF and len(salt) == 16 and len(verifier) == 32
+    assert check_verifier(digest, kdf, salt, verifier)
+    assert not check_verifier(password_hash("someone", "PW"), kdf, salt, verifier)
+    assert not check_verifier(verifier, kdf, salt, verifier)      # the stored value
+    assert not check_verifier(None, kdf, salt, verifier)
+    assert not check_verifier(digest, kdf, salt, None)
+    _, salt2, verifier2 = make_verifier(digest)
+    assert salt2 != salt and verifier2 != verifier                  # salted per account
+    assert check_verifier(digest, "sha256", b"s" * 16, hashlib.sha256(b"s" * 16 + digest).digest())
+
+
+@pytest.mark.parametrize("bad", ["md5", "scrypt", "scrypt:1000:8:1", "scrypt:a:b:c",
+                                 "scrypt:1048576:64:1", "sha256:1"])
+def test_unknown_kdf_is_refused(bad):
+    with pytest.raises(KdfError):
+        parse_kdf(bad)
+
+
+def test_needs_upgrade():
+    assert needs_upgrade("sha256") and needs_upgrade("scrypt:2048:8:1")
+    assert not needs_upgrade(DEFAULT_KDF)
+
+
+# ------------------------------------------------------------------ backend and thread
+def test_database_forwards_every_backend_operation():
+    for name in OPERATIONS:
+        assert callable(getattr(Backend, name)) and callable(getattr(Database, name))
+    with pytest.raises(NotImplementedError):
+        Backend().get_account("x")
+
+
+def test_urls_are_not_sqlite():
+    with pytest.raises(ValueError, match="no database backend for 'postgresql'"):
+        open_backend("postgresql://user@host/evemu")
+
+
+def test_account_operations(tmp_path):
+    db = Database(tmp_path / "acc.sqlite3")
+    a = db.create_account("Ops", C.ROLE_STD, password="pw")
+    with pytest.raises(AccountExists):
+        db.create_account("OPS ", C.ROLE_STD, password="pw")
+    assert db.verify(a, password_hash("ops", "pw")) and not db.verify(a, b"x" * 20)
+    assert db.set_password("ops", "new") and not db.set_password("nobody", "x")
+    assert db.verify(db.get_account("ops"), password_hash("ops", "new"))
+    assert db.set_banned("ops", True) and db.get_account("ops").banned
+    assert not db.set_banned("nobody", True)
+    db.create_character(a.id, "Char One", 1373, 1)
+    assert [c.characterName for c in db.characters_of(a.id)] == ["Char One"]
+    assert db.delete_account("ops") and db.get_account("ops") is None
+    assert db.characters_of(a.id) == [] and not db.delete_account("ops")
+    assert [x.name for x in db.list_accounts()] == []
+    db.close()
+    db.close()                                        # idempotent
+
+
+def test_statements_run_in_order_on_one_thread_while_tasklets_run():
+    import stackless
+    from stackless import loop
+    db = Database(":memory:")
+    db.execute("CREATE TABLE log (i INTEGER)")
+    ticks = []
+
+    def writer(i):
+        db.execute("INSERT INTO log VALUES (?)", (i,))
+
+    def ticker():
+        for _ in range(5):
+            ticks.append(1)
+            loop.sleep(0)
+
+    tasks = [stackless.tasklet(writer)(i) for i in range(20)] + [stackless.tasklet(ticker)()]
+    for t in tasks:
+        loop.run_until(t)
+    assert [r[0] for r in db.execute("SELECT i FROM log ORDER BY rowid")] == list(range(20))
+    assert len(ticks) == 5
+    idents = {db.call(lambda b: threading.get_ident()) for _ in range(3)}
+    assert len(idents) == 1 and threading.get_ident() not in idents
+    db.close()
+
+
+def test_driver_errors_come_back_to_the_caller():
+    db = Database(":memory:")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        db.execute("SELECT * FROM nowhere")
+    assert db.execute("SELECT 1") == [(1,)]           # the thread goes on
+    db.close()
+
+
+def test_database_waits_with_a_far_timer_pending():
+    """Blocking on the database thread from the main tasklet while the only timer is at
+    infinity (regression: epoll's timeout overflowed time_t)."""
+    from stackless import loop
+    h = loop.call_later(float("inf"), lambda: None)
+    try:
+        db = Database(":memory:")
+        assert db.execute("SELECT 2") == [(2,)]
+        db.close()
+    finally:
+        h.cancel()

@@ -40,12 +40,14 @@ def require_pg():
 
 
 def find_bindir():
-    """The newest ``/usr/lib/postgresql/N/bin`` that has initdb and pg_ctl (or
-    ``EVEMU_PG_BINDIR``); None if there is none."""
-    cands = []
+    """``EVEMU_PG_BINDIR`` if set (only it), else the newest ``/usr/lib/postgresql/N/bin`` that
+    has initdb and pg_ctl; None if there is none."""
     if os.environ.get("EVEMU_PG_BINDIR"):
-        cands.append(os.environ["EVEMU_PG_BINDIR"])
-    found = glob.glob("/usr/lib/postgresql/*/bin")
+        cands = [os.environ["EVEMU_PG_BINDIR"]]
+        found = []
+    else:
+        cands = []
+        found = glob.glob("/usr/lib/postgresql/*/bin")
 
     def major(p):
         try:
@@ -112,7 +114,8 @@ class PgCluster:
 
     def start(self):
         if self.bindir is None:
-            raise PgUnavailable("no PostgreSQL binaries (/usr/lib/postgresql/*/bin/initdb): "
+            where = os.environ.get("EVEMU_PG_BINDIR") or "/usr/lib/postgresql/*/bin"
+            raise PgUnavailable(f"no PostgreSQL binaries (initdb, pg_ctl, postgres in {where}): "
                                 "apt-get install postgresql, or run .ci/postgres.sh")
         try:
             import psycopg  # noqa: F401

@@ -1,6 +1,7 @@
 """Database call latency on both backends, and the two ways to keep PostgreSQL off the loop.
 
     python benchmarks/bench_db_latency.py [--n 2000] [--tasklets 200] [--pg URL]
+                                          [--switchinterval 0.0005]
 
 Without ``--pg`` it starts a throw-away PostgreSQL (tests/pg_helpers.py; Debian's binaries).
 Prints one table:
@@ -11,7 +12,8 @@ Prints one table:
 - ``non-blocking on loop``: PostgreSQL only; the same query sent with libpq's non-blocking API
   (psycopg.pq) from the tasklet, waiting on the socket with ``stackless.loop.wait_readable``.
 - ``concurrent``: ``--tasklets`` tasklets making 20 calls each at once; calls per second.  The
-  database thread has one connection; the non-blocking variant has a pool of 4 connections.
+  database thread has one connection; the non-blocking variant has a pool of 4 connections,
+  and "4 db threads" spreads the calls over 4 Databases (4 threads, 4 connections).
 """
 import argparse
 import os
@@ -111,7 +113,11 @@ def main():
     ap.add_argument("--tasklets", type=int, default=200)
     ap.add_argument("--pg", help="postgresql:// URL of an empty database (default: a "
                                  "throw-away cluster)")
+    ap.add_argument("--switchinterval", type=float, default=None,
+                    help="sys.setswitchinterval (the GIL hand-over; default 0.005 s)")
     a = ap.parse_args()
+    if a.switchinterval:
+        sys.setswitchinterval(a.switchinterval)
     cluster = None
     url = a.pg
     if url is None:
@@ -142,6 +148,13 @@ def main():
                 rows.append((label, f"concurrent, {a.tasklets} tasklets, non-blocking x4",
                              None, cps))
                 nb.close()
+                pool = [db] + [Database(url) for _ in range(3)]
+                rr = iter(range(10 ** 9))
+                cps = concurrent(lambda: pool[next(rr) % 4].get_account("bench"), a.tasklets)
+                rows.append((label, f"concurrent, {a.tasklets} tasklets, 4 db threads",
+                             None, cps))
+                for extra in pool[1:]:
+                    extra.close()
             db.close()
     finally:
         if cluster is not None:

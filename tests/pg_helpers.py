@@ -171,6 +171,13 @@ class PgCluster:
                 pass
             self.running = False
 
+    def start_again(self):
+        """Start a stopped cluster again, on the same port."""
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", self.data,
+                  "-l", os.path.join(self.root, "server.log"), "-o", self._server_options(),
+                  timeout=90)
+        self.running = True
+
     def restart(self):
         """Stop (dropping every connection) and start again on the same port."""
         self._run("pg_ctl", "restart", "-w", "-t", "60", "-m", "fast", "-D", self.data,

@@ -302,6 +302,22 @@ def test_reconnects_after_the_server_restarts(pg_cluster, pg_url):
     db.close()
 
 
+def test_calls_fail_while_the_server_is_down_and_work_when_it_is_back(pg_cluster, pg_url):
+    import psycopg
+    db = Database(pg_url)
+    db.create_account("kept", C.ROLE_STD, password="pw")
+    pg_cluster.stop()
+    try:
+        for _ in range(2):                            # an error each time, promptly, no hang
+            with pytest.raises(psycopg.OperationalError):
+                db.get_account("kept")
+    finally:
+        pg_cluster.start_again()
+    assert db.get_account("kept").name == "kept"
+    assert db.create_account("new", C.ROLE_STD, password="pw").name == "new"
+    db.close()
+
+
 def test_two_databases_share_one_postgresql_without_id_clashes(pg_url):
     """Two Database objects (as two server processes would), each on its own thread and
     connection, migrate one fresh database at once and create accounts and characters

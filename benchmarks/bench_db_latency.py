@@ -17,7 +17,6 @@ Prints one table:
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time

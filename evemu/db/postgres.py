@@ -190,6 +190,10 @@ class PostgreSQLBackend(Backend):
             try:
                 conn.execute("SELECT 1")
             except self._psycopg.Error:
+                try:
+                    conn.close()              # whatever its state: a new connection
+                except Exception:
+                    pass
                 return self._c()
         return conn
 

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -67,6 +68,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# Runs beside the test session: if the session dies without cleaning up (the faulthandler
+# watchdog's exit, SIGKILL), it stops the server and removes the folder.
+_WATCHER = """
+import os, shutil, subprocess, sys, time
+pid, root, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    except PermissionError:
+        pass
+    time.sleep(1)
+subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
+
 class PgCluster:
     """One throw-away cluster.  ``start()`` raises PgUnavailable with the reason."""
 
@@ -78,6 +97,7 @@ class PgCluster:
         self.user = None            # the OS user the server runs as, when we are root
         self._dbs = itertools.count(1)
         self.running = False
+        self._watcher = None
 
     # ------------------------------------------------------------------ process control
     def _cmd(self, *args):
@@ -158,6 +178,11 @@ class PgCluster:
                           "-l", os.path.join(self.root, "server.log"),
                           "-o", self._server_options(), timeout=90)
                 self.running = True
+                self._watcher = subprocess.Popen(
+                    [sys.executable, "-c", _WATCHER, str(os.getpid()), self.root,
+                     *self._cmd("pg_ctl", "stop", "-w", "-m", "immediate", "-D", self.data)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
                 return self
             except PgUnavailable as e:
                 last = e
@@ -185,6 +210,10 @@ class PgCluster:
                   timeout=90)
 
     def remove(self):
+        if self._watcher is not None:
+            self._watcher.kill()
+            self._watcher.wait()
+            self._watcher = None
         self.stop()
         if self.root:
             shutil.rmtree(self.root, ignore_errors=True)

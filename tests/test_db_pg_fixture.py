@@ -10,7 +10,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 SAMPLE = '''
-def test_uses_postgresql(pg_url):
+def test_uses_postgresql(pg_cluster, pg_url):
+    open("root.txt", "w").write(pg_cluster.root)
     assert pg_url.startswith("postgresql://")
 '''
 
@@ -59,10 +60,41 @@ def postmasters():
 def test_a_session_starts_one_cluster_and_removes_it(tmp_path, pg_cluster):
     """(pg_cluster: only where PostgreSQL can start.)  The sample session's own cluster lives
     in a fresh /tmp/evemu-pg-* folder that is gone afterwards, and so is its server."""
-    before, running = set(glob.glob("/tmp/evemu-pg-*")), postmasters()
-    assert pg_cluster.data in running
+    assert pg_cluster.data in postmasters()
     p = run_sample(tmp_path)
     assert p.returncode == 0 and "1 passed" in p.stdout, p.stdout + p.stderr
-    assert set(glob.glob("/tmp/evemu-pg-*")) == before
-    assert postmasters() == running
+    root = (tmp_path / "root.txt").read_text()
+    assert root.startswith("/tmp/evemu-pg-") and root != pg_cluster.root
+    assert not os.path.exists(root)
+    assert not [d for d in postmasters() if d.startswith(root)]
     assert os.path.isdir(pg_cluster.data)            # ours is untouched
+
+
+CRASHING = '''
+import os
+def test_dies_without_cleaning_up(pg_cluster, pg_url):
+    open("root.txt", "w").write(pg_cluster.root)
+    os._exit(3)                 # as the faulthandler watchdog ends a hung run
+'''
+
+
+def test_a_session_that_dies_leaves_no_server_behind(tmp_path, pg_cluster):
+    (tmp_path / "test_crash.py").write_text(CRASHING)
+    e = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",
+                                                                                "")]))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-p", "pg_helpers", "-p",
+                        "no:cacheprovider", "-q", "test_crash.py"], cwd=tmp_path, env=e,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 3, p.stdout + p.stderr
+    root = (tmp_path / "root.txt").read_text()
+    assert root.startswith("/tmp/evemu-pg-") and root != pg_cluster.root
+
+    def gone():
+        return not os.path.exists(root) and not [d for d in postmasters() if
+                                                 d.startswith(root)]
+    import time
+    for _ in range(150):                             # the watcher polls once a second
+        if gone():
+            break
+        time.sleep(0.2)
+    assert gone()

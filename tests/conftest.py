@@ -65,6 +65,25 @@ def shared_dir():
     pytest.skip("shared data folder ../shared is absent (set EVEMU_SHARED to point at it)")
 
 
+_THREAD_USING_MODULES = ("test_server_", "test_db", "test_world")
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_worker_threads(request):
+    """The server's tests leave worker threads behind for up to a second (the database
+    thread, the call_on_thread pool of the password KDF).  The runtime's deadlock rule counts a
+    live thread as one that might still wake a blocked tasklet, so a later test that expects
+    ``Deadlock`` would hang instead.  Before any other test, end those threads."""
+    if not request.node.module.__name__.startswith(_THREAD_USING_MODULES):
+        import stackless.loop as _loop
+        from stackless import _io_threads
+        _loop.shutdown_thread_pool(wait=True)
+        for pool in list(_io_threads._pools):
+            if getattr(pool, "_name", "").startswith("evemu-"):
+                pool.shutdown(wait=True)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _bounded_time():
     """Abort the whole run with a stack dump if a single test hangs."""

@@ -25,6 +25,7 @@ CCP's static data (types, map, stations...) is not here: it is not redistributab
 """
 import os
 import re
+import weakref
 
 from stackless import loop, sync
 from stackless._io_threads import IdleThreadPool
@@ -121,6 +122,8 @@ class Database:
         self.path = display_name(target)        # never the password of a URL
         self.kdf = kdf
         self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
+        # a Database dropped without close() still ends its thread (the connection goes with it)
+        weakref.finalize(self, self._thread.shutdown, False)
         self.backend = None
         self.closed = False
         try:

@@ -179,6 +179,27 @@ def test_execute_placeholders_and_results(target):
     db.close()
 
 
+def test_backend_transactions_commit_once_or_roll_back(target):
+    """``backend.transaction()`` (what a service method's database work runs in, through
+    ``Database.call``) is the same on both backends: ``?`` placeholders, all or nothing."""
+    db = Database(target)
+    db.execute("CREATE TABLE ledger (who TEXT, amount INTEGER)")
+
+    def transfer(b, fail):
+        with b.transaction() as c:
+            c.execute("INSERT INTO ledger VALUES (?, ?)", ("a", -5))
+            c.execute("INSERT INTO ledger VALUES (?, ?)", ("b", 5))
+            if fail:
+                raise ValueError("refused")
+            return c.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+
+    assert db.call(transfer, False) == 2
+    with pytest.raises(ValueError, match="refused"):
+        db.call(transfer, True)
+    assert db.execute("SELECT who, amount FROM ledger ORDER BY who") == [("a", -5), ("b", 5)]
+    db.close()
+
+
 def test_driver_errors_come_back_to_the_caller(target):
     db = Database(target)
     if db.backend.dialect == "sqlite":

@@ -23,6 +23,7 @@ multi-statement change runs in an explicit transaction.
 - **Migrations** run under a PostgreSQL advisory lock, so two processes opening one fresh
   database at once do not both apply them.
 """
+import contextlib
 import functools
 import logging
 import re
@@ -197,8 +198,13 @@ class PostgreSQLBackend(Backend):
                 return self._c()
         return conn
 
+    @contextlib.contextmanager
     def transaction(self):
-        return self._c().transaction()
+        """``with backend.transaction() as c:`` -- as SQLiteBackend's: ``c.execute(sql,
+        params)`` with ``?`` placeholders; committed at the end, rolled back on an exception."""
+        conn = self._c()
+        with conn.transaction():
+            yield QmarkConnection(conn)
 
     def close(self):
         if self.conn is not None:

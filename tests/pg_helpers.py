@@ -280,3 +280,34 @@ def pg_url(pg_cluster):
         yield pg_cluster.url(name)
     finally:
         pg_cluster.drop_database(name)
+
+
+def server_databases_on_postgresql(monkeypatch, cluster):
+    """Make ``server_helpers.running_server()``'s default database (``:memory:``) a fresh
+    PostgreSQL database; returns the list of the names created (drop them afterwards)."""
+    import server_helpers
+    made = []
+    real = server_helpers.Database
+
+    def database(path=None, **kw):
+        if str(path) == ":memory:":
+            made.append(cluster.create_database())
+            return real(cluster.url(made[-1]), **kw)
+        return real(path, **kw)
+
+    monkeypatch.setattr(server_helpers, "Database", database)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _server_tests_on_postgresql(request):
+    """``EVEMU_TEST_BACKEND=postgresql pytest tests/test_server_*.py``: every in-process server
+    of the run gets a PostgreSQL database instead of ``:memory:``."""
+    if os.environ.get("EVEMU_TEST_BACKEND", "sqlite") != "postgresql":
+        yield
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    made = server_databases_on_postgresql(request.getfixturevalue("monkeypatch"), cluster)
+    yield
+    for name in made:
+        cluster.drop_database(name)

@@ -98,3 +98,23 @@ def test_a_session_that_dies_leaves_no_server_behind(tmp_path, pg_cluster):
             break
         time.sleep(0.2)
     assert gone()
+
+
+ON_BACKEND = '''
+from server_helpers import running_server
+def test_backend():
+    with running_server() as srv:
+        print("BACKEND", srv.db.backend.dialect)
+'''
+
+
+def test_evemu_test_backend_puts_the_servers_on_postgresql(tmp_path, pg_cluster):
+    (tmp_path / "test_backend.py").write_text(ON_BACKEND)
+    e = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",
+                                                                                "")]))
+    for backend in ("postgresql", "sqlite"):
+        e["EVEMU_TEST_BACKEND"] = backend
+        p = subprocess.run([sys.executable, "-m", "pytest", "-p", "pg_helpers", "-p",
+                            "no:cacheprovider", "-q", "-s", "test_backend.py"], cwd=tmp_path,
+                           env=e, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and f"BACKEND {backend}" in p.stdout, p.stdout + p.stderr

@@ -8,6 +8,7 @@ import server_helpers
 import test_server_accounts as A
 import test_server_calls as K
 import test_server_login as L
+from pg_helpers import server_databases_on_postgresql
 from server_helpers import bounded
 
 
@@ -19,18 +20,7 @@ def _bounded():
 
 @pytest.fixture(autouse=True)
 def _on_postgresql(monkeypatch, pg_cluster):
-    made = []
-    real = server_helpers.Database
-
-    def database(path=None, **kw):
-        if str(path) == ":memory:":
-            made.append(pg_cluster.create_database())
-            db = real(pg_cluster.url(made[-1]), **kw)
-            assert db.backend.dialect == "postgresql"
-            return db
-        return real(path, **kw)
-
-    monkeypatch.setattr(server_helpers, "Database", database)
+    made = server_databases_on_postgresql(monkeypatch, pg_cluster)
     yield made
     for name in made:
         pg_cluster.drop_database(name)

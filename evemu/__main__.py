@@ -202,7 +202,8 @@ def cmd_account(ns, config, log):
 def cmd_db(ns, config, log):
     from evemu.db import Database, default_path
     path = config.db_path or default_path()
-    if ns.action == "info" and path != ":memory:" and not os.path.exists(path):
+    if ns.action == "info" and path != ":memory:" and "://" not in path \
+            and not os.path.exists(path):
         raise CliError(f"no database at {path} (the server creates it on first start)", 1)
     try:
         db = Database(path, migrate=False)

@@ -27,6 +27,8 @@ import time
 
 import pytest
 
+pytest_plugins = ["pg_helpers"]          # the throw-away PostgreSQL: pg_cluster, pg_url
+
 TEST_TIMEOUT = float(os.environ.get("EVEMU_TEST_TIMEOUT", "120"))
 
 #: True when the suite runs on real Stackless Python (used to validate the tests).

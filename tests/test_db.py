@@ -145,8 +145,8 @@ def test_database_forwards_every_backend_operation():
 
 
 def test_urls_are_not_sqlite():
-    with pytest.raises(ValueError, match="no database backend for 'postgresql'"):
-        open_backend("postgresql://user@host/evemu")
+    with pytest.raises(ValueError, match="no database backend for 'mysql'"):
+        open_backend("mysql://user@host/evemu")
 
 
 def test_account_operations(tmp_path):

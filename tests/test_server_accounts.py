@@ -65,7 +65,7 @@ def _v1_database(path, name, digest):
     """A database as the first server wrote it: schema 1, the client's digest in `hash`."""
     conn = sqlite3.connect(path)
     from evemu.db.migrations import registered
-    conn.executescript(registered()[0].action)
+    conn.executescript(registered()[0].action["sqlite"])       # {dialect: text} since PostgreSQL
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     conn.execute("INSERT INTO account (accountName, hash, role, createDateTime) VALUES (?,?,?,0)",

@@ -2,7 +2,9 @@
 
 Where it lives: ``--db PATH`` (or ``EVEMU_DB``, or ``db`` in the TOML file), else
 ``$XDG_DATA_HOME/evemu/evemu.sqlite3`` (``~/.local/share/evemu/evemu.sqlite3``).  ``":memory:"``
-gives a throw-away database (tests).  The file is created 0600 in a 0700 folder.
+gives a throw-away database (tests).  The file is created 0600 in a 0700 folder.  A
+``postgresql://user:password@host:port/dbname`` URL selects PostgreSQL instead
+(:mod:`evemu.db.postgres`, docs/db.md); its password is never shown.
 
 Layers:
 
@@ -13,8 +15,8 @@ Layers:
   started on demand and leaves after an idle period.  Password KDFs do not run there: they run on
   the loop's worker pool (:func:`stackless.loop.call_on_thread`), several at once.
 - :class:`evemu.db.backend.Backend` is the interface a database implements (plain blocking
-  code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` holds all the SQL.  A
-  PostgreSQL backend is a second implementation picked by :func:`open_backend`.
+  code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` and
+  :class:`evemu.db.postgres.PostgreSQLBackend` hold all the SQL; :func:`open_backend` picks one.
 - :mod:`evemu.db.migrations`: versioned schema changes, applied when the database opens
   (``python -m evemu db info`` shows the version).  Adding one is one line; see there.
 - :mod:`evemu.db.passwords`: the client's digest and the salted scrypt verifier stored instead.
@@ -32,10 +34,12 @@ from .backend import OPERATIONS, Account, AccountExists, Backend, Character
 from .migrations import register, migration
 from .passwords import (DEFAULT_KDF, check_verifier, make_verifier, needs_upgrade,
                         normalise_name, password_hash)
+from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url
 from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, filetime_now
 
 __all__ = ["Database", "Account", "Character", "Backend", "AccountExists", "AccountNameError",
-           "MigrationError", "default_path", "open_backend", "validate_account_name",
+           "MigrationError", "default_path", "open_backend", "display_name",
+           "validate_account_name",
            "password_hash", "filetime_now", "register", "migration", "FIRST_CHARACTER_ID",
            "SCHEMA_VERSION"]
 
@@ -79,12 +83,23 @@ def validate_account_name(name):
 
 
 def open_backend(path, busy_timeout=5.0):
-    """The backend for ``path``: a file path or ``:memory:`` is SQLite."""
+    """The backend for ``path``: a ``postgresql://`` (or ``postgres://``) URL is PostgreSQL
+    (:mod:`evemu.db.postgres`; ``busy_timeout`` is then the connect timeout); a file path or
+    ``:memory:`` is SQLite."""
     path = str(path)
-    if re.match(r"^[a-z][a-z0-9+]*://", path):
-        raise ValueError(f"no database backend for {path.split(':', 1)[0]!r} URLs yet "
-                         "(only SQLite files)")
+    if is_postgres_url(path):
+        from .postgres import PostgreSQLBackend
+        return PostgreSQLBackend(path, connect_timeout=max(busy_timeout, CONNECT_TIMEOUT))
+    if re.match(r"^[a-z][a-z0-9+.-]*://", path, re.I):
+        raise ValueError(f"no database backend for {path.split(':', 1)[0]!r} URLs (SQLite "
+                         "files and postgresql:// URLs)")
     return SQLiteBackend(path, busy_timeout)
+
+
+def display_name(path):
+    """What may be shown of a database location: a URL's password becomes ``***``."""
+    path = str(path)
+    return redact_url(path) if "://" in path else path
 
 
 def _forward(name):
@@ -103,7 +118,8 @@ class Database:
 
     def __init__(self, path=None, *, busy_timeout=5.0, kdf=DEFAULT_KDF, migrate=True,
                  idle=1.0):
-        self.path = default_path() if path is None else str(path)
+        target = default_path() if path is None else str(path)
+        self.path = display_name(target)        # never the password of a URL
         self.kdf = kdf
         self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
         # a Database dropped without close() still ends its thread (the connection goes with it)
@@ -111,7 +127,7 @@ class Database:
         self.backend = None
         self.closed = False
         try:
-            self.backend = self._run(open_backend, self.path, busy_timeout)
+            self.backend = self._run(open_backend, target, busy_timeout)
             if migrate:
                 self.migrate()
                 self.start_up()

@@ -1,8 +1,9 @@
 """What the server asks of a database, as an interface a second backend can implement.
 
-:class:`Backend` lists the operations; :class:`evemu.db.sqlite.SQLiteBackend` is the one that
-exists (a PostgreSQL backend follows in its own issue: implement these methods, give it a
-``dialect`` of ``"postgresql"``, and pick it in :func:`evemu.db.open_backend`).
+:class:`Backend` lists the operations; :class:`evemu.db.sqlite.SQLiteBackend` and
+:class:`evemu.db.postgres.PostgreSQLBackend` (``dialect`` ``"postgresql"``, selected by a
+``postgresql://`` URL in :func:`evemu.db.open_backend`) implement them.  A new operation goes
+into both, and into the tests that run on both (tests/test_db_pg.py).
 
 Contract:
 
@@ -12,6 +13,9 @@ Contract:
   caller does not depend on the driver.
 - Account names are passed as typed; the backend stores and looks them up normalised
   (:func:`evemu.db.passwords.normalise_name`).
+- ``execute`` and Python migrations take ``?`` placeholders on every backend.
+- IDs come from the database (identity columns, or a locked ``MAX+1`` on SQLite), never from a
+  counter in the process: several processes may share one PostgreSQL database.
 - ``create_account`` raises :class:`AccountExists` for a duplicate name; anything the driver
   raises otherwise is the driver's error (the server logs it and refuses that one login).
 - Schema changes go through :mod:`evemu.db.migrations` (``migrate()`` applies the pending ones).

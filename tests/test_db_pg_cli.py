@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from evemu.client import Client
-from evemu.db import Database
+from evemu.db import SCHEMA_VERSION, Database
 
 from server_helpers import bounded
 from test_server_main import ServerProcess, _env
@@ -107,7 +107,7 @@ def test_serve_on_postgresql_logs_a_client_in(tmp_path, pg_cluster, pg_url):
             srv.proc.kill()
     log = srv.log
     assert rc == 0, log
-    assert f"database {pg_url.replace(pg_cluster.password, '***')} (schema 2)" in log
+    assert f"database {pg_url.replace(pg_cluster.password, '***')} (schema {SCHEMA_VERSION})" in log
     assert "created account 1 (pguser)" in log and "account 1 (pguser) logged in" in log
     assert "Traceback" not in log and pg_cluster.password not in log
     db = Database(pg_url)

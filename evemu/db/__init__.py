@@ -163,8 +163,7 @@ class Database:
         """The start-up steps after the migrations, on the database thread: (re)load the
         shipped static data whose files changed (:func:`evemu.db.static.install`, keyed by
         the data's fingerprint; tables that came from ``import-data`` are kept)."""
-        from . import static
-        return self.run(static.install)
+        return self.call(_start_up)
 
     def close(self):
         """Finish the queued statements, close the backend, end the thread.  Idempotent."""
@@ -228,7 +227,13 @@ class Database:
 
 
 def _on_conn(backend, fn, args, kwargs):
-    return fn(backend.conn, *args, **kwargs)
+    return fn(backend.connection(), *args, **kwargs)
+
+
+def _start_up(backend):
+    from . import static
+    with backend.exclusive():
+        return static.install(backend.connection())
 
 
 for _name in OPERATIONS:

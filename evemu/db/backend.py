@@ -21,6 +21,8 @@ Contract:
 - Schema changes go through :mod:`evemu.db.migrations` (``migrate()`` applies the pending ones).
 """
 
+import contextlib
+
 __all__ = ["Backend", "Account", "Character", "AccountExists", "ACCOUNT_FIELDS"]
 
 
@@ -76,6 +78,16 @@ class Backend:
     #: the open DB-API connection: the world layer's portable SQL runs on it, on the database
     #: thread, through :meth:`evemu.db.Database.run` (qmark or format paramstyle)
     conn = None
+
+    def connection(self):
+        """:attr:`conn`, made good first where the backend can lose it (a server restart)."""
+        return self.conn
+
+    def exclusive(self):
+        """A context manager that keeps other processes' start-up steps out while it is held
+        (two servers opening one fresh database must not both load the static data).  SQLite
+        needs none: its write transaction already excludes other writers."""
+        return contextlib.nullcontext()
 
     # ---------------------------------------------------------------- schema
     def migrate(self):

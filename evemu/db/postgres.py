@@ -198,6 +198,21 @@ class PostgreSQLBackend(Backend):
                 return self._c()
         return conn
 
+    def connection(self):
+        return self._c()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """Held across the start-up steps: the migrations' advisory lock, so a second server
+        opening the same database waits, then finds the static data loaded."""
+        conn = self._c()
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            if not conn.broken and not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
     @contextlib.contextmanager
     def transaction(self):
         """``with backend.transaction() as c:`` -- as SQLiteBackend's: ``c.execute(sql,

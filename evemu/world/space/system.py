@@ -280,8 +280,12 @@ class SolarSystem:
         """A fresh SetState action for ``ship_id``'s client: positions and velocities are
         the simulation's now (UpdateStateRequest)."""
         b = self._ship(ship_id)
+        if stamp is None:
+            stamp = self.stamp
+        elif type(stamp) is not int or not 0 <= stamp <= 0xFFFFFFFF:
+            raise BadArgument(f"stamp must be an int from 0 to 2**32-1, not {stamp!r}")
         seen = self.visible_to(b)
-        return destiny.set_state(self.stamp if stamp is None else stamp, b.id, seen,
+        return destiny.set_state(stamp, b.id, seen,
                                  sol_item=sol_item)
 
     def visible_to(self, b):

@@ -40,7 +40,7 @@ Rules:
 import importlib
 import sqlite3
 
-__all__ = ["Migration", "register", "migration", "load", "registered", "MODULES",
+__all__ = ["MigrationError", "check_not_newer", "Migration", "register", "migration", "load", "registered", "MODULES",
            "split_sql"]
 
 #: Modules whose import registers migrations (imported by :func:`load`).  Append yours.
@@ -48,6 +48,20 @@ MODULES = [
     "evemu.db.schema",
     "evemu.db.world_tables",
 ]
+
+
+class MigrationError(RuntimeError):
+    """A migration failed, or the database was written by a newer server."""
+
+
+def check_not_newer(path, rows, meta_version, known):
+    """Refuse a database that records a migration (``rows``: (version, name, when)) or a
+    schema version this server does not know: a newer server wrote it."""
+    unknown = [v for v, _, _ in rows if v not in known]
+    if unknown or meta_version > max(known, default=0):
+        newest = max(unknown + [meta_version])
+        raise MigrationError(f"{path}: schema version {newest} is newer than this "
+                             f"server's ({max(known, default=0)}); upgrade the server")
 
 
 class Migration:

@@ -33,7 +33,8 @@ import urllib.parse
 from . import migrations
 from .backend import ACCOUNT_FIELDS, Account, AccountExists, Backend, Character
 from .passwords import normalise_name
-from .sqlite import FIRST_CHARACTER_ID, MigrationError, filetime_now
+from .migrations import MigrationError, check_not_newer
+from .sqlite import FIRST_CHARACTER_ID, filetime_now
 
 __all__ = ["PostgreSQLBackend", "redact_url", "is_postgres_url", "qmark_to_pyformat"]
 
@@ -243,13 +244,6 @@ class PostgreSQLBackend(Backend):
         old = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return rows, (int(old[0]) if old else 0)
 
-    def _check_not_newer(self, rows, meta_version, known):
-        unknown = [v for v, _, _ in rows if v not in known]
-        if unknown or meta_version > max(known, default=0):
-            newest = max(unknown + [meta_version])
-            raise MigrationError(f"{self.path}: schema version {newest} is newer than this "
-                                 f"server's ({max(known, default=0)}); upgrade the server")
-
     def migrate(self):
         known = {m.version: m for m in migrations.registered()}
         conn = self._c()
@@ -257,7 +251,7 @@ class PostgreSQLBackend(Backend):
         try:
             with conn.transaction():
                 rows, meta_version = self._applied(conn)
-            self._check_not_newer(rows, meta_version, known)
+            check_not_newer(self.path, rows, meta_version, known)
             done = {v for v, _, _ in rows}
             applied = []
             for version in sorted(known):

@@ -11,6 +11,7 @@ import stat
 import time
 
 from . import migrations
+from .migrations import MigrationError, check_not_newer
 from .backend import ACCOUNT_FIELDS, Account, AccountExists, Backend, Character
 from .passwords import normalise_name
 
@@ -19,10 +20,6 @@ __all__ = ["SQLiteBackend", "MigrationError", "FIRST_CHARACTER_ID"]
 log = logging.getLogger("evemu.db")
 
 FIRST_CHARACTER_ID = 90000000
-
-
-class MigrationError(RuntimeError):
-    """A migration failed, or the database was written by a newer server."""
 
 
 def filetime_now():
@@ -110,18 +107,11 @@ class SQLiteBackend(Backend):
         old = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return rows, (int(old[0]) if old else 0)
 
-    def _check_not_newer(self, rows, meta_version, known):
-        unknown = [v for v, _, _ in rows if v not in known]
-        if unknown or meta_version > max(known, default=0):
-            newest = max(unknown + [meta_version])
-            raise MigrationError(f"{self.path}: schema version {newest} is newer than this "
-                                 f"server's ({max(known, default=0)}); upgrade the server")
-
     def migrate(self):
         known = {m.version: m for m in migrations.registered()}
         with self.transaction():
             rows, meta_version = self._applied()
-        self._check_not_newer(rows, meta_version, known)
+        check_not_newer(self.path, rows, meta_version, known)
         done = {v for v, _, _ in rows}
         applied = []
         for version in sorted(known):

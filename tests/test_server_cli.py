@@ -12,8 +12,7 @@ import time
 import pytest
 
 from evemu.client import Client, LoginError
-from evemu.db import SCHEMA_VERSION
-from evemu.db import Database
+from evemu.db import SCHEMA_VERSION, Database
 
 from server_helpers import bounded
 from test_server_main import ServerProcess, _env
@@ -248,33 +247,8 @@ def test_start_line_and_quick_exit(tmp_path, command):
     assert (db.stat().st_mode & 0o777) == 0o600
 
 
-class _ServeProcess(ServerProcess):
-    def __init__(self, tmp_path, *args):
-        import threading
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evemu", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
-            cwd=tmp_path)
-        self.lines = []
-        self.address = None
-        import re
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            m = re.search(r"listening on ([\d.]+):(\d+)", line)
-            if m:
-                self.address = (m.group(1), int(m.group(2)))
-                break
-        assert self.address, "".join(self.lines)
-        self.drain = threading.Thread(target=self._drain, daemon=True)
-        self.drain.start()
-
-
 def _serve(tmp_path, *args):
-    return _ServeProcess(tmp_path, *args)
+    return ServerProcess(tmp_path, *args, command="serve")
 
 
 def test_non_loopback_listen_turns_auto_account_off(tmp_path):

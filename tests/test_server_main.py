@@ -40,9 +40,13 @@ def _env(tmp_path):
 
 
 class ServerProcess:
-    def __init__(self, tmp_path, *args):
+    """``python -m evemu [COMMAND] --port 0 ARGS...`` in tmp_path, once it is ready; its log is
+    drained in the background.  ``command`` is a subcommand such as ``"serve"``."""
+
+    def __init__(self, tmp_path, *args, command=()):
+        command = (command,) if isinstance(command, str) else tuple(command)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evemu", "--port", "0", *args],
+            [sys.executable, "-m", "evemu", *command, "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(tmp_path), text=True,
             cwd=tmp_path)
         self.lines = []

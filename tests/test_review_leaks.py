@@ -42,17 +42,34 @@ def _measure(workload, rounds=ROUNDS, warmup=5):
     return list(zip(objs, mem))
 
 
-def _assert_no_leak(workload, slack_objs=0, slack_bytes=256, warmup=5):
-    # A leak grows with every round; caches and free lists do not: the second half of the
-    # rounds must stay at the level the first half already reached.
-    samples = _measure(workload, warmup=warmup)
+def _grows(samples, slack_objs, slack_bytes):
+    """Why the second half of the rounds went above the level the first half reached, or ''."""
     half = len(samples) // 2
     objs_first = max(o for o, _ in samples[:half])
     mem_first = max(b for _, b in samples[:half])
     objs_last = max(o for o, _ in samples[half:])
     mem_last = max(b for _, b in samples[half:])
-    assert objs_last <= objs_first + slack_objs, samples
-    assert mem_last <= mem_first + slack_bytes, samples
+    if objs_last > objs_first + slack_objs:
+        return f"objects {objs_first} -> {objs_last}: {samples}"
+    if mem_last > mem_first + slack_bytes:
+        return f"traced bytes {mem_first} -> {mem_last}: {samples}"
+    return ""
+
+
+def _assert_no_leak(workload, slack_objs=0, slack_bytes=256, warmup=5, attempts=3):
+    # A leak grows with every round; caches and free lists do not: the second half of the
+    # rounds must stay at the level the first half already reached.  Traced memory is the
+    # whole process's, and in full-suite runs it has been seen to creep for a random number of
+    # rounds and then stay flat, with the object count constant (interpreter caches filling;
+    # never reproduced with the workload alone at 200 rounds).  So a measurement that grows is
+    # taken again, up to `attempts` times: a real leak grows in every one of them.
+    failures = []
+    for _ in range(attempts):
+        why = _grows(_measure(workload, warmup=warmup), slack_objs, slack_bytes)
+        if not why:
+            return
+        failures.append(why)
+    pytest.fail("grows in every measurement:\n" + "\n".join(failures))
 
 
 # -- stackless -----------------------------------------------------------------------------

@@ -292,6 +292,46 @@ def test_socket_dropped_without_close_does_not_confuse_fd_reuse():
         assert got == [b"new"]
 
 
+@pytest.mark.parametrize("how", ["close", "dropped"])
+def test_kept_interest_taken_through_the_loop_is_dropped_on_close(how):
+    # A server's read loop waits with loop.wait_fd(fd, READ, None, keep=True) on a socket
+    # that never waited through its own methods (every recv found data).  Closing it must
+    # still drop that kept interest: epoll forgets a closed fd by itself, so a new socket
+    # given the same number would be believed registered and never woken (a second login
+    # on PostgreSQL hung this way in CI).
+    import gc
+    import warnings
+    a, b = ssocket.socketpair()
+    fd = a.fileno()
+    t = spawn(loop.get_loop().wait_fd, fd, loop.READ, None, True)
+    settle()
+    assert t.blocked
+    b.send(b"x")
+    loop.run_until(t)
+    assert a._sl_loop is None and loop.get_loop()._poller.mask(fd)   # kept, via the loop
+    if how == "close":
+        a.close()
+        b.close()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)   # dropped unclosed on purpose
+            del a, b
+            gc.collect()
+    assert loop.get_loop()._poller.mask(fd) == 0 and fd not in loop.get_loop()._fds
+    c, d = ssocket.socketpair()
+    with c, d:
+        if c.fileno() != fd:
+            c, d = d, c           # wait on the end that reuses the number
+        assert c.fileno() == fd
+        got = []
+        t = spawn(lambda: got.append(c.recv(10)))
+        settle()
+        assert t.blocked
+        d.send(b"new")
+        loop.run_until(t)
+        assert got == [b"new"]
+
+
 def test_makefile_lines():
     srv, addr = listener()
     got = []

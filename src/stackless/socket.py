@@ -305,10 +305,17 @@ class socket(_std_socket):
     # ---------------------------------------------------------------- closing
     def _forget(self):
         loop = self._sl_loop
+        fd = _fileno(self)
         if loop is None:
+            # Never waited through its own methods, but its fd may still have been waited
+            # on with the loop's kept interest (``loop.wait_fd(fd, ..., keep=True)``, as a
+            # server's read loop does): drop that too, or the next socket given the same
+            # number would be believed registered and never be woken.
+            loop = _loop._local.__dict__.get("loop")
+            if loop is not None and fd >= 0 and (fd in loop._fds or loop._poller.mask(fd)):
+                loop.forget_fd(fd)
             return
         self._sl_loop = None
-        fd = _fileno(self)
         if fd < 0:
             return
         if loop._thread_id == _loop._get_ident():
@@ -325,8 +332,7 @@ class socket(_std_socket):
         # loop's lazily kept epoll interest, or a new file reusing the number would
         # be believed registered.
         try:
-            if self._sl_loop is not None:
-                self._forget()
+            self._forget()
         except Exception:
             pass
         _ss_del(self)

@@ -67,6 +67,10 @@ class Config:
     login_max_delay: float = _s(30.0, "longest delay before a login is answered")
     login_failures_per_minute: int = _s(20, "failed logins per account or address per minute; "
                                         "beyond it logins are refused at once")
+    # --- space
+    npcs: int = _s(0, "NPC ships (each a tasklet) spawned across the starting systems")
+    space_tick: float = _s(1.0, "seconds per destiny tick (1.0 as EVE; tests go faster)",
+                           cli=False)
     # --- the rest
     shutdown_grace: float = _s(2.0, "seconds in-flight calls get at shutdown")
     warnings_per_minute: int = _s(10, "WARNING lines per client address per minute")

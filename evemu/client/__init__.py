@@ -273,6 +273,18 @@ class Client:
         _zero, (_one, args) = ss.value
         return args
 
+    def take_notifications(self, event):
+        """The args of every kept notification named ``event``, oldest first, removed from
+        ``notifications`` (call ``ping()`` first to read what the server sent meanwhile)."""
+        out, keep = [], []
+        for p in self.notifications:
+            if p.type == C.NOTIFICATION and p.destination.id in (event, event.encode()):
+                out.append(self.notification_args(p))
+            else:
+                keep.append(p)
+        self.notifications = keep
+        return out
+
     def ping(self):
         call_id = next(self.call_ids)
         pkt = Packet(C.PING_REQ, Address.client(self.client_id, call_id),

@@ -290,6 +290,13 @@ class ShipBound(BoundObject):
         return pod
 
 
+    @exposed
+    def Undock(self, call, shipID=None, ignoreContraband=False, onlineModules=None, **kw):
+        """Leave the station for space (evemu/services/space.py; EVEmu ShipBound::Undock)."""
+        from .space import undock
+        return undock(self, call, shipID, ignoreContraband)
+
+
 class ShipService(BindableService):
     name = "ship"
     access = "location"

@@ -78,7 +78,7 @@ def set_state_of(ups):
 def ball_in(state_kv, ball_id):
     data = state_kv[b"state"]
     assert isinstance(data, Buffer)
-    stamp, _ptype, balls = decode_state(bytes(data))
+    _ptype, stamp, balls = decode_state(bytes(data))
     assert stamp == state_kv[b"stamp"]
     for b in balls:
         if b.id == ball_id:
@@ -133,7 +133,7 @@ def test_undock_changes_session_then_beyonce_sends_addballs2_and_setstate(server
         (n_add, _, add_args), (n_set, _, set_args) = ups
         assert n_set == n_add + 1 == s.stamp + 1
         state_buf, extra = add_args[0]
-        stamp, _pt, balls = decode_state(bytes(state_buf))
+        _pt, stamp, balls = decode_state(bytes(state_buf))
         assert stamp == n_add and [x.id for x in balls] == [ship]
         assert extra[0][0][b"itemID"] == ship and extra[0][0][b"typeID"] == 606
         kv = set_args[0].state
@@ -146,7 +146,7 @@ def test_undock_changes_session_then_beyonce_sends_addballs2_and_setstate(server
         assert ego.mass == pytest.approx(VELATOR["mass"])
         assert ego.max_speed == pytest.approx(VELATOR["speed"])
         assert ego.inertia == pytest.approx(VELATOR["agility"])
-        assert ego.x == pytest.approx(b.position[0])
+        assert ego.position[0] == pytest.approx(b.position[0])
         assert ball_in(kv, STATION) is not None and ball_in(kv, GATE) is not None
         slim_ids = [sl.state[b"itemID"] for sl in kv[b"slims"]]
         assert ship in slim_ids and STATION in slim_ids
@@ -190,7 +190,7 @@ def test_goto_point_positions_match_the_closed_form(server):
         b = s.park.get(ship)
         # stop first, so that the run starts from rest
         c.call_bound(park, "CmdStop")
-        tick(server, c, n=40)
+        tick(server, c, n=80)           # v0 e^(-80/4.64 s): 74 m/s -> 3e-6 m/s
         assert physics.norm(s.park.get(ship).velocity) < 1e-3
         updates(c)
         p0 = b.position
@@ -207,12 +207,13 @@ def test_goto_point_positions_match_the_closed_form(server):
             assert kv[b"stamp"] == stamp0 + n
             ego = ball_in(kv, ship)
             t = float(n)
-            dist = ego.x - p0[0]
+            dist = ego.position[0] - p0[0]
             assert dist == pytest.approx(physics.distance_from_rest(VELATOR["speed"], tau, t),
                                          rel=1e-3)
-            assert ego.vx == pytest.approx(physics.speed_from_rest(VELATOR["speed"], tau, t),
-                                           rel=1e-3)
-            assert ego.y == pytest.approx(p0[1]) and ego.z == pytest.approx(p0[2])
+            assert ego.velocity[0] == pytest.approx(
+                physics.speed_from_rest(VELATOR["speed"], tau, t), rel=1e-3)
+            assert ego.position[1] == pytest.approx(p0[1])
+            assert ego.position[2] == pytest.approx(p0[2])
         # speed fraction goes to everyone (here: us) as SetSpeedFraction
         assert c.call_bound(park, "CmdSetSpeedFraction", 0.5) is None
         tick(server, c)
@@ -288,19 +289,22 @@ def test_warp_to_the_gate_then_jump(server):
         tick(server, c)
         warps = [x for _s, n, x in updates(c) if n == b"WarpTo"]
         assert warps and warps[0][0] == ship and warps[0][1:4] == gate.position
-        with pytest.raises(RemoteError) as e:               # no commands while warping
-            for _ in range(20):
-                tick(server)
-                c.call_bound(park, "CmdStop")
-        assert e.value.msg == "CustomNotify"
-        for _ in range(200):
-            if s.park.get(ship).warp is None and s.sees(ship, ship) and \
-                    s.park.get(ship).bubble is not None:
+        for _ in range(30):                                 # aligning, then in warp
+            if s.park.get(ship).warp is not None:
                 break
             tick(server)
+        assert s.park.get(ship).warp is not None
+        with pytest.raises(RemoteError) as e:               # no commands while warping
+            c.call_bound(park, "CmdStop")
+        assert e.value.msg == "CustomNotify"
+        for _ in range(200):                                # 11.6 AU: about 40 ticks
+            if s.park.get(ship).warp is None:
+                break
+            tick(server)
+        assert s.park.get(ship).warp is None
         b = s.park.get(ship)
         gap = physics.norm(physics.sub(gate.position, b.position)) - gate.radius - b.radius
-        assert 0 <= gap < 2500.0
+        assert -1.0 <= gap < 2500.0                        # lands on the surface
         assert c.ping() is not None
         updates(c)
         n0 = len(c.notifications)
@@ -319,7 +323,7 @@ def test_warp_to_the_gate_then_jump(server):
         kv = set_state_of(updates(c))
         ego = ball_in(kv, ship)
         dg = system(server, DEST_SYSTEM).statics[DEST_GATE]
-        d = physics.norm(physics.sub((ego.x, ego.y, ego.z), dg.position))
+        d = physics.norm(physics.sub(ego.position, dg.position))
         assert d - dg.radius - ego.radius < 2500.0 + 5000.0
         assert c.call_bound(park2, "CmdStop") is None
     finally:

@@ -232,7 +232,7 @@ class SpaceWorld:
                 if len(far) < 2:
                     routine, args = "orbit", (a.id, a.radius + 5000.0)
                 else:
-                    routine, args = "warp_between", (far, 10)
+                    routine, args = "warp", (far, 10)
             npc = s.spawn_npc(NPC_ID_BASE + len(self.npcs), start, routine, args,
                               radius=40.0, mass=1.148e6, inertia=4.04, max_speed=296.0,
                               type_id=NPC_TYPE, owner_id=1000168, corp_id=1000168,

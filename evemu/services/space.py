@@ -305,10 +305,14 @@ class Pilot(BoundObject):
                 stackless.tasklet(self._home)(db)
 
     def _home(self, db):
+        if db.closed:                       # the server is shutting down
+            return
         try:
             db.run(inv.set_location, self.ship_id, self.home, FLAG_HANGAR)
-        except Exception:
-            log.exception("returning ship %d to station %s", self.ship_id, self.home)
+        except Exception as e:
+            if not db.closed:
+                log.warning("returning ship %d to station %s failed: %r", self.ship_id,
+                            self.home, e)
 
 
 def _pilot(call):

@@ -30,6 +30,7 @@ import stackless
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
+from evemu.machonet.broadcast import notification_addresses, notification_body
 from evemu.wire.marshal import Instance
 from evemu.world.space import NPC, Observer, ShipControl, Space, SpaceError
 from evemu.world.space import destiny
@@ -148,7 +149,26 @@ class SpaceWorld:
         self.pilots = {}            # connection -> Pilot
         self.npcs = []
         self._stopped = False
+        self._addresses = notification_addresses(server.node_id, "DoDestinyUpdate", "clientID")
+        self._bodies = {}           # this flush's marshalled bodies (see body())
+        self._bodies_of = None      # (system id, stamp) they belong to
         server.on_shutdown.append(self.stop)
+
+    def body(self, system, args):
+        """The notification body of DoDestinyUpdate ``args``, marshalled once per tick for
+        every client that gets the same updates (everyone in a bubble shares the action
+        objects: the key is their identities, kept alive by the cache until the next
+        flush)."""
+        of = (system.id, system.stamp) if system is not None else None
+        if of is None or of != self._bodies_of:
+            self._bodies.clear()
+            self._bodies_of = of
+        key = (tuple(map(id, args[0])), args[1],
+               tuple(map(id, args[2])) if len(args) > 2 else None)
+        hit = self._bodies.get(key)
+        if hit is None:
+            hit = self._bodies[key] = (args, notification_body(args))
+        return hit[1]
 
     @property
     def db(self):
@@ -278,7 +298,9 @@ class Pilot(BoundObject):
         if not self.ready or conn.closed:
             return
         try:
-            conn.notify("DoDestinyUpdate", "clientID", args)
+            w = self.world
+            conn.notify_body("DoDestinyUpdate", "clientID", w.body(self.observer.system, args),
+                             True, w._addresses)
             self.delivered += 1
         except Exception as e:
             log.debug("%s: DoDestinyUpdate not delivered: %r", conn, e)

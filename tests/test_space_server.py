@@ -278,6 +278,37 @@ def test_two_clients_in_a_bubble_see_each_other_a_far_one_does_not(server):
                 cl.close()
 
 
+def test_a_client_closing_while_the_tick_flushes(server):
+    """Delivering to one client may close it (a peer that stops reading is dropped); its ship
+    then leaves space in the middle of the flush: the tick goes on, the others hear of it."""
+    a, _, ship_a, park_a, _ = undocked(server, "closer_a", "Closer Aa")
+    b, _, ship_b, park_b, _ = undocked(server, "closer_b", "Closer Bb")
+    try:
+        s = system(server)
+        tick(server, a, b)
+        updates(a), updates(b)
+        pilots = SpaceWorld.of(server).pilots
+        victim = next(p for p in pilots.values() if p.ship_id == ship_a)
+        deliver = victim._deliver
+
+        def closing_deliver(args):
+            victim.connection.close("test: dropped while the tick flushes")
+            deliver(args)
+
+        victim.observer.deliver = closing_deliver
+        a.call_bound(park_a, "CmdGotoDirection", 1.0, 0.0, 0.0)
+        b.call_bound(park_b, "CmdGotoDirection", 0.0, 0.0, 1.0)
+        s.tick()                                    # no RuntimeError
+        assert s.park.get(ship_a) is None and ship_a not in s.observers
+        tick(server, b)
+        got = updates(b)
+        assert any(n == b"RemoveBalls" and ship_a in x[0] for _s, n, x in got)
+        assert s.park.get(ship_b) is not None
+    finally:
+        a.close()
+        b.close()
+
+
 # ------------------------------------------------------------------ warp, jump, dock
 def test_warp_to_the_gate_then_jump(server):
     c, cid, ship, park, _ = undocked(server, "jumper", "Jump Er")

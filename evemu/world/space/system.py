@@ -546,8 +546,9 @@ class SolarSystem:
                 ch = npc.channel
                 if ch.balance < 0:          # blocked receiving: send does not block (pref 1)
                     ch.send(what)
-        for o in self.observers.values():
-            if o.queue or o.events:
+        # a snapshot: delivering may close a client, whose ship then leaves (remove_ship)
+        for o in list(self.observers.values()):
+            if (o.queue or o.events) and o.system is self:
                 o.flush()
         if self.keep_tick_times:
             self.tick_times.append(time.perf_counter() - t0)

@@ -464,15 +464,28 @@ def test_system_tasklet_flushes_by_itself():
 
 
 def test_npcs_are_spawned_across_the_starting_systems():
-    with bounded(60), running_server(npcs=30, space_tick=0.05) as server:
+    with bounded(60), running_server(npcs=120, space_tick=0.05) as server:
         w = SpaceWorld.of(server)
-        assert settle(lambda: len(w.npcs) == 30, timeout=20)
+        assert settle(lambda: len(w.npcs) == 120, timeout=20)
         systems = {n.system.id for n in w.npcs}
         assert len(systems) >= 10
         assert all(n.tasklet.alive for n in w.npcs)
         s = w.npcs[0].system
         t0 = s.ticks
         assert settle(lambda: s.ticks >= t0 + 3, timeout=20)
+        # a player undocking at the academy sees the NPCs of its bubble in its SetState
+        c, cid, ship, park, ups = undocked(server, "npc_watcher", "Npc Watcher")
+        try:
+            here = w.space.systems[SYSTEM]
+            npc_ids = {n.ship_id for n in w.npcs if n.system is here}
+            assert npc_ids
+            kv = set_state_of(ups)
+            seen = {sl.state[b"itemID"] for sl in kv[b"slims"]}
+            others = {n.ship_id for n in w.npcs if n.system is not here}
+            assert seen & npc_ids                  # some fly around the station
+            assert not seen & others               # none of another system
+        finally:
+            c.close()
     assert w.npcs == [] and all(x.tasklet is None for x in w.space.systems.values())
 
 

@@ -26,6 +26,7 @@ import math
 import random
 
 import stackless
+from stackless import loop
 
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
@@ -220,7 +221,7 @@ class SpaceWorld:
             b"security": r.get("security")})
 
     # --------------------------------------------------------------------------- NPCs
-    def spawn_npcs(self, n, systems=None, seed=1):
+    def spawn_npcs(self, n, systems=None, seed=1, yield_every=500):
         """Spawn ``n`` NPC ships (each its own tasklet) round-robin over ``systems`` (default:
         the starting systems), flying patrol, orbit and warp routines around the stations and
         gates.  Returns the NPCs."""
@@ -259,6 +260,10 @@ class SpaceWorld:
                               group_id=25, category_id=CATEGORY_SHIP, name="NPC %d" % i)
             self.npcs.append(npc)
             out.append(npc)
+            if yield_every and len(out) % yield_every == 0:
+                loop.sleep(0)           # let the server serve meanwhile (100k take seconds)
+                if self._stopped:
+                    break
         log.info("spawned %d NPC ships in %d systems", len(out), len(loaded))
         return out
 

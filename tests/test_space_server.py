@@ -5,7 +5,6 @@ Most tests drive the destiny ticks themselves (``SpaceWorld.autostart = False`` 
 ``system.tick()`` from the test), so the positions can be checked against the closed forms of
 physics.py tick by tick; ``test_system_tasklet_flushes_by_itself`` runs the real tasklet."""
 import logging
-import math
 
 import pytest
 

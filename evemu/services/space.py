@@ -22,7 +22,6 @@ ignoreContraband)`` plus ``onlineModules=`` keyword, answers ``(bindString, file
   N and ``SetState`` at N+1, each as its own ``DoDestinyUpdate``.
 """
 import logging
-import math
 import random
 
 import stackless
@@ -33,7 +32,7 @@ from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
 from evemu.machonet.broadcast import notification_addresses, notification_body
 from evemu.wire.marshal import Instance
-from evemu.world.space import NPC, Observer, ShipControl, Space, SpaceError
+from evemu.world.space import Observer, ShipControl, Space, SpaceError
 from evemu.world.space import destiny
 
 from . import BindableService, BoundObject, CustomError, UserError, exposed
@@ -342,14 +341,6 @@ class Pilot(BoundObject):
                             self.home, e)
 
 
-def _pilot(call):
-    world = SpaceWorld.of(call.connection.server)
-    p = world.pilots.get(call.connection)
-    if p is None or p.left:
-        raise CustomError("You are not in space.")
-    return world, p
-
-
 def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     """``ship.Undock``: the ship leaves the station for space (see the module doc)."""
     cid = need_character(call)
@@ -374,6 +365,10 @@ def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     if system is None or sid not in system.statics:
         raise CustomError("This station has no way out.")
     radius, mass, agility, speed, warp = db.run(ship_attributes, ship["typeID"])
+    if call.connection.closed or call.connection in world.pilots:
+        # gone (or undocked by a concurrent call) while this one waited on the database:
+        # from here to the bind below nothing blocks, so the pilot is released with it
+        raise CustomError("Cannot undock now.")
     pilot = Pilot(shipbound.service, call.connection, world, system_id, ship_id, cid, sid)
     try:
         system.undock(ship_id, sid, radius, mass, agility, speed, pilot.observer,

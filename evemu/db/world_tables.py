@@ -40,3 +40,11 @@ def _characters(conn):
     cur = conn.cursor()
     for stmt in characters.SCHEMA:
         cur.execute(stmt)
+
+
+@migration(300, "skills: the skill queue (chrSkillQueue)")
+def _skill_queue(conn):
+    from . import skills
+    cur = conn.cursor()
+    for stmt in skills.SCHEMA:
+        cur.execute(stmt)

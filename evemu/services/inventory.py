@@ -38,6 +38,7 @@ ITEM_DESCRIPTOR = descriptor(ITEM_ROW_COLUMNS)
 CONTAINER_WALLET, CONTAINER_GLOBAL, CONTAINER_HANGAR, CONTAINER_CHARACTER = (
     10001, 10002, 10004, 10011)
 FLAG_NONE, FLAG_WALLET, FLAG_HANGAR, FLAG_CARGO, FLAG_SKILL = 0, 1, 4, 5, 7
+FLAG_SKILL_IN_TRAINING = 61
 GROUP_STATION, GROUP_SOLAR_SYSTEM = 15, 5
 CATEGORY_SHIP = 6
 SOMEONE_ELSES = "CantDoThatWithSomeoneElsesStuff"
@@ -153,6 +154,10 @@ class InventoryBound(BoundObject):
         # ours, or the character, lists all it holds
         station = self.location == call.session.get("stationid")
         items = self.db.run(inv.items_in, self.location, flag, self.owner if station else None)
+        if flag == FLAG_SKILL and self.location == self.owner:
+            # the skill in training is the character's too (flagSkillInTraining)
+            items = sorted(items + self.db.run(inv.items_in, self.location,
+                                               FLAG_SKILL_IN_TRAINING), key=lambda i: i["itemID"])
         return crowset(ITEM_ROW_COLUMNS, [item_values(it) for it in items])
 
     @exposed

@@ -94,9 +94,7 @@ def test_add_to_end_starts_training_with_eves_end_time(server):
         first, second = db.run(skills.queue, cid)
         assert first == q and second[2] == q[3]
         assert second[3] == expected_end(db, cid, GUNNERY, 4, q[3])
-        assert db.run(lambda conn: conn.execute(
-            'SELECT "skillQueueEndTime" FROM "chrCharacterInfo" WHERE "characterID" = ?',
-            (cid,)).fetchone()[0]) == second[3]
+        assert db.run(chars.character_row, cid)["skillQueueEndTime"] == second[3]
 
 
 def test_stop_keeps_points_and_start_resumes(server):

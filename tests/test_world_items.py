@@ -315,3 +315,31 @@ def test_nested_bind_sends_the_oid_of_the_object_the_nested_call_binds(server):
             c.call("invbroker", "MachoBindObject", (STATION, 15),
                    ("GetInventoryFromId", (1, 0), {}))
         assert server.services.bound_count == count
+
+
+ITEM_KEYWORDS = ((b"stacksize", Token("util.StackSize")), (b"singleton", Token("util.Singleton")))
+
+
+def test_item_rows_carry_evemus_descriptor_keywords(server):
+    """EVEmu StaticDataMgr::CreateHeader: the item row descriptor of List, GetItem and
+    OnItemChange names stacksize -> util.StackSize and singleton -> util.Singleton."""
+    with login(server, "keyworder") as c:
+        cid, ship = create_and_select(c, "Key Worder")
+        hangar, _ = inventory(c, "GetInventory", 10004)
+        crs = c.call_bound(hangar, "List")
+        desc = crs.header[1][b"header"]
+        assert desc.keywords == ITEM_KEYWORDS
+        assert all(r.descriptor.keywords == ITEM_KEYWORDS for r in crs.list)
+        ship_inv, _ = inventory(c, "GetInventoryFromId", ship, 0)
+        assert c.call_bound(ship_inv, "GetItem").descriptor.keywords == ITEM_KEYWORDS
+        assert c.call("invbroker", "GetItemDescriptor").keywords == ITEM_KEYWORDS
+        trit = [r for r in rows(c.call_bound(ship_inv, "List", 5))][0]["itemID"]
+        n = len(c.notifications)
+        c.call_bound(hangar, "Add", trit, ship, qty=1)
+        changes = [p for p in c.notifications[n:] if p.type == C.NOTIFICATION and
+                   p.destination.id in ("OnItemChange", b"OnItemChange")]
+        assert changes
+        for p in changes:
+            (_flag, ss), = p.body
+            row, _ch = ss.value[1][1]
+            assert row.descriptor.keywords == ITEM_KEYWORDS

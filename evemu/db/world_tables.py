@@ -48,3 +48,11 @@ def _skill_queue(conn):
     cur = conn.cursor()
     for stmt in skills.SCHEMA:
         cur.execute(stmt)
+
+
+@migration(301, "chat: user channels, their access lists and subscribers")
+def _chat_channels(conn):
+    from . import chat
+    cur = conn.cursor()
+    for stmt in chat.SCHEMA:
+        cur.execute(stmt)

@@ -1,0 +1,88 @@
+"""Chat across a restart: user channels keep their settings, access list and subscribers
+(EVEmu's LSCDB channels/channelChars); private conversations and destroyed channels do not
+come back.  And the invitation of a private conversation reaching the invitee's client."""
+from server_helpers import bounded, running_server
+from test_server_chat import (CHANNEL_INFO_HEADER, CHANNEL_MODS_HEADER, ChatTestService,
+                              check_join, check_row, check_rowset, drain, error_of, pilot)
+
+from evemu.db import Database
+from evemu.db import chat as chat_db
+from evemu.world import chat as W
+
+ALICE, BOB, CAROL = 90000001, 90000002, 90000003
+
+
+def test_user_channels_survive_a_restart(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    with bounded(60), running_server(db=Database(path),
+                                     extra_services=(ChatTestService,)) as server:
+        alice, bob, carol = (pilot(server, "alice", ALICE), pilot(server, "bob", BOB),
+                             pilot(server, "carol", CAROL))
+        info, _, _ = alice.call("LSC", "CreateChannel", "Mining Ops", create=True)
+        kept = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+        alice.call("LSC", "Configure", kept, motd="Ore at 1900", memberless=1)
+        check_join(bob.call("LSC", "JoinChannels", [kept], 0)[0], kept)
+        check_join(carol.call("LSC", "JoinChannels", [kept], 0)[0], kept)
+        assert carol.call("LSC", "ForgetChannel", kept) is None          # unsubscribed
+        assert alice.call("LSC", "AccessControl", kept, CAROL, W.MODE_DISALLOWED) == 1
+        assert alice.call("LSC", "AccessControl", kept, BOB, W.MODE_OPERATOR) == 1
+        info, _, _ = alice.call("LSC", "CreateChannel", "Short Lived", create=True)
+        gone = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+        alice.call("LSC", "DestroyChannel", gone)
+        info, _, _ = alice.call("LSC", "CreateChannel", "Private Chat", temporary=True)
+        private = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+        assert server.db.run(chat_db.load_channels)[0]["members"] == {ALICE, BOB}
+        for c in (alice, bob, carol):
+            c.close()
+        server.db.close()
+    with bounded(60), running_server(db=Database(path),
+                                     extra_services=(ChatTestService,)) as server:
+        lsc = server.services.lookup("LSC")
+        assert private not in lsc.world.channels and gone not in lsc.world.channels
+        ch = lsc.world.channels[kept]
+        assert (ch.display_name, ch.motd, ch.memberless, ch.owner_id) == (
+            "Mining Ops", "Ore at 1900", True, ALICE)
+        assert ch.subscribers == {ALICE, BOB} and not ch.members
+        alice, bob, carol = (pilot(server, "alice", ALICE), pilot(server, "bob", BOB),
+                             pilot(server, "carol", CAROL))
+        listed = {r["channelID"]: r for r in check_rowset(
+            alice.call("LSC", "GetChannels"), CHANNEL_INFO_HEADER)}
+        assert listed[kept]["motd"] == "Ore at 1900"
+        info, acl, _members = check_join(alice.call("LSC", "JoinChannels", [kept], 0)[0], kept)
+        assert info["mode"] == W.MODE_CREATOR
+        modes = {r["accessor"]: r["mode"] for r in acl}
+        assert modes == {None: W.MODE_CONVERSATIONALIST, CAROL: W.MODE_DISALLOWED,
+                         BOB: W.MODE_OPERATOR}
+        info, _, members = check_join(bob.call("LSC", "JoinChannels", [kept], 0)[0], kept)
+        assert info["mode"] == W.MODE_OPERATOR and {m["charID"] for m in members} == {
+            ALICE, BOB}
+        assert carol.call("LSC", "JoinChannels", [kept], 0)[0][1] == 0     # still banned
+        # the name is still taken, and a new channel gets a new id
+        assert alice.call("LSC", "CreateChannel", "mining ops", create=True)[0] == \
+            W.ERR_ALREADYEXISTS
+        info, _, _ = bob.call("LSC", "CreateChannel", "Second", create=True)
+        assert check_row(info, CHANNEL_INFO_HEADER)["channelID"] > kept
+        # destroying it removes it from the database too
+        alice.call("LSC", "DestroyChannel", kept)
+        assert kept not in {d["channelID"] for d in server.db.run(chat_db.load_channels)}
+        for c in (alice, bob, carol):
+            c.close()
+        server.db.close()
+
+
+def test_leave_with_unsubscribe_drops_the_subscription(tmp_path):
+    with bounded(60), running_server(db=Database(tmp_path / "c.sqlite3"),
+                                     extra_services=(ChatTestService,)) as server:
+        alice, bob = pilot(server, "alice", ALICE), pilot(server, "bob", BOB)
+        info, _, _ = alice.call("LSC", "CreateChannel", "Traders", create=True)
+        cid = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+        bob.call("LSC", "JoinChannels", [cid], 0)
+        bob.call("LSC", "LeaveChannels", [(cid, True)], 0)          # closing the window
+        assert server.db.run(chat_db.load_channels)[0]["members"] == {ALICE, BOB}
+        bob.call("LSC", "JoinChannels", [cid], 0)
+        bob.call("LSC", "LeaveChannel", cid, 1)                      # unsubscribe
+        assert server.db.run(chat_db.load_channels)[0]["members"] == {ALICE}
+        bob.close()                                                  # a disconnect keeps it
+        alice.close()
+        assert server.db.run(chat_db.load_channels)[0]["members"] == {ALICE}
+        server.db.close()

@@ -86,3 +86,36 @@ def test_leave_with_unsubscribe_drops_the_subscription(tmp_path):
         alice.close()
         assert server.db.run(chat_db.load_channels)[0]["members"] == {ALICE}
         server.db.close()
+
+
+def test_characters_selected_at_once_all_land_in_local():
+    """Concurrent SelectCharacterID calls: the local channel is made once (its name comes
+    from the database, a blocking call; a second channel made meanwhile used to replace the
+    first and orphan its members: only the last character stayed in local)."""
+    import stackless
+    from stackless import loop
+
+    from evemu.client import Client
+    from evemu.wire.marshal import Instance
+    kv = Instance("util.KeyVal", {})
+    with bounded(60), running_server(debug_services=False) as server:
+        clients, ids = [], []
+        for i in range(5):
+            c = Client.connect(server.address)
+            c.login(f"together{i}", "pw")
+            ids.append(c.call("charUnboundMgr", "CreateCharacterWithDoll", f"Together Pilot{i}",
+                              7, 1, 13, kv, kv, 20))
+            clients.append(c)
+        tasks = [stackless.tasklet(c.call)("charUnboundMgr", "SelectCharacterID", cid)
+                 for c, cid in zip(clients, ids)]
+        for t in tasks:
+            loop.run_until(t)
+        system = clients[0].session["solarsystemid2"]
+        lsc = server.services.lookup("LSC")
+        assert set(lsc.world.channels[system].members) == set(ids)
+        assert set(lsc.world.channels[clients[0].session["corpid"]].members) == set(ids)
+        clients[0].call("LSC", "SendMessage", ((b"solarsystemid2", system),), "all here?")
+        for c in clients[1:]:
+            c.wait_notification("OnLSC")
+        for c in clients:
+            c.close()

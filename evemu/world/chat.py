@@ -273,6 +273,11 @@ class ChatWorld:
             return ch if ch.kind == kind else None
         name, group = _KIND_INFO[kind]
         title = self.name_of(kind, entity_id) or str(entity_id)
+        # name_of may block (the service asks the database): another caller may have made the
+        # channel meanwhile, and a second one would orphan its members
+        ch = self.channels.get(entity_id)
+        if ch is not None:
+            return ch if ch.kind == kind else None
         message_id = -1
         if kind == "corpid" and not (1000000 <= entity_id < 2000000):
             message_id = 0                                   # a player corporation

@@ -3,7 +3,14 @@
 come back.  And the invitation of a private conversation reaching the invitee's client."""
 from server_helpers import bounded, running_server
 from test_server_chat import (CHANNEL_INFO_HEADER, CHANNEL_MODS_HEADER, ChatTestService,
-                              check_join, check_row, check_rowset, drain, error_of, pilot)
+                              check_join, check_row, check_rowset, drain, invite, pilot)
+
+import pytest
+import stackless
+from stackless import loop
+
+from evemu.client import RemoteError
+from evemu.machonet import constants as C
 
 from evemu.db import Database
 from evemu.db import chat as chat_db
@@ -119,3 +126,97 @@ def test_characters_selected_at_once_all_land_in_local():
             c.wait_notification("OnLSC")
         for c in clients:
             c.close()
+
+
+# ------------------------------------------------------------------ ChatInvite
+@pytest.fixture
+def chat_server():
+    with bounded(60), running_server(extra_services=(ChatTestService,)) as srv:
+        yield srv
+
+
+def private_channel(alice):
+    info, _, _ = alice.call("LSC", "CreateChannel", "Private Chat", temporary=True)
+    return check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+
+
+def test_invite_accepted_by_the_invitees_client(chat_server):
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    cid = private_channel(alice)
+    out = {}
+    task = stackless.tasklet(lambda: out.setdefault(
+        "value", alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)))()
+    req = bob.wait_notification(ptype=C.CALL_REQ)          # answered (None) while read
+    loop.run_until(task)
+    assert out["value"] == 1
+    # the real server's call: LSC.ChatInvite(invitorID, invitorName, invitorGender, channelID)
+    # from the node to the client's LSC service
+    assert req.destination.service in ("LSC", b"LSC") and req.source.call_id
+    assert req.source.id == chat_server.node_id
+    assert bob.remote_calls == [("LSC.ChatInvite", (ALICE, "Character 90000001", 0, cid))]
+    # accepted: the client joins (as the real one does before it answers) and may speak
+    _info, acl, members = check_join(bob.call("LSC", "JoinChannels", [cid], 0)[0], cid)
+    assert {r["accessor"]: r["mode"] for r in check_rowset(
+        bob.call("LSC", "JoinChannels", [cid], 0)[0][2][1], CHANNEL_MODS_HEADER)}[BOB] == \
+        W.MODE_CONVERSATIONALIST
+    drain(alice)
+    bob.call("LSC", "SendMessage", cid, "thanks")
+    assert [n[4] for n in drain(alice)] == [("thanks",)]
+    alice.close(), bob.close()
+
+
+@pytest.mark.parametrize("reason", ["ChtRejected", "ChtBlockedNow", b"ChtAlreadyInvited"])
+def test_invite_declined_is_the_invitors_user_error_and_undone(chat_server, reason):
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    cid = private_channel(alice)
+    bob.remote_handlers["LSC.ChatInvite"] = lambda *args: reason
+    with pytest.raises(RemoteError) as e:
+        invite(alice, bob, BOB, cid)
+    want = reason.decode() if isinstance(reason, bytes) else reason
+    assert (e.value.msg, e.value.values) == (want, {"char": BOB})
+    # the access entry the invitation gave is gone: bob cannot join the private channel
+    assert bob.call("LSC", "JoinChannels", [cid], 0)[0][1] == 0
+    alice.close(), bob.close()
+
+
+def test_a_nonsense_answer_counts_as_rejected(chat_server):
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    cid = private_channel(alice)
+    bob.remote_handlers["LSC.ChatInvite"] = lambda *args: {"not": "a reason"}
+    with pytest.raises(RemoteError) as e:
+        invite(alice, bob, BOB, cid)
+    assert e.value.msg == "ChtRejected"
+    alice.close(), bob.close()
+
+
+def test_an_invitee_that_does_not_answer_is_not_reachable(chat_server):
+    lsc = chat_server.services.lookup("LSC")
+    lsc.invite_timeout = 1.0
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    cid = private_channel(alice)
+    with pytest.raises(RemoteError) as e:               # bob's client reads nothing
+        alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)
+    assert (e.value.msg, e.value.values) == ("ChtCharNotReachable", {"char": BOB})
+    assert bob.call("LSC", "JoinChannels", [cid], 0)[0][1] == 0      # undone
+    # its late answer (sent while reading the JoinChannels reply) is dropped; bob stays on
+    assert bob.remote_calls and bob.call("LSC", "GetRookieHelpChannel") == 1
+    alice.close(), bob.close()
+
+
+def test_an_invitee_that_disconnects_is_not_reachable(chat_server):
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    cid = private_channel(alice)
+    out = {}
+
+    def call():
+        try:
+            alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)
+        except RemoteError as e:
+            out["error"] = e
+
+    task = stackless.tasklet(call)()
+    loop.sleep(0.2)                                      # the server waits for bob's answer
+    bob.close()
+    loop.run_until(task)
+    assert out["error"].msg == "ChtCharNotReachable"
+    alice.close()

@@ -22,6 +22,7 @@ import logging
 import time
 
 from evemu.db import chat as chat_db
+from evemu.machonet.calls import ClientCallError, call_client
 from evemu.world import chat as W
 from evemu.world.chat import ChatError
 from evemu.wire.marshal import Instance, Token
@@ -209,6 +210,7 @@ class LSCService(Service):
         #: (members reached, seconds) of the last SendMessage fan-outs (benchmarks/bench_chat)
         self.fanout_stats = collections.deque(maxlen=10000)
         self._names = {}                 # charid -> (name, typeID)
+        self.invite_timeout = 120.0      # seconds an invitee's client has to answer
         self._restore()
 
     # ------------------------------------------------------------ kept channels
@@ -677,11 +679,14 @@ class LSCService(Service):
 
     @exposed
     def Invite(self, call, characterID, channelID, channelTitle=None, addAllowed=False):
-        """Let a character into a channel (private conversations): an access-list entry
+        """Invite a character into a channel (private conversations): an access-list entry
         (conversationalist) for it, announced to the members as ``AccessControl``; needs
-        operator rights (any member of a private conversation may invite).  Returns 1.
-        Telling the invitee's client (a server-to-client ``LSC.ChatInvite`` call) is not done
-        yet, see docs/chat.md; the invitee joins with JoinChannels."""
+        operator rights (any member of a private conversation may invite).  Then the
+        invitee's client is asked (``LSC.ChatInvite(invitorID, invitorName, invitorGender,
+        channelID)``, a server-to-client call; this call waits for its answer, at most
+        ``invite_timeout`` seconds): None, accepted (the client joins by itself), returns 1;
+        a refusal (``ChtRejected``, ``ChtBlockedNow``, ...) or no answer
+        (``ChtCharNotReachable``) undoes the access entry and is raised as that UserError."""
         sp = self.speaker(call)
         if not _is_int(characterID):
             raise UserError("ChtCharNotReachable", {"char": 0})
@@ -696,9 +701,28 @@ class LSCService(Service):
         other = self.by_char.get(characterID)
         if other is None:
             raise UserError("ChtCharNotReachable", {"char": characterID})
-        if ch.mode_of(other) < W.MODE_CONVERSATIONALIST:
+        added = ch.mode_of(other) < W.MODE_CONVERSATIONALIST
+        if added:
             self._set_access(ch, sp, characterID, W.MODE_CONVERSATIONALIST)
-        return 1
+        # ask the invitee's client (LSC.ChatInvite): it answers None when the player accepts
+        # (having joined with JoinChannel by then), else the UserError key of its refusal
+        gender = sp.conn.session.get("genderID") if sp.conn.session is not None else None
+        try:
+            reason = call_client(other.conn, "LSC", "ChatInvite",
+                                 (sp.charid, sp.name, gender or 0, ch.id),
+                                 timeout=self.invite_timeout)
+        except (TimeoutError, ConnectionResetError, ClientCallError, OSError) as e:
+            log.info("LSC: invitation of %s to %s not answered: %r", characterID, ch.id, e)
+            reason = "ChtCharNotReachable"
+        if reason is None:
+            return 1
+        if isinstance(reason, bytes):
+            reason = reason.decode("ascii", "replace")
+        if not isinstance(reason, str) or not reason.startswith("Cht") or len(reason) > 40:
+            reason = "ChtRejected"
+        if added and characterID not in ch.members and self.world.channels.get(ch.id) is ch:
+            self._set_access(ch, sp, characterID, W.MODE_NOTSPECIFIED)   # declined: undone
+        raise UserError(reason, {"char": characterID})
 
     def _set_access(self, ch, sp, accessor, mode, until=None, reason=""):
         if mode == W.MODE_NOTSPECIFIED and accessor is not None:

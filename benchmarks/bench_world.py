@@ -71,6 +71,21 @@ def serve(db_path):
                  Config(port=0, max_connections=10000), db=Database(db_path))
     _host, port = srv.start()
     print(port, flush=True)
+    prof_path = os.environ.get("BENCH_WORLD_PROFILE")
+    if not prof_path:
+        srv.serve_forever()
+        return
+    import cProfile
+    import signal
+    prof = cProfile.Profile()
+
+    def dump(*_):
+        prof.disable()
+        prof.dump_stats(prof_path)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
+    prof.enable()
     srv.serve_forever()
 
 
@@ -140,6 +155,7 @@ def run(n, messages, window, nap=0.0):
         todo = list(range(n))
         outstanding = selected = 0
         sel_lat, sent_at = [], {}
+        cpu0, my_cpu0 = server_cpu(proc.pid), time.process_time()
         t = time.perf_counter()
         while selected < n:
             while todo and outstanding < window:
@@ -159,6 +175,7 @@ def run(n, messages, window, nap=0.0):
                         sel_lat.append(time.perf_counter() - sent_at[r.index])
                 r.frames.clear()
         select_s = time.perf_counter() - t
+        select_cpu = (server_cpu(proc.pid) - cpu0, time.process_time() - my_cpu0)
         quiet = time.monotonic() + 1.0           # let the last announcements drain
         while time.monotonic() < quiet:
             pump(by_fd, ep, 0.1)
@@ -181,7 +198,7 @@ def run(n, messages, window, nap=0.0):
         for c in clients:
             c.close()
         return {"n": n, "messages": messages, "login_s": login_s, "create_s": create_s,
-                "select_s": select_s, "sel_lat": sel_lat, "per_delivery": per_delivery,
+                "select_s": select_s, "select_cpu": select_cpu, "sel_lat": sel_lat, "per_delivery": per_delivery,
                 "per_message": per_message, "lost": lost, "server_fanout": fanout,
                 "rss_idle": rss_idle, "rss_logged_in": rss_logged_in,
                 "rss_created": rss_created, "rss_docked": rss_docked,
@@ -223,6 +240,8 @@ def main(argv=None):
     print(f"{'logins':<46}{n / r['login_s']:>10.0f} /s")
     print(f"{'character creations':<46}{n / r['create_s']:>10.0f} /s")
     print(f"{'character selections':<46}{sel:>10.0f} /s{'>= 200 /s':>12}")
+    print(f"{'  CPU during the selections: server / clients':<46}"
+          f"{r['select_cpu'][0]:>6.1f} /{r['select_cpu'][1]:>5.1f} s")
     print(f"{'  selection latency p50':<46}{ms(statistics.median(r['sel_lat'])):>14}")
     print(f"{'  selection latency p99':<46}{ms(pct(r['sel_lat'], 99)):>14}")
     chat99 = pct(r["per_message"], 99) if r["per_message"] else float("inf")

@@ -465,7 +465,8 @@ descriptor_hash(DescriptorObject *self)
             Py_hash_t k = PyObject_Hash(self->keywords);
             if (k == -1)
                 return -1;
-            h = h * 1000003 ^ k;
+            /* unsigned arithmetic: a signed overflow would be undefined behaviour */
+            h = (Py_hash_t)(((Py_uhash_t)h * 1000003U) ^ (Py_uhash_t)k);
             if (h == -1)
                 h = -2;
         }

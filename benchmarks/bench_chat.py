@@ -203,6 +203,37 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
+def fan_out(raws, by_fd, ep, channel, messages, nap=0.0):
+    """``messages`` SendMessage calls, one in flight, each by the next client: returns (the
+    time to each delivery, the time until the last member got it, per message; deliveries
+    lost after 5 s)."""
+    n = len(raws)
+    per_delivery, per_message, lost = [], [], 0
+    for m in range(messages):
+        sender = raws[m % n]
+        marker = f"chatbench#{m:06d}"
+        key = marker.encode()
+        t0 = time.monotonic()
+        sender.send_call("LSC", "SendMessage", channel, marker)
+        got = {}
+        deadline = t0 + 5.0
+        while len(got) < n and time.monotonic() < deadline:
+            for r in pump(by_fd, ep, 0.5, nap):
+                if r.frames:
+                    for ts, payload in r.frames:
+                        if key in payload:
+                            if r.index not in got:
+                                got[r.index] = ts - t0
+                        elif payload[5:8] != NOTIFICATION_TAG:
+                            is_reply(payload)        # raises on an error reply
+                    r.frames.clear()
+        lost += n - len(got)
+        per_delivery.extend(got.values())
+        if got:
+            per_message.append(max(got.values()))
+    return per_delivery, per_message, lost
+
+
 def run(n, messages, window, nap=0.0):
     proc, port = start_server()
     try:
@@ -251,29 +282,7 @@ def run(n, messages, window, nap=0.0):
         rss_joined = rss_kib(proc.pid)
 
         # 3. messages, one in flight
-        per_delivery, per_message, lost = [], [], 0
-        for m in range(messages):
-            sender = raws[m % n]
-            marker = f"chatbench#{m:06d}"
-            key = marker.encode()
-            t0 = time.monotonic()
-            sender.send_call("LSC", "SendMessage", local, marker)
-            got = {}
-            deadline = t0 + 5.0
-            while len(got) < n and time.monotonic() < deadline:
-                for r in pump(by_fd, ep, 0.5, nap):
-                    if r.frames:
-                        for ts, payload in r.frames:
-                            if key in payload:
-                                if r.index not in got:
-                                    got[r.index] = ts - t0
-                            else:
-                                is_reply(payload)        # raises on an error reply
-                        r.frames.clear()
-            lost += n - len(got)
-            per_delivery.extend(got.values())
-            if got:
-                per_message.append(max(got.values()))
+        per_delivery, per_message, lost = fan_out(raws, by_fd, ep, local, messages, nap)
         rss_end = rss_kib(proc.pid)
         ep.close()
         fanout = server_fanout(port)

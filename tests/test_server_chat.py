@@ -96,6 +96,27 @@ def drain(c):
     return out
 
 
+def invite(inviter, invitee, charid, channel_id, title="Private Chat"):
+    """``inviter`` invites ``charid`` (the character of ``invitee``): the server calls the
+    invitee's client (LSC.ChatInvite), which answers as its ``remote_handlers`` say while it
+    reads.  Returns Invite's result; a RemoteError is raised."""
+    import stackless
+    out = {}
+
+    def call():
+        try:
+            out["value"] = inviter.call("LSC", "Invite", charid, channel_id, title, False)
+        except RemoteError as e:
+            out["error"] = e
+
+    task = stackless.tasklet(call)()
+    invitee.wait_notification(ptype=C.CALL_REQ)           # answered while read
+    loop.run_until(task)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def error_of(c, *call, **kw):
     with pytest.raises(RemoteError) as e:
         c.call(*call, **kw)
@@ -360,7 +381,8 @@ def test_private_conversation(server, lsc, trio):
                     False).msg == "ChtCannotInviteSelf"
     assert error_of(alice, "LSC", "Invite", 90000099, cid, "Private Chat",
                     False).values == {"char": 90000099}                   # not online
-    assert alice.call("LSC", "Invite", 90000002, cid, "Private Chat", False) == 1
+    assert invite(alice, bob, 90000002, cid) == 1          # bob's client accepts
+    assert bob.remote_calls[-1] == ("LSC.ChatInvite", (90000001, "Character 90000001", 0, cid))
     info, acl, members = check_join(bob.call("LSC", "JoinChannels", [cid], 0)[0], cid)
     assert info["mode"] == W.MODE_CONVERSATIONALIST
     assert {m["charID"] for m in members} == {90000001, 90000002}

@@ -284,3 +284,62 @@ def test_hostile_arguments_never_crash_a_handler(server, caplog):
         # and the character's things are where they were
         assert server.db.run(inv.item, ship)["locationID"] == STATION
         assert c.session["shipid"] == ship
+
+
+def test_nested_bind_sends_the_oid_of_the_object_the_nested_call_binds(server):
+    """moniker.Bind with a call: invbroker bound with GetInventoryFromId nested; the reply's
+    OID+ names both the broker and the InventoryBound the nested call bound (EVEmu leaves the
+    second one out; the client tracks bound objects by OID+)."""
+    with login(server, "nester") as c:
+        cid, ship = create_and_select(c, "Nest Er")
+        rsp = c.call_full("invbroker", "MachoBindObject", (STATION, 15),
+                          ("GetInventoryFromId", (ship, 0), {}))
+        oid_struct, nested = rsp.body[0].value
+        broker = bound_id(oid_struct)
+        ship_inv = bound_id(nested)
+        assert broker != ship_inv
+        added = rsp.oob[b"OID+"]
+        assert set(added) == {broker.encode(), ship_inv.encode()}
+        assert all(isinstance(stamp, int) and stamp > 0 for stamp in added.values())
+        assert {broker, ship_inv} <= set(c.bound)
+        # the nested object is live: it lists the ship
+        assert 57 in {r["flagID"] for r in rows(c.call_bound(ship_inv, "List"))}
+        # a nested call that binds nothing adds nothing
+        rsp = c.call_full("invbroker", "MachoBindObject", (STATION, 15),
+                          ("GetInventory", (10002,), {}))
+        assert rsp.body[0].value[1] is None and len(rsp.oob[b"OID+"]) == 1
+        count = server.services.bound_count
+        # a nested call that fails leaves nothing bound: the error reaches the client and the
+        # object bound for it (whose OID the client never learns) is released
+        with pytest.raises(RemoteError, match="CantDoThatWithSomeoneElsesStuff"):
+            c.call("invbroker", "MachoBindObject", (STATION, 15),
+                   ("GetInventoryFromId", (1, 0), {}))
+        assert server.services.bound_count == count
+
+
+ITEM_KEYWORDS = ((b"stacksize", Token("util.StackSize")), (b"singleton", Token("util.Singleton")))
+
+
+def test_item_rows_carry_evemus_descriptor_keywords(server):
+    """EVEmu StaticDataMgr::CreateHeader: the item row descriptor of List, GetItem and
+    OnItemChange names stacksize -> util.StackSize and singleton -> util.Singleton."""
+    with login(server, "keyworder") as c:
+        cid, ship = create_and_select(c, "Key Worder")
+        hangar, _ = inventory(c, "GetInventory", 10004)
+        crs = c.call_bound(hangar, "List")
+        desc = crs.header[1][b"header"]
+        assert desc.keywords == ITEM_KEYWORDS
+        assert all(r.descriptor.keywords == ITEM_KEYWORDS for r in crs.list)
+        ship_inv, _ = inventory(c, "GetInventoryFromId", ship, 0)
+        assert c.call_bound(ship_inv, "GetItem").descriptor.keywords == ITEM_KEYWORDS
+        assert c.call("invbroker", "GetItemDescriptor").keywords == ITEM_KEYWORDS
+        trit = [r for r in rows(c.call_bound(ship_inv, "List", 5))][0]["itemID"]
+        n = len(c.notifications)
+        c.call_bound(hangar, "Add", trit, ship, qty=1)
+        changes = [p for p in c.notifications[n:] if p.type == C.NOTIFICATION and
+                   p.destination.id in ("OnItemChange", b"OnItemChange")]
+        assert changes
+        for p in changes:
+            (_flag, ss), = p.body
+            row, _ch = ss.value[1][1]
+            assert row.descriptor.keywords == ITEM_KEYWORDS

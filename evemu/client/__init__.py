@@ -97,6 +97,11 @@ class Client:
         self.bound = {}                   # bound id str -> OID timestamp (from 'OID+')
         self.answer_pings = True          # answer the server's PingReq while waiting
         self.pings_answered = 0
+        #: the server's calls to this client (e.g. ``'LSC.ChatInvite'``): name -> fn(*args),
+        #: whose result is the CallRsp; a call with no handler is kept in ``notifications``
+        #: and answered None
+        self.remote_handlers = {}
+        self.remote_calls = []            # (service.method, args) the server called
 
     @classmethod
     def connect(cls, address, timeout=30.0):
@@ -243,7 +248,22 @@ class Client:
         elif pkt.type == C.PING_REQ and self.answer_pings:
             self.answer_ping(pkt)
             return
+        elif pkt.type == C.CALL_REQ:
+            self.answer_call(pkt)
         self.notifications.append(pkt)
+
+    def answer_call(self, req):
+        """Answer a call the server makes to this client (``remote_handlers``) with a CallRsp
+        to its source (which carries the server's callID)."""
+        (_flag, ss), = req.body
+        _target, method, args, _kw = ss.value
+        name = f"{_py(req.destination.service)}.{_py(method)}"
+        self.remote_calls.append((name, args))
+        fn = self.remote_handlers.get(name)
+        result = fn(*args) if fn is not None else None
+        rsp = Packet(C.CALL_RSP, Address.client(self.client_id, None, None), req.source, None,
+                     (SubStream(result),), None)
+        self.send(rsp.to_wire())
 
     def answer_ping(self, req):
         """Answer the server's PingReq with a PingRsp (its times plus ours), addressed back

@@ -40,3 +40,19 @@ def _characters(conn):
     cur = conn.cursor()
     for stmt in characters.SCHEMA:
         cur.execute(stmt)
+
+
+@migration(300, "skills: the skill queue (chrSkillQueue)")
+def _skill_queue(conn):
+    from . import skills
+    cur = conn.cursor()
+    for stmt in skills.SCHEMA:
+        cur.execute(stmt)
+
+
+@migration(301, "chat: user channels, their access lists and subscribers")
+def _chat_channels(conn):
+    from . import chat
+    cur = conn.cursor()
+    for stmt in chat.SCHEMA:
+        cur.execute(stmt)

@@ -45,7 +45,7 @@ from evemu.wire.framing import FrameReader, FramingError, encode_frame
 from evemu.wire.marshal import MarshalError, SubStream, make_instance
 
 from . import constants as C
-from .calls import CallContext, CallResult
+from .calls import CallContext, CallResult, client_answered
 from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
 from .broadcast import Broadcaster, notification_addresses, notification_body
@@ -420,6 +420,8 @@ class Connection:
             self._handle_notification(packet)
         elif t == C.PING_RSP:
             self._ping_answered(packet)         # the answer to ping() or the keep-alive
+        elif t in (C.CALL_RSP, C.ERROR_RESPONSE) and client_answered(self, packet):
+            pass                                # the answer to a calls.call_client()
         else:
             log.warning("%s: ignoring a %s packet", self, packet.type_name)
 

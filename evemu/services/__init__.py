@@ -145,11 +145,34 @@ class BindableService(Service):
             method, args, kwargs = nested_call
             if isinstance(method, bytes):
                 method = method.decode("ascii", "replace")
-            nested = self.manager.invoke(obj, call, method, args, kwargs or {})
-            if isinstance(nested, CallResult):
-                nested = nested.value
-        return CallResult((SubStruct(SubStream(oid)), nested),
-                          oob={b"OID+": {oid[0]: oid[1]}})
+            try:
+                nested = self.manager.invoke(obj, call, method, args, kwargs or {})
+            except BaseException:
+                # the client never learns the OID of an object whose bind call failed
+                self.manager.release(oid[0].decode("ascii"), call.connection)
+                raise
+        oob = {b"OID+": {oid[0]: oid[1]}}
+        if isinstance(nested, CallResult):
+            # the nested call's own out-of-band values (e.g. the OID+ of an object it bound:
+            # invbroker -> GetInventoryFromId -> InventoryBound) go out with this reply, so the
+            # client tracks every object bound by the call
+            oob = merge_oob(oob, nested.oob)
+            nested = nested.value
+        return CallResult((SubStruct(SubStream(oid)), nested), oob=oob)
+
+
+def merge_oob(oob, more):
+    """``oob`` with the out-of-band values of ``more`` added: the ``OID+`` dicts are united,
+    any other key of ``more`` is taken as it is."""
+    if not more:
+        return oob
+    out = dict(oob)
+    for key, value in more.items():
+        if key == b"OID+" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 class ServiceManager:

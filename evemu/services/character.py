@@ -27,6 +27,8 @@ from evemu.db import characters as chars
 from evemu.db import charinfo
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
+from evemu.db import skills
+from evemu.world.training import TrainingClock
 from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I1, DBTYPE_I4, DBTYPE_I8, DBTYPE_R8,
                                 DBTYPE_UI1, DBTYPE_UI2, DBTYPE_UI4, DBTYPE_UI8, DBTYPE_WSTR,
                                 Instance, PackedRow)
@@ -106,23 +108,71 @@ class CharMgrService(Service):
 
 
 class SkillMgrBound(BoundObject):
+    """The character's skills and training queue (EVEmu SkillMgrService.cpp + Character.cpp;
+    the queue and its clock: :mod:`evemu.db.skills`, :mod:`evemu.world.training`)."""
+
+    @property
+    def db(self):
+        return self.service.db
+
     def _cid(self, call):
         return need_character(call)
 
+    def _change(self, call, fn, *args, saved=False):
+        """Run a queue change for the calling character; its events go to the client as one
+        OnMultiEvent, and the clock looks at the new end times."""
+        cid = self._cid(call)
+        clock = self.service.clock
+        try:
+            events = self.db.run(fn, cid, *args, clock.now())
+        except skills.SkillQueueError as e:
+            raise UserError("CustomError", {b"error": str(e).encode()}) from None
+        if saved:
+            events = list(events) + [("OnSkillTrainingSaved",)]
+        self.service.send_events(cid, events)
+        clock.changed()
+        return None
+
+    def _queue(self, call):
+        return [(t, lv) for t, lv, _s, _e in self.db.run(skills.queue, self._cid(call))]
+
     @exposed
     def GetSkillQueueAndFreePoints(self, call):
-        self._cid(call)
-        return ([], 0)
+        return (self._queue(call), 0)
 
     @exposed
     def GetSkillQueue(self, call):
-        self._cid(call)
-        return []
+        return self._queue(call)
 
     @exposed
     def GetEndOfTraining(self, call):
-        self._cid(call)
-        return 0
+        q = self.db.run(skills.queue, self._cid(call))
+        return q[0][3] if q else 0
+
+    @exposed
+    def SaveSkillQueue(self, call, skillQueue):
+        return self._change(call, skills.save_queue, skillQueue, saved=True)
+
+    @exposed
+    def AddToEndOfSkillQueue(self, call, skillID, nextLevel):
+        return self._change(call, skills.add_to_end, _int(skillID, "skillID"),
+                            _int(nextLevel, "nextLevel"))
+
+    @exposed
+    def CharStartTrainingSkillByTypeID(self, call, skillTypeID):
+        return self._change(call, skills.start, _int(skillTypeID, "skillTypeID"))
+
+    @exposed
+    def CharStartTrainingSkill(self, call, itemID, locationID=None):
+        cid = self._cid(call)
+        it = self.db.run(inv.item, _int(itemID, "itemID"))
+        if it is None or it["ownerID"] != cid or it["locationID"] != cid:
+            raise UserError("CantDoThatWithSomeoneElsesStuff")
+        return self._change(call, skills.start, it["typeID"])
+
+    @exposed
+    def CharStopTrainingSkill(self, call):
+        return self._change(call, skills.stop)
 
     @exposed
     def GetSkillHistory(self, call):
@@ -140,19 +190,31 @@ class SkillMgrBound(BoundObject):
         return []
 
     @exposed
-    def CharStopTrainingSkill(self, call):
-        self._cid(call)
-        return None
-
-    @exposed
     def GetSkillPoints(self, call):
         cid = self._cid(call)
-        return self.service.db.run(chars.character_row, cid)["skillPoints"]
+        return self.db.run(chars.character_row, cid)["skillPoints"]
 
 
 class SkillMgrService(BindableService):
     name = "skillMgr"
     access = "character"
+
+    def __init__(self, manager):
+        super().__init__(manager)
+        server = manager.server
+        self.clock = TrainingClock(getattr(server, "db", None), self.send_events)
+        if self.clock.db is not None:
+            self.clock.start()
+            hooks = getattr(server, "on_shutdown", None)
+            if hooks is not None:
+                hooks.append(self.clock.stop)
+
+    def send_events(self, char_id, events):
+        """The character's skill events as one OnMultiEvent (EVEmu Client::_SendQueuedUpdates:
+        ``OnMultiEvent((events,))``, id type charid)."""
+        if events:
+            notify_chars(self.manager, (char_id,), "OnMultiEvent", "charid",
+                         ([tuple(e) for e in events],))
 
     def create_bound(self, call, bind_params):
         need_character(call)
@@ -189,7 +251,8 @@ class DogmaIMBound(BoundObject):
         attrs = self.db.run(charinfo.type_attributes, me["typeID"])
         attrs.update(self.db.run(charinfo.character_attributes, cid))
         out = {cid: _info_entry(me, attrs, now=now)}
-        for sk in self.db.run(inv.items_in, cid, FLAG_SKILL):
+        for sk in (self.db.run(inv.items_in, cid, FLAG_SKILL) +
+                   self.db.run(inv.items_in, cid, skills.FLAG_SKILL_IN_TRAINING)):
             a = self.db.run(charinfo.item_attributes, sk["itemID"])
             t = self.db.run(charinfo.type_attributes, sk["typeID"])
             a.setdefault(ATTR_SKILL_TIME_CONSTANT, t.get(ATTR_SKILL_TIME_CONSTANT, 1))

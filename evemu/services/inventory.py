@@ -7,7 +7,8 @@ Shapes (EVEmu InvBrokerService.cpp, InventoryBound.cpp, Inventory.cpp, Inventory
   ``SubStruct(SubStream(oid))``;
 * ``InventoryBound.List(flag)`` is a ``dbutil.CRowset`` of item rows (itemID I8, typeID I4,
   ownerID I4, locationID I4, flagID I2, quantity I4 (-1 for a singleton), groupID I4,
-  categoryID I4, customInfo STR); ``GetItem()`` the container's own row (a PackedRow);
+  categoryID I4, customInfo STR; the descriptor's keywords ``stacksize`` -> util.StackSize and
+  ``singleton`` -> util.Singleton); ``GetItem()`` the container's own row (a PackedRow);
 * ``Add`` answers the moved itemID (the new one when part of a stack moved), ``MultiAdd``,
   ``MultiMerge`` and ``StackAll`` None;
 * every changed item goes to its owner as ``OnItemChange(row, {ix: old value})``
@@ -20,7 +21,7 @@ import logging
 
 from evemu.db import inventory as inv
 from evemu.wire.marshal import (DBTYPE_I2, DBTYPE_I4, DBTYPE_I8, DBTYPE_STR, PackedRow,
-                                SubStream, SubStruct)
+                                SubStream, SubStruct, Token)
 
 from . import BindableService, BoundObject, CallResult, UserError, exposed
 from .notify import notify_chars
@@ -32,12 +33,17 @@ ITEM_ROW_COLUMNS = (("itemID", DBTYPE_I8), ("typeID", DBTYPE_I4), ("ownerID", DB
                     ("locationID", DBTYPE_I4), ("flagID", DBTYPE_I2), ("quantity", DBTYPE_I4),
                     ("groupID", DBTYPE_I4), ("categoryID", DBTYPE_I4),
                     ("customInfo", DBTYPE_STR))
-ITEM_DESCRIPTOR = descriptor(ITEM_ROW_COLUMNS)
+#: EVEmu StaticDataMgr::CreateHeader ("correct data for crucible"): the descriptor's keyword
+#: list names two virtual columns the client computes from the row (item.stacksize,
+#: item.singleton)
+ITEM_KEYWORDS = ((b"stacksize", Token("util.StackSize")), (b"singleton", Token("util.Singleton")))
+ITEM_DESCRIPTOR = descriptor(ITEM_ROW_COLUMNS, ITEM_KEYWORDS)
 
 # inventory containers (the client's const.container*) and item flags
 CONTAINER_WALLET, CONTAINER_GLOBAL, CONTAINER_HANGAR, CONTAINER_CHARACTER = (
     10001, 10002, 10004, 10011)
 FLAG_NONE, FLAG_WALLET, FLAG_HANGAR, FLAG_CARGO, FLAG_SKILL = 0, 1, 4, 5, 7
+FLAG_SKILL_IN_TRAINING = 61
 GROUP_STATION, GROUP_SOLAR_SYSTEM = 15, 5
 CATEGORY_SHIP = 6
 SOMEONE_ELSES = "CantDoThatWithSomeoneElsesStuff"
@@ -153,7 +159,11 @@ class InventoryBound(BoundObject):
         # ours, or the character, lists all it holds
         station = self.location == call.session.get("stationid")
         items = self.db.run(inv.items_in, self.location, flag, self.owner if station else None)
-        return crowset(ITEM_ROW_COLUMNS, [item_values(it) for it in items])
+        if flag == FLAG_SKILL and self.location == self.owner:
+            # the skill in training is the character's too (flagSkillInTraining)
+            items = sorted(items + self.db.run(inv.items_in, self.location,
+                                               FLAG_SKILL_IN_TRAINING), key=lambda i: i["itemID"])
+        return crowset(ITEM_ROW_COLUMNS, [item_values(it) for it in items], ITEM_KEYWORDS)
 
     @exposed
     def GetItem(self, call):

@@ -21,6 +21,8 @@ import collections
 import logging
 import time
 
+from evemu.db import chat as chat_db
+from evemu.machonet.calls import ClientCallError, call_client
 from evemu.world import chat as W
 from evemu.world.chat import ChatError
 from evemu.wire.marshal import Instance, Token
@@ -208,6 +210,46 @@ class LSCService(Service):
         #: (members reached, seconds) of the last SendMessage fan-outs (benchmarks/bench_chat)
         self.fanout_stats = collections.deque(maxlen=10000)
         self._names = {}                 # charid -> (name, typeID)
+        self.invite_timeout = 120.0      # seconds an invitee's client has to answer
+        self._restore()
+
+    # ------------------------------------------------------------ kept channels
+    @property
+    def _db(self):
+        return getattr(getattr(self.manager, "server", None), "db", None)
+
+    def _restore(self):
+        """The user channels kept in the database (with their settings, access lists and
+        subscribers) come back at start."""
+        if self._db is None:
+            return
+        try:
+            kept = self._db.run(chat_db.load_channels)
+        except Exception as e:           # no table (an old test database): nothing kept
+            log.warning("LSC: kept channels not loaded: %r", e)
+            return
+        for d in kept:
+            self.world.restore(d)
+
+    def _keep(self, fn, *args):
+        """Write a change of a kept channel; a failure is logged, chat goes on."""
+        if self._db is None:
+            return
+        try:
+            self._db.run(fn, *args)
+        except Exception:
+            log.exception("LSC: keeping %s%r", fn.__name__, args)
+
+    @staticmethod
+    def _channel_row(ch):
+        return {"channelID": ch.id, "ownerID": ch.owner_id, "displayName": ch.display_name,
+                "motd": ch.motd, "comparisonKey": ch.comparison_key,
+                "memberless": ch.memberless, "password": ch.password or "", "cspa": ch.cspa}
+
+    @staticmethod
+    def _acl_row(e):
+        return {"accessor": e.accessor, "mode": e.mode, "untilWhen": e.until,
+                "originalMode": e.original_mode, "admin": e.admin, "reason": e.reason}
 
     @property
     def _broadcaster(self):
@@ -359,9 +401,17 @@ class LSCService(Service):
 
     def _join(self, ch, sp):
         if self.world.join(ch, sp):
+            if ch.kept and sp.charid not in ch.subscribers:
+                ch.subscribers.add(sp.charid)
+                self._keep(chat_db.subscribe, ch.id, sp.charid)
             self._broadcast(ch, b"JoinChannel", sp)
             return True
         return False
+
+    def _unsubscribe(self, ch, sp):
+        if ch.kept and sp.charid in ch.subscribers:
+            ch.subscribers.discard(sp.charid)
+            self._keep(chat_db.unsubscribe, ch.id, sp.charid)
 
     def _leave(self, ch, sp):
         if self.world.leave(ch, sp):
@@ -465,7 +515,7 @@ class LSCService(Service):
         self._join(ch, sp)
         return self._join_reply(ch, sp)[2]
 
-    def _leave_value(self, sp, value):
+    def _leave_value(self, sp, value, unsubscribe=False):
         try:
             kind, cid = parse_channel(value)
         except ChatError:
@@ -479,6 +529,8 @@ class LSCService(Service):
             # channel -> LeaveChannel), which would otherwise race its own JoinChannels
             return
         self._leave(ch, sp)
+        if unsubscribe:
+            self._unsubscribe(ch, sp)
 
     @exposed
     def LeaveChannels(self, call, channels, unsubscribe=0, role=None):
@@ -490,22 +542,23 @@ class LSCService(Service):
         for el in channels:
             if type(el) is tuple and len(el) == 2 and type(el[1]) in (bool, int) and (
                     _is_int(el[0]) or type(el[0]) in (tuple, list)):
-                self._leave_value(sp, el[0])
+                self._leave_value(sp, el[0], bool(unsubscribe))
             else:
-                self._leave_value(sp, el)
+                self._leave_value(sp, el, bool(unsubscribe))
         return None
 
     @exposed
     def LeaveChannel(self, call, channel, unsubscribe=0):
         sp = self.speaker(call)
-        self._leave_value(sp, channel)
+        self._leave_value(sp, channel, unsubscribe is True or unsubscribe == 1)
         return None
 
     @exposed
     def ForgetChannel(self, call, channel):
-        """The channel list's "forget": leave it (EVESharp; EVEmu has no handler)."""
+        """The channel list's "forget": leave it and drop the subscription (EVESharp; EVEmu
+        has no handler)."""
         sp = self.speaker(call)
-        self._leave_value(sp, channel)
+        self._leave_value(sp, channel, True)
         return None
 
     @exposed
@@ -592,6 +645,9 @@ class LSCService(Service):
                                        memberless=memberless if _is_int(memberless) else 0)
             except ChatError as e:
                 raise _user_error(e) from None
+            if ch.kept:
+                self._keep(chat_db.save_channel, self._channel_row(ch),
+                           [self._acl_row(e) for e in ch.acl.values()])
         else:
             return (W.ERR_UNSPECIFIED, None, None)
         self._join(ch, sp)
@@ -616,16 +672,21 @@ class LSCService(Service):
         targets = self._targets(ch)
         payload = (wire_id(ch), 0, b"DestroyChannel", sender_info(sp), ())
         self.world.destroy(ch)
+        if ch.kept:
+            self._keep(chat_db.delete_channel, ch.id)
         send_notification(targets, "OnLSC", b"normal", payload, self._broadcaster)
         return None
 
     @exposed
     def Invite(self, call, characterID, channelID, channelTitle=None, addAllowed=False):
-        """Let a character into a channel (private conversations): an access-list entry
+        """Invite a character into a channel (private conversations): an access-list entry
         (conversationalist) for it, announced to the members as ``AccessControl``; needs
-        operator rights (any member of a private conversation may invite).  Returns 1.
-        Telling the invitee's client (a server-to-client ``LSC.ChatInvite`` call) is not done
-        yet, see docs/chat.md; the invitee joins with JoinChannels."""
+        operator rights (any member of a private conversation may invite).  Then the
+        invitee's client is asked (``LSC.ChatInvite(invitorID, invitorName, invitorGender,
+        channelID)``, a server-to-client call; this call waits for its answer, at most
+        ``invite_timeout`` seconds): None, accepted (the client joins by itself), returns 1;
+        a refusal (``ChtRejected``, ``ChtBlockedNow``, ...) or no answer
+        (``ChtCharNotReachable``) undoes the access entry and is raised as that UserError."""
         sp = self.speaker(call)
         if not _is_int(characterID):
             raise UserError("ChtCharNotReachable", {"char": 0})
@@ -640,15 +701,39 @@ class LSCService(Service):
         other = self.by_char.get(characterID)
         if other is None:
             raise UserError("ChtCharNotReachable", {"char": characterID})
-        if ch.mode_of(other) < W.MODE_CONVERSATIONALIST:
+        added = ch.mode_of(other) < W.MODE_CONVERSATIONALIST
+        if added:
             self._set_access(ch, sp, characterID, W.MODE_CONVERSATIONALIST)
-        return 1
+        # ask the invitee's client (LSC.ChatInvite): it answers None when the player accepts
+        # (having joined with JoinChannel by then), else the UserError key of its refusal
+        gender = sp.conn.session.get("genderID") if sp.conn.session is not None else None
+        try:
+            reason = call_client(other.conn, "LSC", "ChatInvite",
+                                 (sp.charid, sp.name, gender or 0, ch.id),
+                                 timeout=self.invite_timeout)
+        except (TimeoutError, ConnectionResetError, ClientCallError, OSError) as e:
+            log.info("LSC: invitation of %s to %s not answered: %r", characterID, ch.id, e)
+            reason = "ChtCharNotReachable"
+        if reason is None:
+            return 1
+        if isinstance(reason, bytes):
+            reason = reason.decode("ascii", "replace")
+        if not isinstance(reason, str) or not reason.startswith("Cht") or len(reason) > 40:
+            reason = "ChtRejected"
+        if added and characterID not in ch.members and self.world.channels.get(ch.id) is ch:
+            self._set_access(ch, sp, characterID, W.MODE_NOTSPECIFIED)   # declined: undone
+        raise UserError(reason, {"char": characterID})
 
     def _set_access(self, ch, sp, accessor, mode, until=None, reason=""):
         if mode == W.MODE_NOTSPECIFIED and accessor is not None:
             ch.acl.pop(accessor, None)
+            if ch.kept:
+                self._keep(chat_db.set_access, ch.id, {"accessor": accessor, "mode": None})
         else:
-            ch.acl[accessor] = W.AclEntry(accessor, mode, until, mode, sp.name, reason or "")
+            entry = ch.acl[accessor] = W.AclEntry(accessor, mode, until, mode, sp.name,
+                                                  reason or "")
+            if ch.kept:
+                self._keep(chat_db.set_access, ch.id, self._acl_row(entry))
         self._broadcast(ch, b"AccessControl", sp,
                         (accessor, mode, until, mode, reason or "", sp.name))
         if accessor is not None:
@@ -709,6 +794,8 @@ class LSCService(Service):
             ch.memberless = bool(kw["memberless"])
             self._broadcast(ch, b"SetChannelMemberless", sp, (int(ch.memberless),
                                                                channel_chars(ch)))
+        if ch.kept:
+            self._keep(chat_db.save_channel, self._channel_row(ch))
         return None
 
     # ------------------------------------------------------------ server side

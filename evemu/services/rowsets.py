@@ -24,12 +24,14 @@ def _b(name):
     return name.encode("utf-8") if isinstance(name, str) else name
 
 
-def descriptor(columns):
-    return DBRowDescriptor([(n, t) for n, t in columns])
+def descriptor(columns, keywords=()):
+    """A DBRowDescriptor of ``(name, DBTYPE)`` columns; ``keywords``: the header's ``(name,
+    Token)`` pairs (EVEmu's item rows: stacksize/util.StackSize, singleton/util.Singleton)."""
+    return DBRowDescriptor([(n, t) for n, t in columns], keywords or None)
 
 
-def crowset(columns, rows):
-    desc = descriptor(columns)
+def crowset(columns, rows, keywords=()):
+    desc = descriptor(columns, keywords)
     return ObjectEx2(((Token("dbutil.CRowset"),), {b"header": desc}),
                      [PackedRow(desc, tuple(r)) for r in rows], {})
 

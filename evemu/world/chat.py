@@ -120,7 +120,7 @@ class Channel:
     __slots__ = ("id", "kind", "owner_id", "display_name", "motd", "comparison_key",
                  "memberless", "password", "mailing_list", "cspa", "temporary",
                  "language_restriction", "group_message_id", "channel_message_id", "members",
-                 "acl", "static")
+                 "acl", "static", "subscribers")
 
     def __init__(self, channel_id, kind=NORMAL, *, owner_id=1, display_name="", motd="",
                  comparison_key=None, memberless=False, password="", cspa=CSPA,
@@ -144,12 +144,19 @@ class Channel:
         self.members = {}                  # charid -> Speaker
         self.acl = {}                      # accessor -> AclEntry
         self.static = static
+        self.subscribers = set()           # charids that keep it (kept user channels)
         if kind == NORMAL:
             self.acl[None] = AclEntry(None, public_mode)
 
     @property
     def session_bound(self):
         return self.kind != NORMAL
+
+    @property
+    def kept(self):
+        """A user channel that outlives the server (not fixed, not private, not
+        session-bound)."""
+        return self.kind == NORMAL and not self.static and not self.temporary
 
     def __repr__(self):
         return f"<Channel {self.kind}:{self.id} {self.display_name!r} {len(self.members)}>"
@@ -266,6 +273,11 @@ class ChatWorld:
             return ch if ch.kind == kind else None
         name, group = _KIND_INFO[kind]
         title = self.name_of(kind, entity_id) or str(entity_id)
+        # name_of may block (the service asks the database): another caller may have made the
+        # channel meanwhile, and a second one would orphan its members
+        ch = self.channels.get(entity_id)
+        if ch is not None:
+            return ch if ch.kind == kind else None
         message_id = -1
         if kind == "corpid" and not (1000000 <= entity_id < 2000000):
             message_id = 0                                   # a player corporation
@@ -299,6 +311,22 @@ class ChatWorld:
                      memberless=bool(memberless), temporary=temporary,
                      public_mode=MODE_NOTSPECIFIED if temporary else MODE_CONVERSATIONALIST)
         self.channels[cid] = ch
+        return ch
+
+    def restore(self, d):
+        """A kept channel as :func:`evemu.db.chat.load_channels` gives it back."""
+        ch = Channel(int(d["channelID"]), owner_id=int(d["ownerID"]),
+                     display_name=d["displayName"], motd=d["motd"],
+                     comparison_key=d["comparisonKey"], memberless=bool(d["memberless"]),
+                     password=d["password"] or "", cspa=int(d["cspa"]))
+        ch.acl.clear()
+        for e in d["acl"]:
+            ch.acl[e["accessor"]] = AclEntry(e["accessor"], int(e["mode"]), e["untilWhen"],
+                                             int(e["originalMode"]), e["admin"], e["reason"])
+        ch.subscribers = set(d["members"])
+        self.channels[ch.id] = ch
+        if ch.id >= self._next_user_id:
+            self._next_user_id = ch.id + 1
         return ch
 
     def destroy(self, ch):

@@ -375,12 +375,26 @@ encode_descriptor(Encoder *e, DescriptorObject *d)
         e->saved_cap = cap;
     }
     e->saved[e->nsaved++] = Py_NewRef((PyObject *)d);
-    /* (Token 'blue.DBRowDescriptor', (columns,)), empty list and dict parts */
+    /* (Token 'blue.DBRowDescriptor', (columns,)[, [keywords]]), empty list and dict parts */
     static const char tok[] = "blue.DBRowDescriptor";
-    if (put_byte(e, OP_OBJEX1 | FLAG_SAVE) < 0 || put_byte(e, OP_TUPLE2) < 0 ||
+    int has_kw = PyTuple_GET_SIZE(d->keywords) > 0;
+    if (put_byte(e, OP_OBJEX1 | FLAG_SAVE) < 0 ||
+        (has_kw ? (put_byte(e, OP_TUPLE) < 0 || put_size(e, 3) < 0)
+                : put_byte(e, OP_TUPLE2) < 0) ||
         put_op_sized(e, OP_TOKEN, tok, (Py_ssize_t)sizeof(tok) - 1) < 0 ||
-        put_byte(e, OP_TUPLE1) < 0 || encode_tuple(e, d->columns) < 0 ||
-        put_byte(e, OP_MARK) < 0 || put_byte(e, OP_MARK) < 0)
+        put_byte(e, OP_TUPLE1) < 0 || encode_tuple(e, d->columns) < 0)
+        return -1;
+    if (has_kw) {
+        /* EVEmu's PyObjectEx_Type1 keyword form: a list of (name, Token) tuples */
+        PyObject *list = PySequence_List(d->keywords);
+        if (list == NULL)
+            return -1;
+        int rc = encode_list(e, list);
+        Py_DECREF(list);
+        if (rc < 0)
+            return -1;
+    }
+    if (put_byte(e, OP_MARK) < 0 || put_byte(e, OP_MARK) < 0)
         return -1;
     return 0;
 }

@@ -105,6 +105,8 @@ typedef struct {
     PyObject *columns;      /* tuple of (name: bytes, type: int) 2-tuples, the wire form */
     PyObject *names;        /* tuple of str, one per column */
     PyObject *index;        /* dict: str name -> int and bytes name -> int */
+    PyObject *keywords;     /* tuple of (name: bytes, Token) 2-tuples: the header's keyword
+                             * list (virtual columns such as util.StackSize); () if none */
     Py_ssize_t ncols;
     Py_ssize_t fixed_len;   /* bytes of fixed-size columns */
     Py_ssize_t row_len;     /* fixed_len + ceil((nbools + ncols) / 8) */
@@ -138,7 +140,8 @@ void evm_packedrow_set_objs(MarshalState *st, PackedRowObject *row, PyObject *ob
 
 int evm_packedrow_init_types(PyObject *module, MarshalState *st);
 
-/* If header is (Token 'blue.DBRowDescriptor', (((name, type), ...),)) with known types, store a
+/* If header is (Token 'blue.DBRowDescriptor', (((name, type), ...),)[, [(name, Token)...]])
+ * with known types (the third item is the keyword list some rows carry), store a
  * new DBRowDescriptor in *out and return 1; return 0 if it does not have that shape; -1 on a
  * Python error (MemoryError). */
 int evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **out);

@@ -150,8 +150,61 @@ dbtype_name(int t)
  * ValueError on a bad shape (Python constructor); otherwise return NULL *without* an exception
  * for a bad shape (decoder probing a stream ObjectEx1).  Names may be bytes (the wire form) or
  * str (encoded as UTF-8 on the wire). */
+/* The keyword list of a descriptor: a tuple of (name: bytes, Token) pairs from a sequence of
+ * (name: bytes|str, Token) pairs (NULL or None: no keywords).  Tokens only: they are immutable
+ * names, so a descriptor can never be part of a reference cycle and needs no GC.  `strict`
+ * as for descriptor_build.  Returns a new reference or NULL. */
 static PyObject *
-descriptor_build(PyTypeObject *tp, PyObject *columns, int strict)
+keywords_build(MarshalState *st, PyObject *keywords, int strict)
+{
+    if (keywords == NULL || keywords == Py_None)
+        return PyTuple_New(0);
+    PyObject *seq = PySequence_Fast(keywords, "DBRowDescriptor keywords must be a sequence");
+    if (seq == NULL) {
+        if (!strict && PyErr_ExceptionMatches(PyExc_TypeError))
+            PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+            goto bad_shape;
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1), *bname;
+        if ((PyObject *)Py_TYPE(value) != st->Token)
+            goto bad_shape;
+        if (PyBytes_Check(name))
+            bname = PyBytes_FromStringAndSize(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
+        else if (PyUnicode_Check(name))
+            bname = PyUnicode_AsEncodedString(name, "utf-8", "surrogateescape");
+        else
+            goto bad_shape;
+        if (bname == NULL)
+            goto fail;
+        PyObject *kw = PyTuple_Pack(2, bname, value);
+        Py_DECREF(bname);
+        if (kw == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(out, i, kw);
+    }
+    Py_DECREF(seq);
+    return out;
+
+bad_shape:
+    if (strict)
+        PyErr_SetString(PyExc_TypeError,
+                        "DBRowDescriptor keywords must be (name: bytes|str, Token) pairs");
+fail:
+    Py_DECREF(seq);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *
+descriptor_build(PyTypeObject *tp, PyObject *columns, PyObject *keywords, int strict)
 {
     DescriptorObject *self = NULL;
     PyObject *seq = PySequence_Fast(columns, "DBRowDescriptor columns must be a sequence");
@@ -166,6 +219,12 @@ descriptor_build(PyTypeObject *tp, PyObject *columns, int strict)
         goto fail;
     self->hash = -1;
     self->ncols = n;
+    MarshalState *st = evm_state_from_type(tp);
+    if (st == NULL)
+        goto fail;
+    self->keywords = keywords_build(st, keywords, strict);
+    if (self->keywords == NULL)
+        goto fail_or_shape;
     self->cols = PyMem_Calloc(n ? (size_t)n : 1, sizeof(EvmColumn));
     self->columns = PyTuple_New(n);
     self->names = PyTuple_New(n);
@@ -283,8 +342,15 @@ int
 evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **out)
 {
     *out = NULL;
-    if (!PyTuple_CheckExact(header) || PyTuple_GET_SIZE(header) != 2)
+    if (!PyTuple_CheckExact(header) || PyTuple_GET_SIZE(header) < 2 ||
+        PyTuple_GET_SIZE(header) > 3)
         return 0;
+    PyObject *keywords = NULL;
+    if (PyTuple_GET_SIZE(header) == 3) {
+        keywords = PyTuple_GET_ITEM(header, 2);
+        if (!PyList_CheckExact(keywords))
+            return 0;
+    }
     PyObject *tok = PyTuple_GET_ITEM(header, 0);
     PyObject *args = PyTuple_GET_ITEM(header, 1);
     if ((PyObject *)Py_TYPE(tok) != st->Token || !PyTuple_CheckExact(args) ||
@@ -299,23 +365,25 @@ evm_descriptor_from_header(MarshalState *st, PyObject *header, PyObject **out)
         return -1;
     if (eq != 0)
         return 0;
-    *out = descriptor_build(st->DescriptorType, PyTuple_GET_ITEM(args, 0), 0);
+    *out = descriptor_build(st->DescriptorType, PyTuple_GET_ITEM(args, 0), keywords, 0);
     if (*out == NULL)
         return PyErr_Occurred() ? -1 : 0;
     return 1;
 }
 
-/* DBRowDescriptor(columns)
+/* DBRowDescriptor(columns, keywords=())
  * --
- * Column layout of packed rows: a sequence of (name, dbtype) pairs.  Immutable and hashable. */
+ * Column layout of packed rows: a sequence of (name, dbtype) pairs, and the header's keyword
+ * list of (name, Token) pairs.  Immutable and hashable. */
 static PyObject *
 descriptor_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"columns", NULL};
-    PyObject *columns;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:DBRowDescriptor", kwlist, &columns))
+    static char *kwlist[] = {"columns", "keywords", NULL};
+    PyObject *columns, *keywords = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:DBRowDescriptor", kwlist, &columns,
+                                     &keywords))
         return NULL;
-    return descriptor_build(tp, columns, 1);
+    return descriptor_build(tp, columns, keywords, 1);
 }
 
 static void
@@ -325,6 +393,7 @@ descriptor_dealloc(DescriptorObject *self)
     Py_XDECREF(self->columns);
     Py_XDECREF(self->names);
     Py_XDECREF(self->index);
+    Py_XDECREF(self->keywords);
     PyMem_Free(self->cols);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -352,7 +421,11 @@ descriptor_repr(DescriptorObject *self)
     Py_DECREF(sep);
     if (joined == NULL)
         goto done;
-    res = PyUnicode_FromFormat("DBRowDescriptor([%U])", joined);
+    if (PyTuple_GET_SIZE(self->keywords))
+        res = PyUnicode_FromFormat("DBRowDescriptor([%U], keywords=%R)", joined,
+                                   self->keywords);
+    else
+        res = PyUnicode_FromFormat("DBRowDescriptor([%U])", joined);
     Py_DECREF(joined);
 done:
     Py_DECREF(parts);
@@ -364,7 +437,10 @@ descriptor_equal(DescriptorObject *a, DescriptorObject *b)
 {
     if (a == b)
         return 1;
-    return PyObject_RichCompareBool(a->columns, b->columns, Py_EQ);
+    int eq = PyObject_RichCompareBool(a->columns, b->columns, Py_EQ);
+    if (eq != 1)
+        return eq;
+    return PyObject_RichCompareBool(a->keywords, b->keywords, Py_EQ);
 }
 
 static PyObject *
@@ -381,8 +457,21 @@ descriptor_richcompare(PyObject *a, PyObject *b, int op)
 static Py_hash_t
 descriptor_hash(DescriptorObject *self)
 {
-    if (self->hash == -1)
-        self->hash = PyObject_Hash(self->columns);
+    if (self->hash == -1) {
+        Py_hash_t h = PyObject_Hash(self->columns);
+        if (h == -1)
+            return -1;
+        if (PyTuple_GET_SIZE(self->keywords)) {
+            Py_hash_t k = PyObject_Hash(self->keywords);
+            if (k == -1)
+                return -1;
+            /* unsigned arithmetic: a signed overflow would be undefined behaviour */
+            h = (Py_hash_t)(((Py_uhash_t)h * 1000003U) ^ (Py_uhash_t)k);
+            if (h == -1)
+                h = -2;
+        }
+        self->hash = h;
+    }
     return self->hash;
 }
 
@@ -410,17 +499,26 @@ descriptor_get_row_len(DescriptorObject *self, void *Py_UNUSED(c))
     return PyLong_FromSsize_t(self->row_len);
 }
 
-/* __reduce__: DBRowDescriptor(columns), for copy and pickle. */
+static PyObject *
+descriptor_get_keywords(DescriptorObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(self->keywords);
+}
+
+/* __reduce__: DBRowDescriptor(columns, keywords), for copy and pickle. */
 static PyObject *
 descriptor_reduce(DescriptorObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(O(O))", (PyObject *)Py_TYPE(self), self->columns);
+    return Py_BuildValue("(O(OO))", (PyObject *)Py_TYPE(self), self->columns, self->keywords);
 }
 
 static PyGetSetDef descriptor_getset[] = {
     {"columns", (getter)descriptor_get_columns, NULL,
      "Tuple of (name: bytes, dbtype: int) pairs, as on the wire.", NULL},
     {"names", (getter)descriptor_get_names, NULL, "Tuple of the column names as str.", NULL},
+    {"keywords", (getter)descriptor_get_keywords, NULL,
+     "Tuple of the header's (name: bytes, Token) keyword pairs (virtual columns such as\n"
+     "stacksize -> util.StackSize); () when it has none.", NULL},
     {"row_len", (getter)descriptor_get_row_len, NULL,
      "Length in bytes of an unpacked row (fixed columns + bit area).", NULL},
     {0},
@@ -432,10 +530,12 @@ static PyMethodDef descriptor_methods[] = {
 };
 
 static PyType_Slot descriptor_slots[] = {
-    {Py_tp_doc, "DBRowDescriptor(columns)\n--\n\n"
+    {Py_tp_doc, "DBRowDescriptor(columns, keywords=())\n--\n\n"
                 "Column layout of PackedRows (blue.DBRowDescriptor): a sequence of\n"
                 "(name, dbtype) pairs; names are bytes on the wire (str is accepted and\n"
-                "encoded as UTF-8).  Immutable, hashable, compares by columns."},
+                "encoded as UTF-8).  keywords: the header's (name, Token) pairs (EVEmu's\n"
+                "item rows: stacksize/util.StackSize, singleton/util.Singleton).\n"
+                "Immutable, hashable, compares by columns and keywords."},
     {Py_tp_new, descriptor_new},
     {Py_tp_dealloc, descriptor_dealloc},
     {Py_tp_repr, descriptor_repr},

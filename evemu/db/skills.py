@@ -1,0 +1,361 @@
+"""Skill training: the skill queue of each character and its clock (portable SQL on a DB-API
+connection; items and attributes of :mod:`.characters`).
+
+EVE's rules (the client computes the same figures):
+
+* a skill of rank R needs ``250 * R * sqrt(32) ** (L - 1)`` skill points for level L
+  (:func:`.characters.skill_points`);
+* a character trains ``primary + secondary / 2`` skill points a minute, the two attributes the
+  skill names (dgmTypeAttributes 180 and 181; the character's own values in
+  ``chrCharacterInfo``);
+* only the first entry of the queue trains; the others start when the one before ends.
+
+``chrSkillQueue`` (migration 300) holds the queue in order with each entry's start and end
+(FILETIME).  Training: the first entry has times and its skill item has flag 61
+(flagSkillInTraining); the skill's stored points (attribute 276) are those it had when that
+entry started.  Paused (``CharStopTrainingSkill``): the points trained so far are stored, the
+skill goes back to flag 7 and every entry's times are 0 until training starts again.
+
+Every operation runs in ONE transaction and returns the events for the character's client
+(EVEmu's ``OnMultiEvent`` entries): ``("OnSkillStartTraining", itemID, endOfTraining)``,
+``("OnSkillTrainingStopped", itemID, silent)``, ``("OnSkillTrained", itemID)``.
+"""
+import math
+
+from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
+from .importer import _begin, _placeholder
+
+__all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
+           "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
+           "start", "complete_due", "next_due", "skills"]
+
+SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS "chrSkillQueue" ('
+    ' "characterID" BIGINT NOT NULL, "orderIndex" INTEGER NOT NULL,'
+    ' "typeID" INTEGER NOT NULL, "level" INTEGER NOT NULL,'
+    ' "startTime" BIGINT NOT NULL, "endTime" BIGINT NOT NULL,'
+    ' PRIMARY KEY ("characterID", "orderIndex"))',
+)
+
+MINUTE = 60 * 10_000_000                  # FILETIME ticks
+MAX_LEVEL = 5
+MAX_QUEUE = 50                            # entries (the Crucible client shows up to 50)
+FLAG_SKILL, FLAG_SKILL_IN_TRAINING = 7, 61
+ATTR_PRIMARY, ATTR_SECONDARY = 180, 181
+CHAR_ATTRS = {164: "charisma", 165: "intelligence", 166: "memory", 167: "perception",
+              168: "willpower"}
+
+
+class SkillQueueError(ValueError):
+    """A queue the character cannot train: the message says why (sent as the client's
+    CustomError)."""
+
+
+def sp_per_minute(primary, secondary):
+    """Skill points a minute from the two attribute values."""
+    return primary + secondary / 2.0
+
+
+def training_end(current_sp, target_sp, spm, start):
+    """The FILETIME when ``target_sp`` is reached from ``current_sp`` at ``spm`` a minute,
+    starting at ``start`` (rounded up to the tick)."""
+    if current_sp >= target_sp:
+        return start
+    return start + math.ceil((target_sp - current_sp) * MINUTE / spm)
+
+
+def trained_points(stored_sp, spm, start, now, cap):
+    """Points of a skill training since ``start`` that had ``stored_sp`` then."""
+    if now <= start:
+        return stored_sp
+    return min(cap, stored_sp + int((now - start) * spm // MINUTE))
+
+
+# ------------------------------------------------------------------ reading
+def _cur(conn):
+    return conn.cursor(), _placeholder(conn)
+
+
+def skills(conn, char_id):
+    """{typeID: skill dict} of the character's injected skills: itemID, flagID, level,
+    points, rank, spm (points a minute for this character)."""
+    cur, ph = _cur(conn)
+    cur.execute(f'SELECT "intelligence", "charisma", "perception", "memory", "willpower" FROM '
+                f'"chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
+    row = cur.fetchone()
+    if row is None:
+        return {}
+    attrs = dict(zip((165, 164, 167, 166, 168), (int(v) for v in row)))
+    cur.execute(f'SELECT "itemID", "typeID", "flagID" FROM "invItems" WHERE "locationID" = {ph}'
+                f' AND "ownerID" = {ph} AND "flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING})',
+                (char_id, char_id))
+    out = {}
+    for item_id, type_id, flag in cur.fetchall():
+        out[int(type_id)] = {"itemID": int(item_id), "typeID": int(type_id),
+                             "flagID": int(flag), "level": 0, "points": 0}
+    if not out:
+        return out
+    marks = ", ".join([ph] * len(out))
+    ids = {s["itemID"]: s for s in out.values()}
+    cur.execute(f'SELECT "itemID", "attributeID", "value" FROM "invItemAttributes" WHERE '
+                f'"itemID" IN ({marks}) AND "attributeID" IN ({ATTR_SKILL_LEVEL}, '
+                f'{ATTR_SKILL_POINTS})', list(ids))
+    for item_id, attr, value in cur.fetchall():
+        ids[int(item_id)]["level" if attr == ATTR_SKILL_LEVEL else "points"] = int(value)
+    cur.execute(f'SELECT "typeID", "attributeID", "valueInt", "valueFloat" FROM '
+                f'"dgmTypeAttributes" WHERE "typeID" IN ({marks}) AND "attributeID" IN '
+                f'({ATTR_SKILL_RANK}, {ATTR_PRIMARY}, {ATTR_SECONDARY})', list(out))
+    static = {}
+    for type_id, attr, vi, vf in cur.fetchall():
+        static.setdefault(int(type_id), {})[int(attr)] = vi if vi is not None else vf
+    for type_id, s in out.items():
+        st = static.get(type_id, {})
+        s["rank"] = float(st.get(ATTR_SKILL_RANK) or 1)
+        primary = attrs.get(int(st.get(ATTR_PRIMARY) or 0), 0)
+        secondary = attrs.get(int(st.get(ATTR_SECONDARY) or 0), 0)
+        s["spm"] = sp_per_minute(primary, secondary) or 1.0
+    return out
+
+
+def queue(conn, char_id):
+    """The queue in order: [(typeID, level, startTime, endTime)]."""
+    cur, ph = _cur(conn)
+    cur.execute(f'SELECT "typeID", "level", "startTime", "endTime" FROM "chrSkillQueue" WHERE '
+                f'"characterID" = {ph} ORDER BY "orderIndex"', (char_id,))
+    return [tuple(int(v) for v in r) for r in cur.fetchall()]
+
+
+def next_due(conn):
+    """The earliest end time of any character's training entry, or None."""
+    cur, _ph = _cur(conn)
+    cur.execute('SELECT MIN("endTime") FROM "chrSkillQueue" WHERE "endTime" > 0')
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+# ------------------------------------------------------------------ writing
+def _tx(conn, fn):
+    _begin(conn)
+    try:
+        out = fn()
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return out
+
+
+def _set_attr(conn, item_id, attr, value):
+    cur, ph = _cur(conn)
+    cur.execute(f'DELETE FROM "invItemAttributes" WHERE "itemID" = {ph} AND "attributeID" = '
+                f'{ph}', (item_id, attr))
+    cur.execute(f'INSERT INTO "invItemAttributes" ("itemID", "attributeID", "value") VALUES '
+                f'({ph}, {ph}, {ph})', (item_id, attr, value))
+
+
+def _set_flag(conn, item_id, flag):
+    cur, ph = _cur(conn)
+    cur.execute(f'UPDATE "invItems" SET "flagID" = {ph} WHERE "itemID" = {ph}', (flag, item_id))
+
+
+def _write_queue(conn, char_id, entries):
+    cur, ph = _cur(conn)
+    cur.execute(f'DELETE FROM "chrSkillQueue" WHERE "characterID" = {ph}', (char_id,))
+    for i, (type_id, level, start, end) in enumerate(entries):
+        cur.execute(f'INSERT INTO "chrSkillQueue" VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})',
+                    (char_id, i, type_id, level, start, end))
+    last = entries[-1][3] if entries else 0
+    cur.execute(f'UPDATE "chrCharacterInfo" SET "skillQueueEndTime" = {ph} WHERE '
+                f'"characterID" = {ph}', (last, char_id))
+
+
+def _validate(sk, entries):
+    """The (typeID, level) pairs of a queue the client sent, checked: injected skills, each
+    level the one after the skill's current level or the entry before it of that skill."""
+    if not isinstance(entries, (list, tuple)):
+        raise SkillQueueError("the skill queue must be a list of (typeID, level)")
+    if len(entries) > MAX_QUEUE:
+        raise SkillQueueError(f"the skill queue holds at most {MAX_QUEUE} entries")
+    out, upto = [], {}
+    for e in entries:
+        if not (isinstance(e, (tuple, list)) and len(e) == 2 and
+                all(type(v) is int for v in e)):
+            raise SkillQueueError("a skill queue entry must be (typeID, level)")
+        type_id, level = e
+        s = sk.get(type_id)
+        if s is None:
+            raise SkillQueueError(f"skill {type_id} is not injected")
+        if not 1 <= level <= MAX_LEVEL:
+            raise SkillQueueError(f"level {level} of skill {type_id} is out of range")
+        expected = upto.get(type_id, s["level"]) + 1
+        if level != expected:
+            raise SkillQueueError(f"skill {type_id}: level {level} queued, "
+                                  f"level {expected} must come first")
+        upto[type_id] = level
+        out.append((type_id, level))
+    return out
+
+
+def _current_points(s, entry, now):
+    """Points of the skill of a training queue's first entry at ``now``."""
+    _type, level, start, _end = entry
+    return trained_points(s["points"], s["spm"], start, now, skill_points(s["rank"], level))
+
+
+def _stop_front(conn, sk, q, now, events, silent=True):
+    """Stop training the first entry (its points so far stored, flag 7); times cleared."""
+    if not q or q[0][3] == 0:
+        return
+    s = sk[q[0][0]]
+    points = _current_points(s, q[0], now)
+    _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
+    _set_flag(conn, s["itemID"], FLAG_SKILL)
+    s["points"], s["flagID"] = points, FLAG_SKILL
+    events.append(("OnSkillTrainingStopped", s["itemID"], silent))
+
+
+def _timed(sk, pairs, now):
+    """(typeID, level, start, end) entries for pairs trained one after the other from now."""
+    out, t = [], now
+    for type_id, level in pairs:
+        s = sk[type_id]
+        rank = s["rank"]
+        have = s["points"] if level == s["level"] + 1 else skill_points(rank, level - 1)
+        end = training_end(have, skill_points(rank, level), s["spm"], t)
+        out.append((type_id, level, t, end))
+        t = end
+    return out
+
+
+def _start_front(conn, sk, entries, events):
+    if not entries:
+        return
+    s = sk[entries[0][0]]
+    _set_flag(conn, s["itemID"], FLAG_SKILL_IN_TRAINING)
+    s["flagID"] = FLAG_SKILL_IN_TRAINING
+    events.append(("OnSkillStartTraining", s["itemID"], entries[0][3]))
+
+
+def _replace(conn, char_id, pairs, now, train):
+    """The queue becomes ``pairs``: the old first entry stops (unless it goes on training
+    unchanged), and the new one starts when ``train``; returns the events."""
+    sk = skills(conn, char_id)
+    pairs = _validate(sk, pairs)
+    q = queue(conn, char_id)
+    events = []
+    training = bool(q) and q[0][3] > 0
+    if training and train and pairs and pairs[0] == q[0][:2]:
+        # the skill in training goes on: keep its start, time the rest after it
+        first = q[0]
+        rest = _timed(sk, pairs[1:], first[3])
+        _write_queue(conn, char_id, [first] + rest)
+        return events
+    _stop_front(conn, sk, q, now, events)
+    if train:
+        entries = _timed(sk, pairs, now)
+        _start_front(conn, sk, entries, events)
+    else:
+        entries = [(t, lv, 0, 0) for t, lv in pairs]
+    _write_queue(conn, char_id, entries)
+    return events
+
+
+def save_queue(conn, char_id, pairs, now):
+    """``SaveSkillQueue``: the queue becomes ``pairs`` and trains (EVEmu clears it and adds
+    each entry, so the first one starts)."""
+    return _tx(conn, lambda: _replace(conn, char_id, pairs, now, True))
+
+
+def add_to_end(conn, char_id, type_id, level, now):
+    """``AddToEndOfSkillQueue``: append one level; an empty queue starts training it."""
+    def run():
+        q = queue(conn, char_id)
+        pairs = [e[:2] for e in q] + [(type_id, level)]
+        training = not q or q[0][3] > 0
+        return _replace(conn, char_id, pairs, now, training)
+    return _tx(conn, run)
+
+
+def stop(conn, char_id, now):
+    """``CharStopTrainingSkill``: pause the queue (the points so far are kept)."""
+    def run():
+        q = queue(conn, char_id)
+        if not q or q[0][3] == 0:
+            return []
+        sk = skills(conn, char_id)
+        events = []
+        _stop_front(conn, sk, q, now, events)
+        _write_queue(conn, char_id, [(t, lv, 0, 0) for t, lv, _s, _e in q])
+        return events
+    return _tx(conn, run)
+
+
+def start(conn, char_id, type_id, now):
+    """``CharStartTrainingSkillByTypeID`` / ``CharStartTrainingSkill``: train ``type_id``
+    now: first in the (paused) queue, or its next level alone when it is not queued."""
+    def run():
+        sk = skills(conn, char_id)
+        s = sk.get(type_id)
+        if s is None:
+            raise SkillQueueError(f"skill {type_id} is not injected")
+        q = queue(conn, char_id)
+        pairs = [e[:2] for e in q]
+        if q and q[0][3] > 0 and q[0][0] == type_id:
+            return []                                    # already training
+        if not pairs or pairs[0][0] != type_id:
+            if s["level"] >= MAX_LEVEL:
+                raise SkillQueueError(f"skill {type_id} is fully trained")
+            mine = [p for p in pairs if p[0] == type_id]
+            others = [p for p in pairs if p[0] != type_id]
+            pairs = (mine or [(type_id, s["level"] + 1)]) + others
+        return _replace(conn, char_id, pairs, now, True)
+    return _tx(conn, run)
+
+
+def complete_due(conn, now):
+    """Complete every training entry that ended by ``now``, for all characters; the next
+    entry of each queue starts at the end of the one before.  Returns {charID: events}."""
+    def run():
+        cur, ph = _cur(conn)
+        cur.execute(f'SELECT DISTINCT "characterID" FROM "chrSkillQueue" WHERE "endTime" > 0 '
+                    f'AND "endTime" <= {ph}', (now,))
+        out = {}
+        for (char_id,) in cur.fetchall():
+            char_id = int(char_id)
+            sk = skills(conn, char_id)
+            q = queue(conn, char_id)
+            events = []
+            while q and 0 < q[0][3] <= now:
+                type_id, level, _start, end = q.pop(0)
+                s = sk.get(type_id)
+                if s is None:                            # the skill went away: drop it
+                    continue
+                points = skill_points(s["rank"], level)
+                _set_attr(conn, s["itemID"], ATTR_SKILL_LEVEL, level)
+                _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
+                _set_flag(conn, s["itemID"], FLAG_SKILL)
+                s.update(level=level, points=points, flagID=FLAG_SKILL)
+                events.append(("OnSkillTrained", s["itemID"]))
+                if q:
+                    q = _timed(sk, [e[:2] for e in q], end)
+                    _start_front(conn, sk, q, events)
+            _write_queue(conn, char_id, q)
+            cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
+                        f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
+                        f'"invItems" i ON i."itemID" = a."itemID" WHERE i."locationID" = {ph} '
+                        f'AND i."flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING}) AND '
+                        f'a."attributeID" = {ATTR_SKILL_POINTS}) WHERE "characterID" = {ph}',
+                        (char_id, char_id))
+            out[char_id] = events
+        return out
+    return _tx(conn, run)
+
+
+def current_points(conn, char_id, now):
+    """{typeID: points at ``now``} of the character's skills (the one training counted)."""
+    sk = skills(conn, char_id)
+    q = queue(conn, char_id)
+    out = {t: s["points"] for t, s in sk.items()}
+    if q and q[0][3] > 0 and q[0][0] in sk:
+        out[q[0][0]] = _current_points(sk[q[0][0]], q[0], now)
+    return out

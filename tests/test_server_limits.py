@@ -296,3 +296,49 @@ def test_warning_limiter_reports_what_it_suppressed():
     assert lim.allow("b") == (True, 0)
     now[0] = 61
     assert lim.allow("a") == (True, 2)
+
+
+def _notification(client, method, elements):
+    from evemu.machonet.packets import Address, Packet
+    from evemu.wire.marshal import SubStream
+    inner = (elements, method, (), {})
+    pkt = Packet(C.NOTIFICATION, Address.client(client.client_id),
+                 Address.node(C.DEFAULT_NODE_ID), None, ((0, SubStream(inner)),))
+    client.send(pkt.to_wire())
+
+
+def test_connection_warnings_are_rate_limited_per_address(caplog):
+    # a logged-in client sending 30 unhandled notifications and 30 bad release elements gets
+    # at most warnings_per_minute WARNINGs for its address, and keeps its connection
+    caplog.set_level(logging.WARNING, logger="evemu")
+    with running_server(warnings_per_minute=4) as server:
+        with Client.connect(server.address) as c:
+            c.login("noisy", "pw")
+            for _ in range(30):
+                _notification(c, b"NoSuchNotification", [])
+            _notification(c, b"ClientHasReleasedTheseObjects", [7] * 30)
+            assert c.call("machoNet", "GetTime")             # all of them were read
+        msgs = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and r.name.startswith("evemu")]
+    noisy = [m for m in msgs if "unhandled notification" in m or "bad release element" in m]
+    assert len(noisy) == 4
+    assert all("NoSuchNotification" in m for m in noisy)
+
+
+def test_connection_warning_reports_the_suppressed_count(caplog):
+    from evemu.machonet.limits import WarningLimiter
+    caplog.set_level(logging.WARNING, logger="evemu")
+    now = [0.0]
+    with running_server(warnings_per_minute=2) as server:
+        server.warnings = WarningLimiter(per_minute=2, clock=lambda: now[0])
+        with Client.connect(server.address) as c:
+            c.login("noisy2", "pw")
+            for _ in range(5):
+                _notification(c, b"Bogus", [])
+            assert c.call("machoNet", "GetTime")
+            now[0] = 61.0                                      # a new minute
+            _notification(c, b"Bogus", [])
+            assert c.call("machoNet", "GetTime")
+        msgs = [r.getMessage() for r in caplog.records if "unhandled notification" in r.getMessage()]
+    assert len(msgs) == 3
+    assert "(3 similar warnings for 127.0.0.1 suppressed)" in msgs[-1]

@@ -157,6 +157,11 @@ class Connection:
 
     __str__ = __repr__
 
+    def _warn(self, msg, *args):
+        """A WARNING about this peer, rate-limited per client address like the server's
+        (``warnings_per_minute``): a client cannot flood the log with bad packets."""
+        self.server.warn(getattr(self, "host", None) or self.peer.rsplit(":", 1)[0], msg, *args)
+
     @property
     def client_id(self):
         return None if self.session is None else self.session.get("clientID")
@@ -310,8 +315,7 @@ class Connection:
         except LoginRefused as e:
             self.close(f"login refused: {e}")
         except (HandshakeError, PacketError, MarshalError) as e:
-            self.server.warn(getattr(self, "host", self.peer),
-                             "%s: protocol violation, dropping: %s", self, e)
+            self._warn("%s: protocol violation, dropping: %s", self, e)
             self.close(f"protocol violation: {e}")
         except FramingError as e:
             self.close(str(e))
@@ -334,8 +338,7 @@ class Connection:
                        peer=self.peer, node_id=self.server.node_id,
                        user_count=self.server.user_count,
                        image_server_url=self.config.image_server_url,
-                       warn=lambda msg, *args: self.server.warn(getattr(self, "host", self.peer),
-                                                                msg, *args))
+                       warn=self._warn)
         account = hs.run()               # marks the account online for this connection
         self._logged_in()
         s = Session()
@@ -421,7 +424,7 @@ class Connection:
         elif t == C.PING_RSP:
             self._ping_answered(packet)         # the answer to ping() or the keep-alive
         else:
-            log.warning("%s: ignoring a %s packet", self, packet.type_name)
+            self._warn("%s: ignoring a %s packet", self, packet.type_name)
 
     # ------------------------------------------------------------ limits (server core)
     def _logged_in(self):
@@ -556,11 +559,11 @@ class Connection:
     def _handle_notification(self, packet):
         method, elements = parse_notification(packet)
         if method != "ClientHasReleasedTheseObjects":
-            log.warning("%s: unhandled notification %r", self, method)
+            self._warn("%s: unhandled notification %r", self, method)
             return
         for el in elements:
             if type(el) is not tuple or not el or not isinstance(el[0], (bytes, str)):
-                log.warning("%s: bad release element %r", self, el)
+                self._warn("%s: bad release element %r", self, el)
                 continue
             bound_id = el[0].decode("ascii", "replace") if isinstance(el[0], bytes) else el[0]
             if not self.server.services.release(bound_id, self):

@@ -435,6 +435,8 @@ class Connection:
 
     def _packet_loop_reader(self, idle):
         """The packet loop through the FrameReader (sockets that are not non-blocking)."""
+        if self.config.frame_timeout:
+            self.reader.sock = _FrameClock(self.sock, self.reader, self.config.frame_timeout)
         lp = loop.get_loop()
         fd = self.sock.fileno()
         reader = self.reader
@@ -501,8 +503,8 @@ class Connection:
         from now on a frame that has started must finish within ``frame_timeout``."""
         self.reader.max_frame = self.config.max_frame
         self.server.connection_authenticated(self)
-        if self.config.frame_timeout:
-            self.reader.sock = _FrameClock(self.sock, self.reader, self.config.frame_timeout)
+        # (the fast packet loop keeps the frame deadline itself; the FrameReader path of
+        # _packet_loop_reader reads through a _FrameClock)
 
     # ------------------------------------------------------------------ calls
     def _run_call(self, packet, req):

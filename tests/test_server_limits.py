@@ -342,3 +342,71 @@ def test_connection_warning_reports_the_suppressed_count(caplog):
         msgs = [r.getMessage() for r in caplog.records if "unhandled notification" in r.getMessage()]
     assert len(msgs) == 3
     assert "(3 similar warnings for 127.0.0.1 suppressed)" in msgs[-1]
+
+
+# ------------------------------------------------------------------ memory after closes
+def test_heap_is_trimmed_after_a_burst_of_closes(monkeypatch):
+    import evemu.machonet.server as srv_mod
+    calls = []
+    monkeypatch.setattr(srv_mod, "TRIM_AFTER_CLOSES", 5)
+    monkeypatch.setattr(srv_mod, "TRIM_DELAY", 0.05)
+    monkeypatch.setattr(srv_mod, "release_memory", lambda: calls.append(1) or True)
+    with running_server() as server:
+        for _ in range(4):
+            raw(server.address).close()
+        assert settle(lambda: not server.connections)
+        loop.sleep(0.2)
+        assert calls == [] and server.memory_trims == 0        # 4 closes: below the mark
+        socks = [raw(server.address) for _ in range(6)]
+        assert settle(lambda: len(server.connections) == 6)
+        for s in socks:
+            s.close()
+        assert settle(lambda: server.memory_trims == 1)
+        loop.sleep(0.2)
+        assert calls == [1] and server.memory_trims == 1         # one trim per burst
+
+
+def test_release_memory_runs_malloc_trim():
+    from evemu.machonet.server import release_memory
+    assert release_memory() in (True, False)       # glibc: malloc_trim(0)'s answer
+    assert release_memory() in (True, False)       # (the function is looked up once)
+
+
+def test_a_closed_connection_leaves_no_cycle_for_the_collector():
+    # the fast packet loop must not tie the FrameReader to the socket in a cycle: a server
+    # that collects rarely (serve raises the threshold) would keep every closed socket
+    import gc
+    import weakref
+    gc.collect()
+    gc.disable()
+    try:
+        with running_server() as server:
+            with Client.connect(server.address) as c:
+                c.login("cycles", "pw")
+                assert c.call("machoNet", "GetTime")
+                conn = next(iter(server.connections))
+                reader = weakref.ref(conn.reader)
+                del conn
+            assert settle(lambda: not server.connections)
+            loop.sleep(0.05)
+            assert reader() is None
+    finally:
+        gc.enable()
+
+
+def test_kdf_runs_on_its_own_pool_of_one_thread_per_core():
+    import os
+    import threading
+    from evemu.db import on_kdf_thread
+    import evemu.db as db_mod
+    names = []
+
+    def who():
+        names.append(threading.current_thread().name)
+        return 42
+
+    assert on_kdf_thread(who) == 42
+    assert names and names[0].startswith("evemu-kdf")
+    assert db_mod._kdf_pool[0]._max == max(1, os.cpu_count() or 1)
+    with pytest.raises(ZeroDivisionError):
+        on_kdf_thread(lambda: 1 / 0)

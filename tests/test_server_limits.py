@@ -410,3 +410,5 @@ def test_kdf_runs_on_its_own_pool_of_one_thread_per_core():
     assert db_mod._kdf_pool[0]._max == max(1, os.cpu_count() or 1)
     with pytest.raises(ZeroDivisionError):
         on_kdf_thread(lambda: 1 / 0)
+    db_mod._kdf_pool[0].shutdown(wait=True)              # (as at exit, or conftest between tests)
+    assert on_kdf_thread(who) == 42                     # a new pool is made

@@ -121,9 +121,9 @@ def on_kdf_thread(fn, *args):
     scrypt buffer (``128 * r * n`` bytes, 4 MiB at the default cost) in its malloc arena for
     good (glibc does not trim a thread arena's top): the loop's shared pool (cores + 4 = 6
     threads) held 6 x 4 MiB after a burst of logins, this one ``cpu_count`` x 4 MiB."""
-    if not _kdf_pool:
-        _kdf_pool.append(IdleThreadPool(max_workers=max(1, os.cpu_count() or 1), idle=5.0,
-                                        name="evemu-kdf"))
+    if not _kdf_pool or _kdf_pool[0]._shutdown:      # first use, or shut down (at exit, tests)
+        _kdf_pool[:] = [IdleThreadPool(max_workers=max(1, os.cpu_count() or 1), idle=5.0,
+                                       name="evemu-kdf")]
     done = sync.Event()
     fut = _kdf_pool[0].submit(fn, *args)
     fut.add_done_callback(lambda f: done.set())

@@ -14,12 +14,15 @@ a terminal (``EVEMU_PASSWORD`` is also honoured, for scripts).  Exit status: 0 d
 use, unreadable database).
 """
 import argparse
+import gc
 import logging
 import os
 import signal
 import sys
 
 from evemu import config as cfg
+
+GC_THRESHOLD = 20_000    # young-generation collection threshold while serving (default 700)
 
 EPILOG = """\
 Every setting can be given three ways besides its default, and the first one found wins:
@@ -295,6 +298,17 @@ def _install_signal_handlers(server, log):
     server.on_shutdown.append(lambda: (signal.set_wakeup_fd(-1), rsock.close(), wsock.close()))
 
 
+def _tune_gc():
+    """After start-up: what is loaded now (modules, static data, services) lives as long as
+    the process, so take it out of the collector's sight (``gc.freeze``), and collect the
+    young generation less often.  A call allocates and frees its objects without cycles, so
+    the default threshold (700) only makes the collector walk the survivors (connections,
+    sessions) over and over: at 1,000 clients it took ~5-8% of the server's CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
 def cmd_serve(ns, config, log):
     from evemu.machonet.server import Server
     from evemu.services import build_services
@@ -310,6 +324,7 @@ def cmd_serve(ns, config, log):
         server.shutdown()
         log.error("cannot start: %s", e)
         return 2
+    _tune_gc()
     server.serve_forever()
     return 0
 

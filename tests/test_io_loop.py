@@ -642,3 +642,75 @@ def test_infinite_sleep_and_bad_durations():
         loop.call_later("soon", print)
     with pytest.raises(ValueError):
         loop.sleep(float("nan"))
+
+
+# ------------------------------------------------- wait_fd(keep=True): the reader's fast path
+def test_kept_wait_wakes_and_keeps_the_interest():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    lp = loop.get_loop()
+    try:
+        got = []
+
+        def reader():
+            for _ in range(3):
+                assert lp.wait_fd(a.fileno(), 1, None, True) is True    # 1: READ
+                got.append(a.recv(10))
+
+        t = spawn(reader)
+        for i in range(3):
+            loop.sleep(0)
+            assert t.blocked
+            assert lp.pending()["fd_waiters"] == 1
+            b.send(b"%d" % i)
+            while len(got) <= i:
+                loop.sleep(0)
+        loop.run_until(t)
+        assert got == [b"0", b"1", b"2"]
+        assert lp.pending()["fd_waiters"] == 0
+        assert lp._poller.mask(a.fileno()) == 1           # kept for the next wait
+        lp.drop_kept(a.fileno())
+        assert lp._poller.mask(a.fileno()) == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_kept_wait_left_by_kill_throw_or_close_unlists_itself():
+    a, b = socket.socketpair()
+    lp = loop.get_loop()
+    fd = a.fileno()
+    try:
+        t = spawn(lp.wait_fd, fd, 1, None, True)
+        loop.sleep(0)
+        assert lp.pending()["fd_waiters"] == 1
+        t.kill()
+        assert not t.alive and lp.pending()["fd_waiters"] == 0
+
+        caught = []
+
+        def waiter():
+            try:
+                lp.wait_fd(fd, 1, None, True)
+            except LookupError as e:
+                caught.append(e)
+
+        t = spawn(waiter)
+        loop.sleep(0)
+        t.throw(LookupError("thrown"))
+        loop.run_until(t)
+        assert [str(e) for e in caught] == ["thrown"] and lp.pending()["fd_waiters"] == 0
+
+        def closed():
+            with pytest.raises(OSError, match="closed while a tasklet waited"):
+                lp.wait_fd(fd, 1, None, True)
+            caught.append("closed")
+
+        t = spawn(closed)
+        loop.sleep(0)
+        lp.forget_fd(fd)                                  # raises EBADF in the waiter
+        loop.run_until(t)
+        assert caught[-1] == "closed" and lp.pending()["fd_waiters"] == 0
+    finally:
+        a.close()
+        b.close()

@@ -352,6 +352,21 @@ def test_frame_split_into_single_bytes(client):
     assert client.wait_reply(pkt.source.call_id).body[0].value > 0
 
 
+def test_several_frames_in_one_send_and_a_frame_straddling_two(client):
+    # the packet loop cuts every complete frame out of one recv, and keeps the tail of a
+    # frame whose rest comes with the next send
+    pkts = [client.call_packet("machoNet", "GetTime")[1] for _ in range(4)]
+    frames = [encode_frame(marshal.dumps(p.to_wire())) for p in pkts]
+    blob = b"".join(frames)
+    cut = len(frames[0]) + len(frames[1]) + 3            # 3 bytes into the third frame
+    client.send_raw(blob[:cut])
+    for p in pkts[:2]:
+        assert client.wait_reply(p.source.call_id).body[0].value > 0
+    client.send_raw(blob[cut:])
+    for p in pkts[2:]:
+        assert client.wait_reply(p.source.call_id).body[0].value > 0
+
+
 def test_random_mutations_never_kill_the_server(server):
     """Seeded mutations of a valid CallReq frame: each either gets an answer or a drop."""
     rnd = random.Random(1234)

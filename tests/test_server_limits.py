@@ -296,3 +296,119 @@ def test_warning_limiter_reports_what_it_suppressed():
     assert lim.allow("b") == (True, 0)
     now[0] = 61
     assert lim.allow("a") == (True, 2)
+
+
+def _notification(client, method, elements):
+    from evemu.machonet.packets import Address, Packet
+    from evemu.wire.marshal import SubStream
+    inner = (elements, method, (), {})
+    pkt = Packet(C.NOTIFICATION, Address.client(client.client_id),
+                 Address.node(C.DEFAULT_NODE_ID), None, ((0, SubStream(inner)),))
+    client.send(pkt.to_wire())
+
+
+def test_connection_warnings_are_rate_limited_per_address(caplog):
+    # a logged-in client sending 30 unhandled notifications and 30 bad release elements gets
+    # at most warnings_per_minute WARNINGs for its address, and keeps its connection
+    caplog.set_level(logging.WARNING, logger="evemu")
+    with running_server(warnings_per_minute=4) as server:
+        with Client.connect(server.address) as c:
+            c.login("noisy", "pw")
+            for _ in range(30):
+                _notification(c, b"NoSuchNotification", [])
+            _notification(c, b"ClientHasReleasedTheseObjects", [7] * 30)
+            assert c.call("machoNet", "GetTime")             # all of them were read
+        msgs = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and r.name.startswith("evemu")]
+    noisy = [m for m in msgs if "unhandled notification" in m or "bad release element" in m]
+    assert len(noisy) == 4
+    assert all("NoSuchNotification" in m for m in noisy)
+
+
+def test_connection_warning_reports_the_suppressed_count(caplog):
+    from evemu.machonet.limits import WarningLimiter
+    caplog.set_level(logging.WARNING, logger="evemu")
+    now = [0.0]
+    with running_server(warnings_per_minute=2) as server:
+        server.warnings = WarningLimiter(per_minute=2, clock=lambda: now[0])
+        with Client.connect(server.address) as c:
+            c.login("noisy2", "pw")
+            for _ in range(5):
+                _notification(c, b"Bogus", [])
+            assert c.call("machoNet", "GetTime")
+            now[0] = 61.0                                      # a new minute
+            _notification(c, b"Bogus", [])
+            assert c.call("machoNet", "GetTime")
+        msgs = [r.getMessage() for r in caplog.records if "unhandled notification" in r.getMessage()]
+    assert len(msgs) == 3
+    assert "(3 similar warnings for 127.0.0.1 suppressed)" in msgs[-1]
+
+
+# ------------------------------------------------------------------ memory after closes
+def test_heap_is_trimmed_after_a_burst_of_closes(monkeypatch):
+    import evemu.machonet.server as srv_mod
+    calls = []
+    monkeypatch.setattr(srv_mod, "TRIM_AFTER_CLOSES", 5)
+    monkeypatch.setattr(srv_mod, "TRIM_DELAY", 0.05)
+    monkeypatch.setattr(srv_mod, "release_memory", lambda: calls.append(1) or True)
+    with running_server() as server:
+        for _ in range(4):
+            raw(server.address).close()
+        assert settle(lambda: not server.connections)
+        loop.sleep(0.2)
+        assert calls == [] and server.memory_trims == 0        # 4 closes: below the mark
+        socks = [raw(server.address) for _ in range(6)]
+        assert settle(lambda: len(server.connections) == 6)
+        for s in socks:
+            s.close()
+        assert settle(lambda: server.memory_trims == 1)
+        loop.sleep(0.2)
+        assert calls == [1] and server.memory_trims == 1         # one trim per burst
+
+
+def test_release_memory_runs_malloc_trim():
+    from evemu.machonet.server import release_memory
+    assert release_memory() in (True, False)       # glibc: malloc_trim(0)'s answer
+    assert release_memory() in (True, False)       # (the function is looked up once)
+
+
+def test_a_closed_connection_leaves_no_cycle_for_the_collector():
+    # the fast packet loop must not tie the FrameReader to the socket in a cycle: a server
+    # that collects rarely (serve raises the threshold) would keep every closed socket
+    import gc
+    import weakref
+    gc.collect()
+    gc.disable()
+    try:
+        with running_server() as server:
+            with Client.connect(server.address) as c:
+                c.login("cycles", "pw")
+                assert c.call("machoNet", "GetTime")
+                conn = next(iter(server.connections))
+                reader = weakref.ref(conn.reader)
+                del conn
+            assert settle(lambda: not server.connections)
+            loop.sleep(0.05)
+            assert reader() is None
+    finally:
+        gc.enable()
+
+
+def test_kdf_runs_on_its_own_pool_of_one_thread_per_core():
+    import os
+    import threading
+    from evemu.db import on_kdf_thread
+    import evemu.db as db_mod
+    names = []
+
+    def who():
+        names.append(threading.current_thread().name)
+        return 42
+
+    assert on_kdf_thread(who) == 42
+    assert names and names[0].startswith("evemu-kdf")
+    assert db_mod._kdf_pool[0]._max == max(1, os.cpu_count() or 1)
+    with pytest.raises(ZeroDivisionError):
+        on_kdf_thread(lambda: 1 / 0)
+    db_mod._kdf_pool[0].shutdown(wait=True)              # (as at exit, or conftest between tests)
+    assert on_kdf_thread(who) == 42                     # a new pool is made

@@ -13,7 +13,7 @@ Layers:
   loop serves everyone else meanwhile); called from a thread's main tasklet (tools, tests) it
   drives that thread's loop while it waits.  One thread runs the statements in order; it is
   started on demand and leaves after an idle period.  Password KDFs do not run there: they run on
-  the loop's worker pool (:func:`stackless.loop.call_on_thread`), several at once.
+  their own worker threads (:func:`on_kdf_thread`, one per core), several at once.
 - :class:`evemu.db.backend.Backend` is the interface a database implements (plain blocking
   code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` and
   :class:`evemu.db.postgres.PostgreSQLBackend` hold all the SQL; :func:`open_backend` picks one.
@@ -110,6 +110,31 @@ def _forward(name):
     return op
 
 
+_kdf_pool = []
+
+
+def on_kdf_thread(fn, *args):
+    """Run ``fn(*args)`` (a KDF) on the KDF threads and block only the calling tasklet.
+
+    Their own pool, one thread per core: scrypt is CPU-bound (it releases the GIL), so more
+    threads than cores only queue in the kernel instead of here, and each thread keeps its
+    scrypt buffer (``128 * r * n`` bytes, 4 MiB at the default cost) in its malloc arena for
+    good (glibc does not trim a thread arena's top): the loop's shared pool (cores + 4 = 6
+    threads) held 6 x 4 MiB after a burst of logins, this one ``cpu_count`` x 4 MiB."""
+    if not _kdf_pool or _kdf_pool[0]._shutdown:      # first use, or shut down (at exit, tests)
+        _kdf_pool[:] = [IdleThreadPool(max_workers=max(1, os.cpu_count() or 1), idle=5.0,
+                                       name="evemu-kdf")]
+    done = sync.Event()
+    fut = _kdf_pool[0].submit(fn, *args)
+    fut.add_done_callback(lambda f: done.set())
+    try:
+        done.wait()
+    finally:
+        if not fut.done():
+            fut.cancel()         # killed while queued: do not run it for nobody
+    return fut.result()
+
+
 class Database:
     """The database of one server, its statements on a database thread (see the module doc).
 
@@ -187,7 +212,7 @@ class Database:
             digest = password_hash(name, password)
         if not digest:
             raise ValueError("a password or the client's digest is needed")
-        kdf, salt, verifier = loop.call_on_thread(make_verifier, bytes(digest), self.kdf)
+        kdf, salt, verifier = on_kdf_thread(make_verifier, bytes(digest), self.kdf)
         return self.call(lambda b: b.create_account(name, role, kdf, salt, verifier, type))
 
     def get_or_create_account(self, name, role, digest):
@@ -207,10 +232,10 @@ class Database:
         older cost) is re-derived with the current one on success."""
         if not digest or not acct.verifier:
             return False
-        ok = loop.call_on_thread(check_verifier, bytes(digest), acct.kdf, acct.salt,
+        ok = on_kdf_thread(check_verifier, bytes(digest), acct.kdf, acct.salt,
                                  acct.verifier)
         if ok and needs_upgrade(acct.kdf, self.kdf):
-            kdf, salt, verifier = loop.call_on_thread(make_verifier, bytes(digest), self.kdf)
+            kdf, salt, verifier = on_kdf_thread(make_verifier, bytes(digest), self.kdf)
             self.set_verifier(acct.id, kdf, salt, verifier)
             acct.kdf, acct.salt, acct.verifier = kdf, salt, verifier
         return ok
@@ -220,7 +245,7 @@ class Database:
         acct = self.get_account(name)
         if acct is None:
             return False
-        kdf, salt, verifier = loop.call_on_thread(make_verifier,
+        kdf, salt, verifier = on_kdf_thread(make_verifier,
                                                   password_hash(acct.name, password), self.kdf)
         self.set_verifier(acct.id, kdf, salt, verifier)
         return True

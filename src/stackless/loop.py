@@ -319,9 +319,58 @@ class Loop:
         False on timeout.  ``keep`` leaves the kernel interest registered after the
         wait (cheaper for sockets that wait again; they call ``forget_fd`` on close)."""
         cur = _getcurrent()
+        if keep and timeout is None and not cur.is_main:
+            return self._wait_fd_kept(cur, fd, event)
         old = cur.set_atomic(1)       # fd bookkeeping must not be pre-empted half-done
         try:
             return self._wait_fd(fd, event, timeout, keep)
+        finally:
+            cur.set_atomic(old)
+
+    def _wait_fd_kept(self, cur, fd, event):
+        """wait_fd(keep=True, no timeout) by a tasklet other than main: what a socket's
+        reader does once per request, so _wait_fd and park folded into one frame (one
+        atomic section, no timer, the interest left registered).  Same protocol: the Waiter
+        is listed for ``fd``, woken by _dispatch_fd (which empties the list), and a wait
+        left by kill()/throw() takes itself off the list."""
+        old = cur.set_atomic(1)       # fd bookkeeping must not be pre-empted half-done
+        try:
+            fds = self._fds
+            entry = fds.get(fd)
+            if entry is None:
+                entry = fds[fd] = [[], []]
+            idx = 0 if event == READ else 1
+            w = Waiter(self)
+            ch = w.channel = _channel()
+            ch.preference = 1         # the waker keeps running; we are queued
+            entry[idx].append(w)
+            poller = self._poller
+            mask = poller.mask(fd)
+            if not mask & event:
+                try:
+                    poller.set_mask(fd, mask | event)
+                except BaseException:
+                    entry[idx].remove(w)
+                    if not entry[0] and not entry[1]:
+                        del fds[fd]
+                    raise
+            try:
+                ch.receive()
+            finally:
+                w.channel = None
+                if w.state != _WOKEN or w.exc is not None:
+                    if w.state == _WAITING:
+                        w.state = _CANCELLED
+                    entry = fds.get(fd)
+                    if entry is not None:
+                        try:
+                            entry[idx].remove(w)
+                        except ValueError:
+                            pass
+            if w.exc is not None:
+                exc, w.exc = w.exc, None
+                raise exc
+            return True
         finally:
             cur.set_atomic(old)
 

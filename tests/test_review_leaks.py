@@ -8,6 +8,7 @@ linearly).  Run by hand with more rounds:  EVEMU_LEAK_ROUNDS=200 pytest tests/te
 import array
 import gc
 import os
+import pickle
 import struct
 import sys
 import threading
@@ -258,7 +259,12 @@ def _marshal_values():
     d = m.DBRowDescriptor([("a", m.DBTYPE_I4), ("b", m.DBTYPE_STR), ("c", m.DBTYPE_BOOL),
                            ("d", m.DBTYPE_CY), ("e", m.DBTYPE_WSTR)])
     rows = [m.PackedRow(d, [i, b"s%d" % i, i % 2, i / 4, "w"]) for i in range(5)]
+    kw = m.DBRowDescriptor([("itemID", m.DBTYPE_I8), ("quantity", m.DBTYPE_I4)],
+                           [(b"stacksize", m.Token("util.StackSize")),
+                            ("singleton", m.Token("util.Singleton"))])
+    kw_rows = [m.PackedRow(kw, [i, -1]) for i in range(3)]
     return [
+        kw, kw_rows,
         None, True, 1, -1, 300, 2**40, 2**80, -(2**90), 1.5, 0.0, b"", b"x", b"age",
         b"hello" * 30, "", "text", "\ud800", (), (1,), (1, 2), (1, 2, 3), [], [1], [1, 2, [3]],
         {b"k": [1, {"z": (None,)}]}, m.Buffer(b"buf"), rows, d,
@@ -302,6 +308,14 @@ def _marshal():
                         (b"\x11\xc4", ()), (b"\x14\xff\xff\xff\xff\x7f", ())):
         with pytest.raises(m.MarshalError):
             m.loads(_stream(body, slots))
+    # DBRowDescriptor keywords: hash, pickle, and the constructor's refusals
+    cols = [("a", m.DBTYPE_I4)]
+    kd = m.DBRowDescriptor(cols, [("k", m.Token("util.X"))])
+    hash(kd)
+    pickle.loads(pickle.dumps(kd))
+    for bad in ([("k", "util.X")], [("k",)], [(1, m.Token("x"))], 5):
+        with pytest.raises(TypeError):
+            m.DBRowDescriptor(cols, bad)
     # error paths of the encoder
     d = {b"a": [1, 2, object()]}
     with pytest.raises(TypeError):

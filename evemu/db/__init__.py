@@ -34,7 +34,7 @@ from .backend import OPERATIONS, Account, AccountExists, Backend, Character
 from .migrations import register, migration
 from .passwords import (DEFAULT_KDF, check_verifier, make_verifier, needs_upgrade,
                         normalise_name, password_hash)
-from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url
+from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url  # noqa: F401
 from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, filetime_now
 
 __all__ = ["Database", "Account", "Character", "Backend", "AccountExists", "AccountNameError",
@@ -117,17 +117,29 @@ class Database:
     applying pending migrations (``db info``)."""
 
     def __init__(self, path=None, *, busy_timeout=5.0, kdf=DEFAULT_KDF, migrate=True,
-                 idle=1.0):
+                 idle=1.0, pool_size=None, acquire_timeout=None):
         target = default_path() if path is None else str(path)
         self.path = display_name(target)        # never the password of a URL
         self.kdf = kdf
-        self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
-        # a Database dropped without close() still ends its thread (the connection goes with it)
-        weakref.finalize(self, self._thread.shutdown, False)
+        self._thread = None
+        self._pool = None
         self.backend = None
         self.closed = False
         try:
-            self.backend = self._run(open_backend, target, busy_timeout)
+            if is_postgres_url(target):
+                # no thread: a bounded pool of connections whose waits park the tasklet
+                from .pgpool import DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_POOL_SIZE, PostgreSQLPool
+                self.backend = self._pool = PostgreSQLPool(
+                    target, size=pool_size or DEFAULT_POOL_SIZE,
+                    connect_timeout=max(busy_timeout, CONNECT_TIMEOUT),
+                    acquire_timeout=acquire_timeout or DEFAULT_ACQUIRE_TIMEOUT)
+                weakref.finalize(self, self._pool.close)
+            else:
+                self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
+                # a Database dropped without close() still ends its thread (the connection
+                # goes with it)
+                weakref.finalize(self, self._thread.shutdown, False)
+                self.backend = self._run(open_backend, target, busy_timeout)
             if migrate:
                 self.migrate()
                 self.start_up()
@@ -149,8 +161,19 @@ class Database:
         return fut.result()
 
     def call(self, fn, *args):
-        """Run ``fn(backend, *args)`` on the database thread; block only this tasklet."""
-        return self._run(fn, self.backend, *args)
+        """Run ``fn(backend, *args)``; block only this tasklet.  SQLite: on the database
+        thread.  PostgreSQL: in this tasklet, on a backend taken from the pool for the call
+        (its waits park the tasklet; a transaction left open is rolled back when it returns)."""
+        pool = self._pool
+        if pool is None:
+            return self._run(fn, self.backend, *args)
+        if self.closed:
+            raise RuntimeError("the database is closed")
+        backend = pool.acquire()
+        try:
+            return fn(backend, *args)
+        finally:
+            pool.release(backend)
 
     def run(self, fn, *args, **kwargs):
         """Run ``fn(conn, *args, **kwargs)`` on the database thread, ``conn`` being the
@@ -170,11 +193,14 @@ class Database:
         if self.closed:
             return
         try:
-            if self.backend is not None:
+            if self._pool is not None:
+                self._pool.close()
+            elif self.backend is not None:
                 self._run(self.backend.close)
         finally:
             self.closed = True
-            self._thread.shutdown(wait=True)
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
 
     # ---------------------------------------------------------------- accounts
     def create_account(self, name, role, *, password=None, digest=None, hash=None, type=30):

@@ -476,10 +476,19 @@ def parse_dump(text, filename="<dump>", on_progress=None):
 
 
 # ------------------------------------------------------------------------------ storing
+def _driver(conn):
+    """The DB-API module's name of a connection (of its class or a base: psycopg's
+    connections are subclassed by :mod:`evemu.db.pgloop`)."""
+    for cls in type(conn).__mro__:
+        mod = cls.__module__.split(".")[0]
+        if mod in ("sqlite3", "_sqlite3", "psycopg", "psycopg2"):
+            return mod
+    return type(conn).__module__.split(".")[0]
+
+
 def dialect(conn):
     """'sqlite' or 'postgresql' (by the DB-API module of the connection)."""
-    mod = type(conn).__module__.split(".")[0]
-    return "sqlite" if mod in ("sqlite3", "_sqlite3") else "postgresql"
+    return "sqlite" if _driver(conn) in ("sqlite3", "_sqlite3") else "postgresql"
 
 
 def _column_type(conn, portable):
@@ -488,7 +497,7 @@ def _column_type(conn, portable):
 
 
 def _placeholder(conn):
-    mod = sys.modules.get(type(conn).__module__.split(".")[0])
+    mod = sys.modules.get(_driver(conn))
     style = getattr(mod, "paramstyle", "qmark")
     return "?" if style == "qmark" else "%s"
 

@@ -19,7 +19,8 @@ The tables are created by migration 200 (:mod:`evemu.db.world_tables`).
 import math
 import re
 
-from .importer import _begin, _placeholder
+from .importer import _begin, _placeholder, for_update
+from .money import isk, to_db
 
 __all__ = ["SCHEMA", "create_character", "validate_name", "NAME_ERRORS", "character_row",
            "CharacterError", "STARTING_BALANCE"]
@@ -84,22 +85,27 @@ class CharacterError(ValueError):
 
 
 def next_id(conn, name, first, floor_sql=None):
-    """Take the next id of sequence ``name`` (inside the caller's transaction)."""
+    """Take the next id of sequence ``name`` (inside the caller's transaction: the sequence's
+    row stays locked until it commits, so two servers never take the same id)."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph}',
-                (name,))
-    if cur.rowcount != 1:
+    bump = (f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph} '
+            'RETURNING "nextID"')
+    cur.execute(bump, (name,))
+    row = cur.fetchone()
+    if row is None:
         start = first
         if floor_sql:
             cur.execute(floor_sql)
             top = cur.fetchone()[0]
             if top is not None:
                 start = max(first, int(top) + 1)
-        cur.execute(f'INSERT INTO "idSequences" VALUES ({ph}, {ph})', (name, start + 1))
-        return start
-    cur.execute(f'SELECT "nextID" FROM "idSequences" WHERE "name" = {ph}', (name,))
-    return int(cur.fetchone()[0]) - 1
+        # (another server may create it meanwhile: then its row wins and is bumped)
+        cur.execute(f'INSERT INTO "idSequences" VALUES ({ph}, {ph}) ON CONFLICT ("name") '
+                    'DO NOTHING', (name, start))
+        cur.execute(bump, (name,))
+        row = cur.fetchone()
+    return int(row[0]) - 1
 
 
 # ------------------------------------------------------------------------------ names
@@ -286,8 +292,7 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
                         reason=f"DESC: Inheritance Payment to {name}")
     except BaseException as e:
         conn.rollback()
-        integrity = getattr(conn, "IntegrityError", None)
-        if integrity is not None and isinstance(e, integrity) and name_taken(conn, name):
+        if isinstance(e, _integrity_error(conn)) and name_taken(conn, name):
             # created meanwhile by another connection (the UNIQUE name constraint caught it)
             raise CharacterError("CharNameInvalidTaken", name) from None
         raise
@@ -295,19 +300,33 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
     return char_id
 
 
+def _integrity_error(conn):
+    err = getattr(conn, "IntegrityError", None)         # sqlite3's connections carry it
+    if err is None:
+        import psycopg
+        err = psycopg.IntegrityError
+    return err
+
+
 def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
                 reason=None, account_key=1000):
-    """Change a character's balance by ``amount`` and journal it (caller's transaction)."""
+    """Change a character's balance by ``amount`` (rounded to the cent) and journal it, inside
+    the caller's transaction (the character's row is locked until it commits).  Returns the
+    journal refID."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'UPDATE "chrCharacters" SET "balance" = "balance" + {ph} WHERE '
-                f'"characterID" = {ph}', (amount, char_id))
-    balance = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}',
-                   (char_id,))[0]
+    row = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}'
+                    f'{for_update(conn)}', (char_id,))
+    if row is None:
+        raise KeyError(char_id)
+    amount = isk(amount)
+    balance = isk(row[0]) + amount
+    cur.execute(f'UPDATE "chrCharacters" SET "balance" = {ph} WHERE "characterID" = {ph}',
+                (to_db(conn, balance), char_id))
     ref = next_id(conn, "journal", 1)
     cur.execute(f'INSERT INTO "jnlCharacters" VALUES ({", ".join([ph] * 12)})',
-                (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None, amount,
-                 balance, reason, now))
+                (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None,
+                 to_db(conn, amount), to_db(conn, balance), reason, now))
     return ref
 
 
@@ -331,7 +350,11 @@ def character_row(conn, char_id):
     cur.execute(f'SELECT {cols} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
                 f'i."characterID" = c."characterID" WHERE c."characterID" = {ph}', (char_id,))
     row = cur.fetchone()
-    return dict(zip(CHARACTER_COLUMNS, row)) if row else None
+    if not row:
+        return None
+    out = dict(zip(CHARACTER_COLUMNS, row))
+    out["balance"] = float(out["balance"])      # NUMERIC on PostgreSQL: a float on the wire
+    return out
 
 
 def delete_character(conn, account_id, char_id):

@@ -532,12 +532,26 @@ def _existing_tables(conn):
 
 
 def _begin(conn):
-    """Open a transaction that covers DDL too.  sqlite3 opens one implicitly only before
-    INSERT/UPDATE/DELETE (never before CREATE/DROP TABLE), and not at all in autocommit mode,
-    so SQLite gets an explicit BEGIN; other DB-API drivers (PostgreSQL) are transactional
-    for DDL already."""
-    if dialect(conn) == "sqlite" and not conn.in_transaction:
-        conn.cursor().execute("BEGIN")
+    """Open a transaction that covers DDL too, committed by the caller's ``conn.commit()``.
+    sqlite3 opens one implicitly only before INSERT/UPDATE/DELETE (never before CREATE/DROP
+    TABLE), and not at all in autocommit mode, so SQLite gets an explicit ``BEGIN IMMEDIATE``
+    (the write lock at once: a read-then-write transaction cannot fail to upgrade it).  The
+    PostgreSQL connections are in autocommit mode, so they get an explicit ``BEGIN`` too (unless
+    one is open already, e.g. a migration's)."""
+    if dialect(conn) == "sqlite":
+        if not conn.in_transaction:
+            conn.cursor().execute("BEGIN IMMEDIATE")
+        return
+    raw = getattr(conn, "raw", conn)          # (a migration's QmarkConnection)
+    info = getattr(raw, "info", None)
+    if info is not None and info.transaction_status == 0:         # IDLE
+        raw.execute("BEGIN")
+
+
+def for_update(conn):
+    """`` FOR UPDATE`` on PostgreSQL (row locks held to the end of the transaction), nothing on
+    SQLite (whose ``BEGIN IMMEDIATE`` already excludes every other writer)."""
+    return "" if dialect(conn) == "sqlite" else " FOR UPDATE"
 
 
 def _store(conn, dump, source, skip_tables):

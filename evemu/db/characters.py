@@ -108,6 +108,19 @@ def next_id(conn, name, first, floor_sql=None):
     return int(row[0]) - 1
 
 
+def new_character_id(conn):
+    """A new characterID: on PostgreSQL from chrCharacters' identity sequence (the one that
+    core's ``create_character`` and ``db copy``'s setval use too, so no two allocators can
+    hand out one id); on SQLite from ``idSequences`` (inside the caller's write lock)."""
+    from .importer import dialect
+    if dialect(conn) == "postgresql":
+        cur = conn.cursor()
+        cur.execute("SELECT nextval(pg_get_serial_sequence('chrcharacters', 'characterid'))")
+        return int(cur.fetchone()[0])
+    return next_id(conn, "character", FIRST_CHARACTER_ID,
+                   'SELECT MAX("characterID") FROM "chrCharacters"')
+
+
 # ------------------------------------------------------------------------------ names
 #: ValidateNameEx results (the client's validStates) and the UserError keys of creation.
 NAME_OK = 1
@@ -234,8 +247,7 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
     try:
         if name_taken(conn, name):
             raise CharacterError("CharNameInvalidTaken", name)
-        char_id = next_id(conn, "character", FIRST_CHARACTER_ID,
-                          'SELECT MAX("characterID") FROM "chrCharacters"')
+        char_id = new_character_id(conn)
 
         def item(type_id, location, flag, qty=1, singleton=1, item_name=None, custom=None,
                  owner=char_id):

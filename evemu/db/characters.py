@@ -84,11 +84,25 @@ class CharacterError(ValueError):
         self.key = key
 
 
+#: id kinds with a PostgreSQL sequence of their own (migration 402): taken with nextval, which
+#: locks nothing, so concurrent item creations and ISK transfers do not queue on one
+#: ``idSequences`` row.  (A sequence never rolls back: a failed transaction leaves a gap.)
+#: name: (sequence, table, id column, first id)
+PG_SEQUENCES = {
+    "item": ("evemu_item_id", "invItems", "itemID", FIRST_ITEM_ID),
+    "journal": ("evemu_journal_id", "jnlCharacters", "refID", 1),
+}
+
+
 def next_id(conn, name, first, floor_sql=None):
-    """Take the next id of sequence ``name`` (inside the caller's transaction: the sequence's
-    row stays locked until it commits, so two servers never take the same id)."""
+    """Take the next id of sequence ``name``.  PostgreSQL, for the kinds of
+    :data:`PG_SEQUENCES`: ``nextval``.  Otherwise the ``idSequences`` row, inside the caller's
+    transaction (the row stays locked until it commits, so two servers never take one id)."""
     ph = _placeholder(conn)
     cur = conn.cursor()
+    if name in PG_SEQUENCES and ph == "%s":
+        cur.execute("SELECT nextval(%s)", (PG_SEQUENCES[name][0],))
+        return int(cur.fetchone()[0])
     bump = (f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph} '
             'RETURNING "nextID"')
     cur.execute(bump, (name,))
@@ -119,6 +133,29 @@ def new_character_id(conn):
         return int(cur.fetchone()[0])
     return next_id(conn, "character", FIRST_CHARACTER_ID,
                    'SELECT MAX("characterID") FROM "chrCharacters"')
+
+
+def sync_sequences(conn):
+    """Every id counter past the largest id in its table (after ``db copy`` wrote the rows):
+    PostgreSQL's sequences of :data:`PG_SEQUENCES` and the identity of chrCharacters are set
+    with ``setval``; the ``idSequences`` rows (SQLite's counters) are raised to match."""
+    from .importer import dialect
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    kinds = dict(PG_SEQUENCES, character=(None, "chrCharacters", "characterID",
+                                          FIRST_CHARACTER_ID))
+    for name, (seq, table, column, first) in kinds.items():
+        cur.execute(f'SELECT MAX("{column}") FROM "{table}"')
+        top = cur.fetchone()[0]
+        cur.execute(f'SELECT "nextID" FROM "idSequences" WHERE "name" = {ph}', (name,))
+        row = cur.fetchone()
+        nxt = max(first, int(top) + 1 if top is not None else first,
+                  int(row[0]) if row else first)
+        if dialect(conn) == "postgresql" and seq is not None:
+            cur.execute("SELECT setval(%s, %s, false)", (seq, nxt))
+        elif row is not None:
+            cur.execute(f'UPDATE "idSequences" SET "nextID" = {ph} WHERE "name" = {ph}',
+                        (nxt, name))
 
 
 # ------------------------------------------------------------------------------ names

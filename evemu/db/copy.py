@@ -9,8 +9,9 @@
    first).  A table the destination lacks (one ``import-data`` made) is created with the
    nearest column types.  Columns are matched by name without case (PostgreSQL folds unquoted
    names to lower case).
-3. PostgreSQL identity columns are ``setval``'d past the copied ids, so the next account or
-   character does not clash with a copied one.
+3. PostgreSQL identity columns and id sequences are ``setval``'d past the copied ids (and
+   SQLite's ``idSequences`` counters raised), so the next account, character, item or journal
+   entry does not clash with a copied one.
 4. Verified: per table, the row count and an order-independent checksum of the rows (values
    normalised so that an integer, a float and a NUMERIC of one value agree) must be equal on
    both sides; otherwise :class:`CopyError`.
@@ -253,6 +254,9 @@ def copy_database(src, dst, progress=None, force=False):
                 bar.step(len(rows), dtables[low])
         if dd == "postgresql":
             _setval_identities(dconn)
+        if "idsequences" in dtables:
+            from .characters import sync_sequences
+            sync_sequences(dconn)
     except BaseException:
         dconn.rollback()
         bar.end()

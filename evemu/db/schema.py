@@ -107,3 +107,20 @@ register(401, "PostgreSQL: chrCharacters under its quoted (mixed-case) name for 
          {"sqlite": "",
           "postgresql": 'CREATE VIEW "chrCharacters" AS SELECT ' + ", ".join(
               f'{c.lower()} AS "{c}"' for c in _CHR_COLUMNS) + " FROM chrcharacters"})
+
+
+# 402: PostgreSQL sequences for item ids and journal refIDs (evemu.db.characters.PG_SEQUENCES),
+# starting past what the idSequences counters and the tables hold.
+def _pg_sequences(conn):
+    from .characters import PG_SEQUENCES
+    for name, (seq, table, column, first) in PG_SEQUENCES.items():
+        top = conn.execute(f'SELECT MAX("{column}") FROM "{table}"').fetchone()[0]
+        row = conn.execute('SELECT "nextID" FROM "idSequences" WHERE "name" = ?',
+                           (name,)).fetchone()
+        start = max(first, int(top) + 1 if top is not None else first,
+                    int(row[0]) if row else first)
+        conn.execute(f"CREATE SEQUENCE {seq} START WITH {int(start)}")
+
+
+register(402, "PostgreSQL: sequences for item ids and journal entries",
+         {"sqlite": "", "postgresql": _pg_sequences})

@@ -10,7 +10,8 @@ Used by tests/test_db_crash.py (a few rounds, both backends) and tools/crash_db.
    ``account.GiveCash`` of a unique amount to another character, a whole-stack move of its
    Tritanium between the ship's cargo and the hangar, and now and then ``SplitStack`` of one
    unit; it records each request before sending it and each success reply;
-3. after a random delay the server gets SIGKILL; it is started again on the same database;
+3. a random delay after the first acknowledged transfer the server gets SIGKILL; it is
+   started again on the same database;
 4. :func:`check` (a Database of its own, while the restarted server runs): every acknowledged
    transfer is in the journal once on each side, total ISK is what the characters started with,
    each balance is the sum of its journal and equals its last journal row, every acknowledged
@@ -205,6 +206,11 @@ def crash_round(server, players, rng, min_delay=0.3, max_delay=1.5):
     """One round: load, SIGKILL at a random moment, restart.  Returns the Load."""
     load = Load(players, rng)
     ts = [stackless.tasklet(load.run_client)(p, server.address) for p in players]
+    # the kill comes at a random moment once the load runs (logins take a while)
+    for _ in range(600):
+        if load.transfers or not any(t.alive for t in ts):
+            break
+        loop.sleep(0.05)
     loop.sleep(rng.uniform(min_delay, max_delay))
     server.kill()
     for t in ts:

@@ -156,15 +156,22 @@ def main():
     tmp = tempfile.mkdtemp(prefix="evemu-bench-db-")
     rows = []
     try:
-        for label, target in (("sqlite (file, WAL)", os.path.join(tmp, "b.sqlite3")),
-                              ("postgresql (127.0.0.1)", url)):
+        targets = [("sqlite (file, WAL)", os.path.join(tmp, "b.sqlite3")),
+                   ("postgresql (127.0.0.1)", url)]
+        if cluster is not None:           # the same database through the unix socket
+            unix = f"{url.split('@')[0]}@/{url.rsplit('/', 1)[1]}?host={cluster.root}" \
+                   f"&port={cluster.port}"
+            targets.append(("postgresql (unix sock)", unix))
+        for label, target in targets:
             db = Database(target)
+            if target != targets[0][1] and db.get_account("bench") is not None:
+                db.delete_account("bench")
             db.create_account("bench", C.ROLE_STD, digest=b"d" * 20)
             in_tasklet(lambda: timed(lambda: db.get_account("bench"), 200))     # warm up
             p = pct(in_tasklet(lambda: timed(lambda: db.get_account("bench"), a.n)))
-            how = "db thread" if target != url else "pool on the loop"
+            how = "db thread" if label.startswith("sqlite") else "pool on the loop"
             rows.append((label, f"Database.get_account ({how})", *p))
-            if target == url:
+            if not label.startswith("sqlite"):
                 direct = db._pool.acquire()
                 p = pct(timed(lambda: direct.get_account("bench"), a.n))
                 db._pool.release(direct)

@@ -103,15 +103,15 @@ def test_a_failed_transfer_changes_nothing(target, monkeypatch):
         db.run(charinfo.transfer, a, b, 5000.01, filetime_now())
     with pytest.raises(KeyError):
         db.run(charinfo.transfer, a, 12345, 1.0, filetime_now())
-    real = chars.next_id
+    real = chars.journal_entry
     seen = []
 
-    def fail_second(conn, name, *args):           # the payee's journal row fails
-        seen.append(name)
+    def fail_second(conn, char_id, *args, **kw):  # the payee's journal row fails
+        seen.append(char_id)
         if len(seen) == 2:
             raise RuntimeError("journal full")
-        return real(conn, name, *args)
-    monkeypatch.setattr(chars, "next_id", fail_second)
+        return real(conn, char_id, *args, **kw)
+    monkeypatch.setattr(chars, "journal_entry", fail_second)
     with pytest.raises(RuntimeError, match="journal full"):
         db.run(charinfo.transfer, a, b, 10.0, filetime_now())
     monkeypatch.undo()

@@ -362,13 +362,34 @@ def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, 
     """Change a character's balance by ``amount`` (rounded to the cent) and journal it, inside
     the caller's transaction (the character's row is locked until it commits).  Returns the
     journal refID."""
+    return journal_entry(conn, char_id, ref_type, amount, now, owner1, owner2, arg1, reason,
+                         account_key)[0]
+
+
+def journal_entry(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
+                  reason=None, account_key=1000):
+    """:func:`add_journal`, returning ``(refID, balance after)`` (balance a Decimal).
+    PostgreSQL: two round trips (``UPDATE ... RETURNING`` in NUMERIC, exact; the journal row
+    with its ``nextval`` id); SQLite: the new balance computed in Decimal in Python."""
     ph = _placeholder(conn)
     cur = conn.cursor()
+    amount = isk(amount)
+    if ph == "%s" and "journal" in PG_SEQUENCES:
+        cur.execute('UPDATE "chrCharacters" SET "balance" = "balance" + %s WHERE '
+                    '"characterID" = %s RETURNING "balance"', (amount, char_id))
+        row = cur.fetchone()
+        if row is None:
+            raise KeyError(char_id)
+        balance = isk(row[0])
+        cur.execute('INSERT INTO "jnlCharacters" VALUES (nextval(%s), %s, %s, %s, %s, %s, %s, '
+                    'NULL, %s, %s, %s, %s) RETURNING "refID"',
+                    (PG_SEQUENCES["journal"][0], char_id, account_key, ref_type, owner1, owner2,
+                     arg1, amount, balance, reason, now))
+        return int(cur.fetchone()[0]), balance
     row = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}'
                     f'{for_update(conn)}', (char_id,))
     if row is None:
         raise KeyError(char_id)
-    amount = isk(amount)
     balance = isk(row[0]) + amount
     cur.execute(f'UPDATE "chrCharacters" SET "balance" = {ph} WHERE "characterID" = {ph}',
                 (to_db(conn, balance), char_id))
@@ -376,7 +397,7 @@ def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, 
     cur.execute(f'INSERT INTO "jnlCharacters" VALUES ({", ".join([ph] * 12)})',
                 (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None,
                  to_db(conn, amount), to_db(conn, balance), reason, now))
-    return ref
+    return ref, balance
 
 
 # ------------------------------------------------------------------------------ queries

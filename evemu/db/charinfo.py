@@ -121,11 +121,12 @@ def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_D
         if have[from_id] < amount:
             raise NotEnoughMoney(float(amount), float(have[from_id]))
         amount = min(amount, max(isk(0), isk(BALANCE_CAP) - have[to_id]))
-        add_journal(conn, from_id, ref_type, -amount, now, owner1=from_id, owner2=to_id,
-                    arg1=to_id, reason=reason)
-        add_journal(conn, to_id, ref_type, amount, now, owner1=from_id, owner2=to_id,
-                    arg1=from_id, reason=reason)
-        out = (balance(conn, from_id), balance(conn, to_id))
+        from .characters import journal_entry
+        _, mine = journal_entry(conn, from_id, ref_type, -amount, now, owner1=from_id,
+                                owner2=to_id, arg1=to_id, reason=reason)
+        _, theirs = journal_entry(conn, to_id, ref_type, amount, now, owner1=from_id,
+                                  owner2=to_id, arg1=from_id, reason=reason)
+        out = (float(mine), float(theirs))
     except BaseException:
         conn.rollback()
         raise

@@ -40,11 +40,13 @@ def _row(r):
     return d
 
 
-def item(conn, item_id):
-    """The item as a dict (ITEM_COLUMNS + singleton, itemName), or None."""
+def item(conn, item_id, lock=False):
+    """The item as a dict (ITEM_COLUMNS + singleton, itemName), or None.  ``lock``: its row
+    stays locked to the end of the caller's transaction (PostgreSQL; one round trip)."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'{_SELECT} WHERE i."itemID" = {ph}', (item_id,))
+    tail = ' FOR UPDATE OF i' if lock and for_update(conn) else ''
+    cur.execute(f'{_SELECT} WHERE i."itemID" = {ph}{tail}', (item_id,))
     return _row(cur.fetchone())
 
 
@@ -119,10 +121,11 @@ def _gone(conn, it):
 def set_location(conn, item_id, location, flag):
     """Move one item (the whole of it) in its own transaction; returns the changes."""
     def run():
-        _lock(conn, item_id)
-        before = item(conn, item_id)
+        before = item(conn, item_id, lock=True)
+        if before is None:
+            return []
         _update(conn, item_id, locationID=location, flagID=flag)
-        after = item(conn, item_id)
+        after = dict(before, locationID=location, flagID=flag)
         ch = _changed(before, after)
         return [(after, ch)] if ch else []
     return _tx(conn, run)
@@ -133,13 +136,12 @@ def move(conn, item_id, location, flag, qty=None):
     / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
     ``(moved itemID, changes)``."""
     def run():
-        _lock(conn, item_id)
-        it = item(conn, item_id)
+        it = item(conn, item_id, lock=True)
         if it is None:
             raise KeyError(item_id)
         if qty is None or it["singleton"] or qty >= it["quantity"]:
             _update(conn, item_id, locationID=location, flagID=flag)
-            after = item(conn, item_id)
+            after = dict(it, locationID=location, flagID=flag)
             ch = _changed(it, after)
             return item_id, ([(after, ch)] if ch else [])
         if qty < 1:
@@ -161,8 +163,7 @@ def split(conn, item_id, qty, location=None, flag=None):
     """Split ``qty`` off a stack as a new item (in place unless told); returns
     ``(new itemID, changes)``."""
     def run():
-        _lock(conn, item_id)
-        it = item(conn, item_id)
+        it = item(conn, item_id, lock=True)
         if it is None:
             raise KeyError(item_id)
         if it["singleton"] or not 1 <= qty < it["quantity"]:

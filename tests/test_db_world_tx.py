@@ -286,3 +286,19 @@ def test_isk_helpers():
     assert charinfo.isk(None) == Decimal("0.00") and charinfo.isk("2.675") == Decimal("2.68")
     assert charinfo.isk(1e12) == Decimal("1000000000000.00")
     assert float(charinfo.isk(9999999999.99)) == 9999999999.99
+
+
+def test_two_servers_create_characters_and_items_without_an_id_clash(target):
+    Database(target).close()                          # migrated and loaded once, first
+    made, numbers = [], iter(range(1000))
+
+    def work(db, i):
+        made.append(new_character(db, f"Twin No{next(numbers):03d}"))
+    assert two_servers(target, work, 12) == []
+    db = Database(target)
+    assert len(made) == len(set(made)) == 24
+    assert count(db, "chrCharacters") == 24
+    ids = [r[0] for r in db.execute('SELECT "itemID" FROM "invItems"')]
+    assert len(ids) == len(set(ids)) and len(ids) > 24 * 10
+    assert ledger_ok(db) == Decimal("5000.00") * 24
+    db.close()

@@ -1,4 +1,4 @@
-"""The server's database, off the loop: every statement runs on a database thread.
+"""The server's database, off the loop: a call blocks only the calling tasklet.
 
 Where it lives: ``--db PATH`` (or ``EVEMU_DB``, or ``db`` in the TOML file), else
 ``$XDG_DATA_HOME/evemu/evemu.sqlite3`` (``~/.local/share/evemu/evemu.sqlite3``).  ``":memory:"``
@@ -8,11 +8,13 @@ gives a throw-away database (tests).  The file is created 0600 in a 0700 folder.
 
 Layers:
 
-- :class:`Database` (this module) is what the server and the services hold.  Each method ships
-  its work to the database thread and blocks **only the calling tasklet** until it is done (the
-  loop serves everyone else meanwhile); called from a thread's main tasklet (tools, tests) it
-  drives that thread's loop while it waits.  One thread runs the statements in order; it is
-  started on demand and leaves after an idle period.  Password KDFs do not run there: they run on
+- :class:`Database` (this module) is what the server and the services hold.  Each method
+  blocks **only the calling tasklet** until it is done (the loop serves everyone else
+  meanwhile); called from a thread's main tasklet (tools, tests) it drives that thread's loop
+  while it waits.  SQLite: the work is shipped to one database thread, which runs the
+  statements in order (started on demand, leaves after an idle period).  PostgreSQL: no
+  thread; the work runs in the calling tasklet on a connection of a bounded pool
+  (:mod:`evemu.db.pgpool`) whose waits park the tasklet on the loop (:mod:`evemu.db.pgloop`).  Password KDFs do not run there: they run on
   the loop's worker pool (:func:`stackless.loop.call_on_thread`), several at once.
 - :class:`evemu.db.backend.Backend` is the interface a database implements (plain blocking
   code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` and

@@ -79,8 +79,8 @@ class LoopConnection(psycopg.Connection):
                 s = gen.send(ready)
         except StopIteration as e:
             return e.value
-        except (psycopg.Error, StopIteration):
-            raise
+        except psycopg.Error:
+            raise                   # the protocol's own errors leave the connection coherent
         except BaseException:
             # the tasklet was killed or thrown into mid-protocol (or the wait timed out): the
             # connection's state is unknown, so nobody may use it again

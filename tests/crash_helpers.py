@@ -44,6 +44,16 @@ TRITANIUM = 34
 START_ISK = Decimal("5000.00")
 
 
+def _die_with_parent():
+    """In the child: SIGKILL it when the test process dies (a watchdog's os._exit must not leave
+    a server behind).  Linux only; elsewhere nothing."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     """``python -m evemu serve`` on a free port with ``target`` as its database."""
 
@@ -65,7 +75,8 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "evemu", "serve", "--port", "0", "--db", self.target,
                  "--log-level", "INFO"],
-                stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.workdir)
+                stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.workdir,
+                preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 60
         self.address = None
         while time.monotonic() < deadline and self.proc.poll() is None:

@@ -1,4 +1,4 @@
-"""Database call latency on both backends, and the two ways to keep PostgreSQL off the loop.
+"""Database call latency on both backends, and the ways to keep PostgreSQL off the loop.
 
     python benchmarks/bench_db_latency.py [--n 2000] [--tasklets 200] [--pg URL]
                                           [--switchinterval 0.0005]
@@ -6,14 +6,16 @@
 Without ``--pg`` it starts a throw-away PostgreSQL (tests/pg_helpers.py; Debian's binaries).
 Prints one table:
 
-- ``Database.get_account``: a single-row call as the server makes it, from a tasklet, through
-  the database thread (what evemu.db does on both backends): p50/p99 in microseconds.
-- ``backend direct``: the same call without the thread hop (the driver and server alone).
-- ``non-blocking on loop``: PostgreSQL only; the same query sent with libpq's non-blocking API
-  (psycopg.pq) from the tasklet, waiting on the socket with ``stackless.loop.wait_readable``.
-- ``concurrent``: ``--tasklets`` tasklets making 20 calls each at once; calls per second.  The
-  database thread has one connection; the non-blocking variant has a pool of 4 connections,
-  and "4 db threads" spreads the calls over 4 Databases (4 threads, 4 connections).
+- ``Database.get_account``: a single-row call as the server makes it, from a tasklet: SQLite
+  through the database thread, PostgreSQL on a pooled connection driven by the loop (what
+  evemu.db does): p50/p99 in microseconds.
+- ``backend direct``: the same call without the thread hop or the pool (driver and server alone;
+  on PostgreSQL the loop connection's waits, from the main tasklet).
+- ``db thread (previous design)``: PostgreSQL only; a blocking psycopg connection on one
+  database thread, the tasklet waiting on an Event (what evemu.db did before the pool).
+- ``raw libpq on loop``: PostgreSQL only; the same query sent with psycopg.pq's non-blocking
+  API by hand, waiting with ``stackless.loop.wait_readable`` (the floor for the loop design).
+- ``concurrent``: ``--tasklets`` tasklets making 20 calls each at once; calls per second.
 """
 import argparse
 import os
@@ -95,6 +97,34 @@ class NonBlockingPG:
             c.finish()
 
 
+class ThreadedPG:
+    """The previous design: one blocking psycopg connection on one database thread."""
+
+    def __init__(self, url):
+        import psycopg
+        from stackless._io_threads import IdleThreadPool
+        from evemu.db.postgres import PostgreSQLBackend
+        self.thread = IdleThreadPool(max_workers=1, idle=1.0, name="bench-db")
+        self.backend = self._run(PostgreSQLBackend.__new__, PostgreSQLBackend)
+        b = self.backend
+        b._psycopg, b._url, b.path, b.reconnects = psycopg, url, url, 0
+        b.conn = self._run(lambda: psycopg.connect(url, autocommit=True))
+
+    def _run(self, fn, *args):
+        done = sync.Event()
+        fut = self.thread.submit(fn, *args)
+        fut.add_done_callback(lambda f: done.set())
+        done.wait()
+        return fut.result()
+
+    def get_account(self, name):
+        return self._run(self.backend.get_account, name)
+
+    def close(self):
+        self._run(self.backend.conn.close)
+        self.thread.shutdown(wait=True)
+
+
 def concurrent(call, tasklets, per=20):
     def worker():
         for _ in range(per):
@@ -126,34 +156,47 @@ def main():
     tmp = tempfile.mkdtemp(prefix="evemu-bench-db-")
     rows = []
     try:
-        for label, target in (("sqlite (file, WAL)", os.path.join(tmp, "b.sqlite3")),
-                              ("postgresql (127.0.0.1)", url)):
+        targets = [("sqlite (file, WAL)", os.path.join(tmp, "b.sqlite3")),
+                   ("postgresql (127.0.0.1)", url)]
+        if cluster is not None:           # the same database through the unix socket
+            unix = f"{url.split('@')[0]}@/{url.rsplit('/', 1)[1]}?host={cluster.root}" \
+                   f"&port={cluster.port}"
+            targets.append(("postgresql (unix sock)", unix))
+        for label, target in targets:
             db = Database(target)
+            if target != targets[0][1] and db.get_account("bench") is not None:
+                db.delete_account("bench")
             db.create_account("bench", C.ROLE_STD, digest=b"d" * 20)
             in_tasklet(lambda: timed(lambda: db.get_account("bench"), 200))     # warm up
             p = pct(in_tasklet(lambda: timed(lambda: db.get_account("bench"), a.n)))
-            rows.append((label, "Database.get_account (db thread)", *p))
-            p = pct(timed(lambda: db.backend.get_account("bench"), a.n))
-            rows.append((label, "backend direct (no thread hop)", *p))
+            how = "db thread" if label.startswith("sqlite") else "pool on the loop"
+            rows.append((label, f"Database.get_account ({how})", *p))
+            if not label.startswith("sqlite"):
+                direct = db._pool.acquire()
+                p = pct(timed(lambda: direct.get_account("bench"), a.n))
+                db._pool.release(direct)
+            else:
+                p = pct(timed(lambda: db.backend.get_account("bench"), a.n))
+            rows.append((label, "backend direct (no thread hop, no pool)", *p))
             cps = concurrent(lambda: db.get_account("bench"), a.tasklets)
-            rows.append((label, f"concurrent, {a.tasklets} tasklets, db thread", None, cps))
+            rows.append((label, f"concurrent, {a.tasklets} tasklets, {how}", None, cps))
             if target == url:
+                old = ThreadedPG(url)
+                in_tasklet(lambda: timed(lambda: old.get_account("bench"), 200))
+                p = pct(in_tasklet(lambda: timed(lambda: old.get_account("bench"), a.n)))
+                rows.append((label, "db thread (previous design)", *p))
+                cps = concurrent(lambda: old.get_account("bench"), a.tasklets)
+                rows.append((label, f"concurrent, {a.tasklets} tasklets, db thread", None, cps))
+                old.close()
                 nb = NonBlockingPG(url, 4)
                 assert in_tasklet(lambda: nb.query("bench"))[0][1] == b"bench"
                 in_tasklet(lambda: timed(lambda: nb.query("bench"), 200))
                 p = pct(in_tasklet(lambda: timed(lambda: nb.query("bench"), a.n)))
-                rows.append((label, "non-blocking libpq on loop", *p))
+                rows.append((label, "raw libpq on loop", *p))
                 cps = concurrent(lambda: nb.query("bench"), a.tasklets)
-                rows.append((label, f"concurrent, {a.tasklets} tasklets, non-blocking x4",
+                rows.append((label, f"concurrent, {a.tasklets} tasklets, raw libpq x4",
                              None, cps))
                 nb.close()
-                pool = [db] + [Database(url) for _ in range(3)]
-                rr = iter(range(10 ** 9))
-                cps = concurrent(lambda: pool[next(rr) % 4].get_account("bench"), a.tasklets)
-                rows.append((label, f"concurrent, {a.tasklets} tasklets, 4 db threads",
-                             None, cps))
-                for extra in pool[1:]:
-                    extra.close()
             db.close()
     finally:
         if cluster is not None:

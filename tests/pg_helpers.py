@@ -96,6 +96,7 @@ class PgCluster:
         self.password = secrets.token_hex(12)
         self.user = None            # the OS user the server runs as, when we are root
         self._dbs = itertools.count(1)
+        self._template = None
         self.running = False
         self._watcher = None
 
@@ -229,11 +230,23 @@ class PgCluster:
         return psycopg.connect(host=self.root, port=self.port, user=ADMIN, dbname="postgres",
                                autocommit=True, connect_timeout=10)
 
-    def create_database(self):
+    def create_database(self, template=None):
         name = f"evemu_test_{os.getpid()}_{next(self._dbs)}"
         with self.admin() as c:
-            c.execute(f'CREATE DATABASE "{name}"')
+            c.execute(f'CREATE DATABASE "{name}"' +
+                      (f' TEMPLATE "{template}"' if template else ""))
         return name
+
+    def server_template(self):
+        """A database as a server's first start leaves it (migrated, shipped static data
+        loaded), made once per session: a server database is a copy of it (CREATE DATABASE
+        ... TEMPLATE, a file copy), not a migration and a static-data load per test."""
+        if self._template is None:
+            from evemu.db import Database
+            name = self.create_database()
+            Database(self.url(name)).close()
+            self._template = name
+        return self._template
 
     def drop_database(self, name):
         with self.admin() as c:
@@ -291,7 +304,7 @@ def server_databases_on_postgresql(monkeypatch, cluster):
 
     def database(path=None, **kw):
         if str(path) == ":memory:":
-            made.append(cluster.create_database())
+            made.append(cluster.create_database(template=cluster.server_template()))
             return real(cluster.url(made[-1]), **kw)
         return real(path, **kw)
 

@@ -1,4 +1,4 @@
-"""The server's database, off the loop: every statement runs on a database thread.
+"""The server's database, off the loop: a call blocks only the calling tasklet.
 
 Where it lives: ``--db PATH`` (or ``EVEMU_DB``, or ``db`` in the TOML file), else
 ``$XDG_DATA_HOME/evemu/evemu.sqlite3`` (``~/.local/share/evemu/evemu.sqlite3``).  ``":memory:"``
@@ -8,12 +8,15 @@ gives a throw-away database (tests).  The file is created 0600 in a 0700 folder.
 
 Layers:
 
-- :class:`Database` (this module) is what the server and the services hold.  Each method ships
-  its work to the database thread and blocks **only the calling tasklet** until it is done (the
-  loop serves everyone else meanwhile); called from a thread's main tasklet (tools, tests) it
-  drives that thread's loop while it waits.  One thread runs the statements in order; it is
-  started on demand and leaves after an idle period.  Password KDFs do not run there: they run on
-  their own worker threads (:func:`on_kdf_thread`, one per core), several at once.
+- :class:`Database` (this module) is what the server and the services hold.  Each method
+  blocks **only the calling tasklet** until it is done (the loop serves everyone else
+  meanwhile); called from a thread's main tasklet (tools, tests) it drives that thread's loop
+  while it waits.  SQLite: the work is shipped to one database thread, which runs the
+  statements in order (started on demand, leaves after an idle period).  PostgreSQL: no
+  thread; the work runs in the calling tasklet on a connection of a bounded pool
+  (:mod:`evemu.db.pgpool`) whose waits park the tasklet on the loop (:mod:`evemu.db.pgloop`).
+  Password KDFs run on neither: they run on their own worker threads (:func:`on_kdf_thread`,
+  one per core), several at once.
 - :class:`evemu.db.backend.Backend` is the interface a database implements (plain blocking
   code, one thread at a time); :class:`evemu.db.sqlite.SQLiteBackend` and
   :class:`evemu.db.postgres.PostgreSQLBackend` hold all the SQL; :func:`open_backend` picks one.
@@ -34,7 +37,7 @@ from .backend import OPERATIONS, Account, AccountExists, Backend, Character
 from .migrations import register, migration
 from .passwords import (DEFAULT_KDF, check_verifier, make_verifier, needs_upgrade,
                         normalise_name, password_hash)
-from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url
+from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url  # noqa: F401
 from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, filetime_now
 
 __all__ = ["Database", "Account", "Character", "Backend", "AccountExists", "AccountNameError",
@@ -142,17 +145,29 @@ class Database:
     applying pending migrations (``db info``)."""
 
     def __init__(self, path=None, *, busy_timeout=5.0, kdf=DEFAULT_KDF, migrate=True,
-                 idle=1.0):
+                 idle=1.0, pool_size=None, acquire_timeout=None):
         target = default_path() if path is None else str(path)
         self.path = display_name(target)        # never the password of a URL
         self.kdf = kdf
-        self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
-        # a Database dropped without close() still ends its thread (the connection goes with it)
-        weakref.finalize(self, self._thread.shutdown, False)
+        self._thread = None
+        self._pool = None
         self.backend = None
         self.closed = False
         try:
-            self.backend = self._run(open_backend, target, busy_timeout)
+            if is_postgres_url(target):
+                # no thread: a bounded pool of connections whose waits park the tasklet
+                from .pgpool import DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_POOL_SIZE, PostgreSQLPool
+                self.backend = self._pool = PostgreSQLPool(
+                    target, size=pool_size or DEFAULT_POOL_SIZE,
+                    connect_timeout=max(busy_timeout, CONNECT_TIMEOUT),
+                    acquire_timeout=acquire_timeout or DEFAULT_ACQUIRE_TIMEOUT)
+                weakref.finalize(self, self._pool.close)
+            else:
+                self._thread = IdleThreadPool(max_workers=1, idle=idle, name="evemu-db")
+                # a Database dropped without close() still ends its thread (the connection
+                # goes with it)
+                weakref.finalize(self, self._thread.shutdown, False)
+                self.backend = self._run(open_backend, target, busy_timeout)
             if migrate:
                 self.migrate()
                 self.start_up()
@@ -174,8 +189,19 @@ class Database:
         return fut.result()
 
     def call(self, fn, *args):
-        """Run ``fn(backend, *args)`` on the database thread; block only this tasklet."""
-        return self._run(fn, self.backend, *args)
+        """Run ``fn(backend, *args)``; block only this tasklet.  SQLite: on the database
+        thread.  PostgreSQL: in this tasklet, on a backend taken from the pool for the call
+        (its waits park the tasklet; a transaction left open is rolled back when it returns)."""
+        pool = self._pool
+        if pool is None:
+            return self._run(fn, self.backend, *args)
+        if self.closed:
+            raise RuntimeError("the database is closed")
+        backend = pool.acquire()
+        try:
+            return fn(backend, *args)
+        finally:
+            pool.release(backend)
 
     def run(self, fn, *args, **kwargs):
         """Run ``fn(conn, *args, **kwargs)`` on the database thread, ``conn`` being the
@@ -195,11 +221,14 @@ class Database:
         if self.closed:
             return
         try:
-            if self.backend is not None:
+            if self._pool is not None:
+                self._pool.close()
+            elif self.backend is not None:
                 self._run(self.backend.close)
         finally:
             self.closed = True
-            self._thread.shutdown(wait=True)
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
 
     # ---------------------------------------------------------------- accounts
     def create_account(self, name, role, *, password=None, digest=None, hash=None, type=30):

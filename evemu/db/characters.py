@@ -19,7 +19,8 @@ The tables are created by migration 200 (:mod:`evemu.db.world_tables`).
 import math
 import re
 
-from .importer import _begin, _placeholder
+from .importer import _begin, _placeholder, for_update
+from .money import isk, to_db
 
 __all__ = ["SCHEMA", "create_character", "validate_name", "NAME_ERRORS", "character_row",
            "CharacterError", "STARTING_BALANCE"]
@@ -83,23 +84,78 @@ class CharacterError(ValueError):
         self.key = key
 
 
+#: id kinds with a PostgreSQL sequence of their own (migration 402): taken with nextval, which
+#: locks nothing, so concurrent item creations and ISK transfers do not queue on one
+#: ``idSequences`` row.  (A sequence never rolls back: a failed transaction leaves a gap.)
+#: name: (sequence, table, id column, first id)
+PG_SEQUENCES = {
+    "item": ("evemu_item_id", "invItems", "itemID", FIRST_ITEM_ID),
+    "journal": ("evemu_journal_id", "jnlCharacters", "refID", 1),
+}
+
+
 def next_id(conn, name, first, floor_sql=None):
-    """Take the next id of sequence ``name`` (inside the caller's transaction)."""
+    """Take the next id of sequence ``name``.  PostgreSQL, for the kinds of
+    :data:`PG_SEQUENCES`: ``nextval``.  Otherwise the ``idSequences`` row, inside the caller's
+    transaction (the row stays locked until it commits, so two servers never take one id)."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph}',
-                (name,))
-    if cur.rowcount != 1:
+    if name in PG_SEQUENCES and ph == "%s":
+        cur.execute("SELECT nextval(%s)", (PG_SEQUENCES[name][0],))
+        return int(cur.fetchone()[0])
+    bump = (f'UPDATE "idSequences" SET "nextID" = "nextID" + 1 WHERE "name" = {ph} '
+            'RETURNING "nextID"')
+    cur.execute(bump, (name,))
+    row = cur.fetchone()
+    if row is None:
         start = first
         if floor_sql:
             cur.execute(floor_sql)
             top = cur.fetchone()[0]
             if top is not None:
                 start = max(first, int(top) + 1)
-        cur.execute(f'INSERT INTO "idSequences" VALUES ({ph}, {ph})', (name, start + 1))
-        return start
-    cur.execute(f'SELECT "nextID" FROM "idSequences" WHERE "name" = {ph}', (name,))
-    return int(cur.fetchone()[0]) - 1
+        # (another server may create it meanwhile: then its row wins and is bumped)
+        cur.execute(f'INSERT INTO "idSequences" VALUES ({ph}, {ph}) ON CONFLICT ("name") '
+                    'DO NOTHING', (name, start))
+        cur.execute(bump, (name,))
+        row = cur.fetchone()
+    return int(row[0]) - 1
+
+
+def new_character_id(conn):
+    """A new characterID: on PostgreSQL from chrCharacters' identity sequence (the one that
+    core's ``create_character`` and ``db copy``'s setval use too, so no two allocators can
+    hand out one id); on SQLite from ``idSequences`` (inside the caller's write lock)."""
+    from .importer import dialect
+    if dialect(conn) == "postgresql":
+        cur = conn.cursor()
+        cur.execute("SELECT nextval(pg_get_serial_sequence('chrcharacters', 'characterid'))")
+        return int(cur.fetchone()[0])
+    return next_id(conn, "character", FIRST_CHARACTER_ID,
+                   'SELECT MAX("characterID") FROM "chrCharacters"')
+
+
+def sync_sequences(conn):
+    """Every id counter past the largest id in its table (after ``db copy`` wrote the rows):
+    PostgreSQL's sequences of :data:`PG_SEQUENCES` and the identity of chrCharacters are set
+    with ``setval``; the ``idSequences`` rows (SQLite's counters) are raised to match."""
+    from .importer import dialect
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    kinds = dict(PG_SEQUENCES, character=(None, "chrCharacters", "characterID",
+                                          FIRST_CHARACTER_ID))
+    for name, (seq, table, column, first) in kinds.items():
+        cur.execute(f'SELECT MAX("{column}") FROM "{table}"')
+        top = cur.fetchone()[0]
+        cur.execute(f'SELECT "nextID" FROM "idSequences" WHERE "name" = {ph}', (name,))
+        row = cur.fetchone()
+        nxt = max(first, int(top) + 1 if top is not None else first,
+                  int(row[0]) if row else first)
+        if dialect(conn) == "postgresql" and seq is not None:
+            cur.execute("SELECT setval(%s, %s, false)", (seq, nxt))
+        elif row is not None:
+            cur.execute(f'UPDATE "idSequences" SET "nextID" = {ph} WHERE "name" = {ph}',
+                        (nxt, name))
 
 
 # ------------------------------------------------------------------------------ names
@@ -228,8 +284,7 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
     try:
         if name_taken(conn, name):
             raise CharacterError("CharNameInvalidTaken", name)
-        char_id = next_id(conn, "character", FIRST_CHARACTER_ID,
-                          'SELECT MAX("characterID") FROM "chrCharacters"')
+        char_id = new_character_id(conn)
 
         def item(type_id, location, flag, qty=1, singleton=1, item_name=None, custom=None,
                  owner=char_id):
@@ -286,8 +341,7 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
                         reason=f"DESC: Inheritance Payment to {name}")
     except BaseException as e:
         conn.rollback()
-        integrity = getattr(conn, "IntegrityError", None)
-        if integrity is not None and isinstance(e, integrity) and name_taken(conn, name):
+        if isinstance(e, _integrity_error(conn)) and name_taken(conn, name):
             # created meanwhile by another connection (the UNIQUE name constraint caught it)
             raise CharacterError("CharNameInvalidTaken", name) from None
         raise
@@ -295,20 +349,55 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
     return char_id
 
 
+def _integrity_error(conn):
+    err = getattr(conn, "IntegrityError", None)         # sqlite3's connections carry it
+    if err is None:
+        import psycopg
+        err = psycopg.IntegrityError
+    return err
+
+
 def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
                 reason=None, account_key=1000):
-    """Change a character's balance by ``amount`` and journal it (caller's transaction)."""
+    """Change a character's balance by ``amount`` (rounded to the cent) and journal it, inside
+    the caller's transaction (the character's row is locked until it commits).  Returns the
+    journal refID."""
+    return journal_entry(conn, char_id, ref_type, amount, now, owner1, owner2, arg1, reason,
+                         account_key)[0]
+
+
+def journal_entry(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
+                  reason=None, account_key=1000):
+    """:func:`add_journal`, returning ``(refID, balance after)`` (balance a Decimal).
+    PostgreSQL: two round trips (``UPDATE ... RETURNING`` in NUMERIC, exact; the journal row
+    with its ``nextval`` id); SQLite: the new balance computed in Decimal in Python."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'UPDATE "chrCharacters" SET "balance" = "balance" + {ph} WHERE '
-                f'"characterID" = {ph}', (amount, char_id))
-    balance = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}',
-                   (char_id,))[0]
+    amount = isk(amount)
+    if ph == "%s" and "journal" in PG_SEQUENCES:
+        cur.execute('UPDATE "chrCharacters" SET "balance" = "balance" + %s WHERE '
+                    '"characterID" = %s RETURNING "balance"', (amount, char_id))
+        row = cur.fetchone()
+        if row is None:
+            raise KeyError(char_id)
+        balance = isk(row[0])
+        cur.execute('INSERT INTO "jnlCharacters" VALUES (nextval(%s), %s, %s, %s, %s, %s, %s, '
+                    'NULL, %s, %s, %s, %s) RETURNING "refID"',
+                    (PG_SEQUENCES["journal"][0], char_id, account_key, ref_type, owner1, owner2,
+                     arg1, amount, balance, reason, now))
+        return int(cur.fetchone()[0]), balance
+    row = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}'
+                    f'{for_update(conn)}', (char_id,))
+    if row is None:
+        raise KeyError(char_id)
+    balance = isk(row[0]) + amount
+    cur.execute(f'UPDATE "chrCharacters" SET "balance" = {ph} WHERE "characterID" = {ph}',
+                (to_db(conn, balance), char_id))
     ref = next_id(conn, "journal", 1)
     cur.execute(f'INSERT INTO "jnlCharacters" VALUES ({", ".join([ph] * 12)})',
-                (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None, amount,
-                 balance, reason, now))
-    return ref
+                (ref, char_id, account_key, ref_type, owner1, owner2, arg1, None,
+                 to_db(conn, amount), to_db(conn, balance), reason, now))
+    return ref, balance
 
 
 # ------------------------------------------------------------------------------ queries
@@ -331,7 +420,11 @@ def character_row(conn, char_id):
     cur.execute(f'SELECT {cols} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
                 f'i."characterID" = c."characterID" WHERE c."characterID" = {ph}', (char_id,))
     row = cur.fetchone()
-    return dict(zip(CHARACTER_COLUMNS, row)) if row else None
+    if not row:
+        return None
+    out = dict(zip(CHARACTER_COLUMNS, row))
+    out["balance"] = float(out["balance"])      # NUMERIC on PostgreSQL: a float on the wire
+    return out
 
 
 def delete_character(conn, account_id, char_id):

@@ -7,6 +7,7 @@ always adds up to the balance.
 """
 from .characters import add_journal  # noqa: F401  (the one way to change a balance)
 from .importer import _placeholder
+from .money import isk
 
 __all__ = ["balance", "journal", "type_attributes", "item_attributes", "ATTR_CHAR"]
 
@@ -100,24 +101,32 @@ BALANCE_CAP = 1e12                  # EVEmu caps a character's ISK at one trilli
 
 
 def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_DONATION):
-    """Move ``amount`` ISK from one character to another in ONE transaction, journalled on
-    both sides (the payer's row negative); returns ``(payer balance, payee balance)``.
-    Raises NotEnoughMoney (nothing changes) and KeyError for an unknown character."""
-    from .importer import _begin
+    """Move ``amount`` ISK (rounded to the cent) from one character to another in ONE
+    transaction, journalled on both sides (the payer's row negative); returns ``(payer
+    balance, payee balance)`` as floats.  Both rows are locked (in id order, so two opposite
+    transfers never deadlock) before the balance is checked.  Raises NotEnoughMoney (nothing
+    changes) and KeyError for an unknown character."""
+    from .importer import _begin, for_update
+    ph = _placeholder(conn)
     _begin(conn)
     try:
-        have = balance(conn, from_id)
-        other = balance(conn, to_id)
-        if have is None or other is None:
-            raise KeyError(to_id if other is None else from_id)
-        if have < amount:
-            raise NotEnoughMoney(amount, have)
-        amount = min(amount, max(0.0, BALANCE_CAP - other))
-        add_journal(conn, from_id, ref_type, -amount, now, owner1=from_id, owner2=to_id,
-                    arg1=to_id, reason=reason)
-        add_journal(conn, to_id, ref_type, amount, now, owner1=from_id, owner2=to_id,
-                    arg1=from_id, reason=reason)
-        out = (balance(conn, from_id), balance(conn, to_id))
+        cur = conn.cursor()
+        cur.execute(f'SELECT "characterID", "balance" FROM "chrCharacters" WHERE "characterID" '
+                    f'IN ({ph}, {ph}) ORDER BY "characterID"{for_update(conn)}',
+                    (from_id, to_id))
+        have = {int(c): isk(b) for c, b in cur.fetchall()}
+        if from_id not in have or to_id not in have:
+            raise KeyError(to_id if to_id not in have else from_id)
+        amount = isk(amount)
+        if have[from_id] < amount:
+            raise NotEnoughMoney(float(amount), float(have[from_id]))
+        amount = min(amount, max(isk(0), isk(BALANCE_CAP) - have[to_id]))
+        from .characters import journal_entry
+        _, mine = journal_entry(conn, from_id, ref_type, -amount, now, owner1=from_id,
+                                owner2=to_id, arg1=to_id, reason=reason)
+        _, theirs = journal_entry(conn, to_id, ref_type, amount, now, owner1=from_id,
+                                  owner2=to_id, arg1=from_id, reason=reason)
+        out = (float(mine), float(theirs))
     except BaseException:
         conn.rollback()
         raise

@@ -476,10 +476,19 @@ def parse_dump(text, filename="<dump>", on_progress=None):
 
 
 # ------------------------------------------------------------------------------ storing
+def _driver(conn):
+    """The DB-API module's name of a connection (of its class or a base: psycopg's
+    connections are subclassed by :mod:`evemu.db.pgloop`)."""
+    for cls in type(conn).__mro__:
+        mod = cls.__module__.split(".")[0]
+        if mod in ("sqlite3", "_sqlite3", "psycopg", "psycopg2"):
+            return mod
+    return type(conn).__module__.split(".")[0]
+
+
 def dialect(conn):
     """'sqlite' or 'postgresql' (by the DB-API module of the connection)."""
-    mod = type(conn).__module__.split(".")[0]
-    return "sqlite" if mod in ("sqlite3", "_sqlite3") else "postgresql"
+    return "sqlite" if _driver(conn) in ("sqlite3", "_sqlite3") else "postgresql"
 
 
 def _column_type(conn, portable):
@@ -488,7 +497,7 @@ def _column_type(conn, portable):
 
 
 def _placeholder(conn):
-    mod = sys.modules.get(type(conn).__module__.split(".")[0])
+    mod = sys.modules.get(_driver(conn))
     style = getattr(mod, "paramstyle", "qmark")
     return "?" if style == "qmark" else "%s"
 
@@ -523,12 +532,26 @@ def _existing_tables(conn):
 
 
 def _begin(conn):
-    """Open a transaction that covers DDL too.  sqlite3 opens one implicitly only before
-    INSERT/UPDATE/DELETE (never before CREATE/DROP TABLE), and not at all in autocommit mode,
-    so SQLite gets an explicit BEGIN; other DB-API drivers (PostgreSQL) are transactional
-    for DDL already."""
-    if dialect(conn) == "sqlite" and not conn.in_transaction:
-        conn.cursor().execute("BEGIN")
+    """Open a transaction that covers DDL too, committed by the caller's ``conn.commit()``.
+    sqlite3 opens one implicitly only before INSERT/UPDATE/DELETE (never before CREATE/DROP
+    TABLE), and not at all in autocommit mode, so SQLite gets an explicit ``BEGIN IMMEDIATE``
+    (the write lock at once: a read-then-write transaction cannot fail to upgrade it).  The
+    PostgreSQL connections are in autocommit mode, so they get an explicit ``BEGIN`` too (unless
+    one is open already, e.g. a migration's)."""
+    if dialect(conn) == "sqlite":
+        if not conn.in_transaction:
+            conn.cursor().execute("BEGIN IMMEDIATE")
+        return
+    raw = getattr(conn, "raw", conn)          # (a migration's QmarkConnection)
+    info = getattr(raw, "info", None)
+    if info is not None and info.transaction_status == 0:         # IDLE
+        raw.execute("BEGIN")
+
+
+def for_update(conn):
+    """`` FOR UPDATE`` on PostgreSQL (row locks held to the end of the transaction), nothing on
+    SQLite (whose ``BEGIN IMMEDIATE`` already excludes every other writer)."""
+    return "" if dialect(conn) == "sqlite" else " FOR UPDATE"
 
 
 def _store(conn, dump, source, skip_tables):

@@ -1,12 +1,16 @@
 """Items that players own: queries and the moves, splits and merges of ``invItems`` (portable
 SQL on a DB-API connection; the tables are created by :mod:`.characters`).
 
-Every change runs in ONE transaction and returns what changed, as ``(row_after,
+Every change runs in ONE transaction (committed once; rolled back on any error) and locks the
+rows it reads before it changes them (``FOR UPDATE`` on PostgreSQL, in item-id order so two
+moves never deadlock; SQLite's ``BEGIN IMMEDIATE`` excludes other writers), so two servers
+moving or splitting one stack at once can neither duplicate nor lose items.  It returns what
+changed, as ``(row_after,
 {column: old_value})`` pairs, so the services layer can send ``OnItemChange`` to the owner.
 An item that stops existing (merged away) is reported at the junkyard location (6) with
 quantity 0, as EVEmu does for a deleted item.
 """
-from .importer import _begin, _placeholder
+from .importer import _begin, _placeholder, for_update
 from .characters import FIRST_ITEM_ID, next_id
 
 __all__ = ["ITEM_COLUMNS", "item", "items_in", "move", "split", "merge", "stack_all",
@@ -36,11 +40,13 @@ def _row(r):
     return d
 
 
-def item(conn, item_id):
-    """The item as a dict (ITEM_COLUMNS + singleton, itemName), or None."""
+def item(conn, item_id, lock=False):
+    """The item as a dict (ITEM_COLUMNS + singleton, itemName), or None.  ``lock``: its row
+    stays locked to the end of the caller's transaction (PostgreSQL; one round trip)."""
     ph = _placeholder(conn)
     cur = conn.cursor()
-    cur.execute(f'{_SELECT} WHERE i."itemID" = {ph}', (item_id,))
+    tail = ' FOR UPDATE OF i' if lock and for_update(conn) else ''
+    cur.execute(f'{_SELECT} WHERE i."itemID" = {ph}{tail}', (item_id,))
     return _row(cur.fetchone())
 
 
@@ -57,6 +63,17 @@ def items_in(conn, location_id, flag=None, owner=None):
     cur = conn.cursor()
     cur.execute(f'{_SELECT} WHERE {" AND ".join(where)} ORDER BY i."itemID"', args)
     return [_row(r) for r in cur.fetchall()]
+
+
+def _lock(conn, *item_ids):
+    """Lock these items' rows to the end of the transaction (PostgreSQL), in id order."""
+    lock = for_update(conn)
+    if not lock:
+        return
+    ph = _placeholder(conn)
+    ids = sorted({int(i) for i in item_ids})
+    conn.cursor().execute(f'SELECT "itemID" FROM "invItems" WHERE "itemID" IN '
+                          f'({", ".join([ph] * len(ids))}) ORDER BY "itemID"{lock}', ids)
 
 
 def _changed(before, after):
@@ -104,9 +121,11 @@ def _gone(conn, it):
 def set_location(conn, item_id, location, flag):
     """Move one item (the whole of it) in its own transaction; returns the changes."""
     def run():
-        before = item(conn, item_id)
+        before = item(conn, item_id, lock=True)
+        if before is None:
+            return []
         _update(conn, item_id, locationID=location, flagID=flag)
-        after = item(conn, item_id)
+        after = dict(before, locationID=location, flagID=flag)
         ch = _changed(before, after)
         return [(after, ch)] if ch else []
     return _tx(conn, run)
@@ -117,12 +136,12 @@ def move(conn, item_id, location, flag, qty=None):
     / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
     ``(moved itemID, changes)``."""
     def run():
-        it = item(conn, item_id)
+        it = item(conn, item_id, lock=True)
         if it is None:
             raise KeyError(item_id)
         if qty is None or it["singleton"] or qty >= it["quantity"]:
             _update(conn, item_id, locationID=location, flagID=flag)
-            after = item(conn, item_id)
+            after = dict(it, locationID=location, flagID=flag)
             ch = _changed(it, after)
             return item_id, ([(after, ch)] if ch else [])
         if qty < 1:
@@ -144,7 +163,7 @@ def split(conn, item_id, qty, location=None, flag=None):
     """Split ``qty`` off a stack as a new item (in place unless told); returns
     ``(new itemID, changes)``."""
     def run():
-        it = item(conn, item_id)
+        it = item(conn, item_id, lock=True)
         if it is None:
             raise KeyError(item_id)
         if it["singleton"] or not 1 <= qty < it["quantity"]:
@@ -178,6 +197,7 @@ def merge(conn, src_id, dst_id, qty=None):
     """Merge ``qty`` (all when None) of stack ``src_id`` into stack ``dst_id`` (same type,
     neither singleton); an emptied source is deleted.  Returns the changes."""
     def run():
+        _lock(conn, src_id, dst_id)
         src, dst = item(conn, src_id), item(conn, dst_id)
         if src is None or dst is None:
             raise KeyError(src_id if src is None else dst_id)
@@ -190,6 +210,11 @@ def stack_all(conn, location_id, flag=None, owner=None):
     oldest stack; returns the changes."""
     def run():
         firsts, out = {}, []
+        lock = for_update(conn)
+        if lock:
+            conn.cursor().execute(f'SELECT "itemID" FROM "invItems" WHERE "locationID" = '
+                                  f'{_placeholder(conn)} ORDER BY "itemID"{lock}',
+                                  (location_id,))
         for it in items_in(conn, location_id, flag, owner):
             if it["singleton"]:
                 continue
@@ -216,6 +241,7 @@ def board(conn, char_id, ship_id, pilot_flag=57):
     ph = _placeholder(conn)
 
     def run():
+        _lock(conn, char_id)
         before = item(conn, char_id)
         _update(conn, char_id, locationID=ship_id, flagID=pilot_flag)
         conn.cursor().execute(f'UPDATE "chrCharacterInfo" SET "shipID" = {ph} WHERE '

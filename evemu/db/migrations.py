@@ -47,6 +47,7 @@ __all__ = ["MigrationError", "check_not_newer", "Migration", "register", "migrat
 MODULES = [
     "evemu.db.schema",
     "evemu.db.world_tables",
+    "evemu.db.money",
 ]
 
 

@@ -90,3 +90,37 @@ def _verifiers(conn, blob="BLOB"):
 
 register(2, "salted password verifiers instead of client digests",
          {"sqlite": _verifiers, "postgresql": lambda conn: _verifiers(conn, "BYTEA")})
+
+
+# 401: the world layer's SQL quotes its identifiers ("chrCharacters"."characterID", as EVEmu's
+# MySQL names them), which PostgreSQL matches case-sensitively, while migration 1 created the
+# table unquoted (so ``chrcharacters``, which core's unquoted SQL uses).  A view under the
+# quoted name, with the quoted column names, serves the world's SQL: it is a simple view, so
+# INSERT/UPDATE/DELETE and FOR UPDATE go through to the table (and its defaults and
+# constraints).  SQLite folds no case: nothing to do there.  A migration that adds a column to
+# chrCharacters must recreate this view (CREATE OR REPLACE VIEW ... adding it at the end).
+_CHR_COLUMNS = ("characterID", "accountID", "characterName", "typeID", "gender", "raceID",
+                "bloodlineID", "ancestryID", "corporationID", "stationID", "solarSystemID",
+                "balance", "deletePrepareDateTime", "createDateTime")
+
+register(401, "PostgreSQL: chrCharacters under its quoted (mixed-case) name for the world's SQL",
+         {"sqlite": "",
+          "postgresql": 'CREATE VIEW "chrCharacters" AS SELECT ' + ", ".join(
+              f'{c.lower()} AS "{c}"' for c in _CHR_COLUMNS) + " FROM chrcharacters"})
+
+
+# 402: PostgreSQL sequences for item ids and journal refIDs (evemu.db.characters.PG_SEQUENCES),
+# starting past what the idSequences counters and the tables hold.
+def _pg_sequences(conn):
+    from .characters import PG_SEQUENCES
+    for name, (seq, table, column, first) in PG_SEQUENCES.items():
+        top = conn.execute(f'SELECT MAX("{column}") FROM "{table}"').fetchone()[0]
+        row = conn.execute('SELECT "nextID" FROM "idSequences" WHERE "name" = ?',
+                           (name,)).fetchone()
+        start = max(first, int(top) + 1 if top is not None else first,
+                    int(row[0]) if row else first)
+        conn.execute(f"CREATE SEQUENCE {seq} START WITH {int(start)}")
+
+
+register(402, "PostgreSQL: sequences for item ids and journal entries",
+         {"sqlite": "", "postgresql": _pg_sequences})

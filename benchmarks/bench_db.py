@@ -1,0 +1,158 @@
+"""Database-backed calls per second on each backend, through a real server (a subprocess on
+127.0.0.1) and the client protocol.
+
+    python benchmarks/bench_db.py [--n 400] [--clients 50] [--per 40] [--pg URL]
+                                  [--backend sqlite|postgresql|both]
+
+Calls (each a real service call that reads or writes the database):
+
+- ``character selection``: ``charUnboundMgr.GetCharacterToSelect`` (the selection screen's
+  character sheet: two database reads);
+- ``item move``: a whole stack moved between the ship's cargo and the hangar (``Add`` on the
+  bound inventories: one transaction that locks, reads and updates the item);
+- ``ISK transfer``: ``account.GiveCash`` (one transaction: both characters locked, two journal
+  rows, two balances).
+
+For each: one client, ``--n`` calls in a row: p50/p99 latency in microseconds; then
+``--clients`` clients making ``--per`` calls each at once (its own character each): calls per
+second and p50/p99.  Without ``--pg`` a throw-away PostgreSQL is started (tests/pg_helpers.py).
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "tests"))
+
+import stackless                                      # noqa: E402
+from stackless import loop                            # noqa: E402
+
+import crash_helpers as H                             # noqa: E402
+from evemu.db import Database                          # noqa: E402
+
+
+def pct(samples):
+    s = sorted(samples)
+    return s[len(s) // 2] * 1e6, s[min(len(s) - 1, int(len(s) * 0.99))] * 1e6
+
+
+class Session:
+    """A logged-in client with its character selected and its inventories bound."""
+
+    def __init__(self, p, address, payee):
+        self.p, self.payee = p, payee
+        self.c = c = p.connect(address)
+        c.call("charUnboundMgr", "SelectCharacterID", p.char_id)
+        broker = H._bind(c, "invbroker", (H.STATION, 15))
+        self.hangar = H._bound(c.call_bound(broker, "GetInventory", 10004))
+        self.ship_inv = H._bound(c.call_bound(broker, "GetInventoryFromId", p.ship, 0))
+        self.in_cargo = True
+
+    def select(self):
+        self.c.call("charUnboundMgr", "GetCharacterToSelect", self.p.char_id)
+
+    def move(self):
+        if self.in_cargo:
+            self.c.call_bound(self.hangar, "Add", self.p.stack, self.p.ship)
+        else:
+            self.c.call_bound(self.ship_inv, "Add", self.p.stack, H.STATION, flag=H.FLAG_CARGO)
+        self.in_cargo = not self.in_cargo
+
+    def transfer(self):
+        self.c.call("account", "GiveCash", self.payee, 0.01, "bench")
+
+    def close(self):
+        self.c.close()
+
+
+def timed(fn, n):
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def in_tasklet(fn):
+    box = []
+    loop.run_until(stackless.tasklet(lambda: box.append(fn()))())
+    return box[0]
+
+
+def bench_backend(label, target, work, a):
+    server = H.Server(target, work)
+    rows = []
+    try:
+        db = Database(target)
+        try:
+            players = H.setup(server, a.clients + 1, db)
+        finally:
+            db.close()
+        sessions = [Session(p, server.address, players[(i + 1) % len(players)].char_id)
+                    for i, p in enumerate(players)]
+        for what in ("select", "move", "transfer"):
+            s = sessions[0]
+            fn = getattr(s, what)
+            in_tasklet(lambda: timed(fn, 20))                          # warm up
+            p50, p99 = pct(in_tasklet(lambda: timed(fn, a.n)))
+            rows.append((label, what, "1 client", p50, p99, 1e6 / p50))
+            samples = []
+
+            def client(s):
+                samples.extend(timed(getattr(s, what), a.per))
+            t0 = time.perf_counter()
+            ts = [stackless.tasklet(client)(s) for s in sessions[1:]]
+            for t in ts:
+                loop.run_until(t)
+            cps = len(samples) / (time.perf_counter() - t0)
+            p50, p99 = pct(samples)
+            rows.append((label, what, f"{a.clients} clients", p50, p99, cps))
+        for s in sessions:
+            s.close()
+    finally:
+        server.stop()
+    return rows
+
+
+NAMES = {"select": "character selection", "move": "item move", "transfer": "ISK transfer"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--per", type=int, default=40)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--pg", help="postgresql:// URL of an empty database")
+    a = ap.parse_args()
+    cluster, rows = None, []
+    try:
+        for backend in (["sqlite", "postgresql"] if a.backend == "both" else [a.backend]):
+            work = tempfile.mkdtemp(prefix="evemu-bench-db-")
+            try:
+                if backend == "sqlite":
+                    target = os.path.join(work, "b.sqlite3")
+                elif a.pg:
+                    target = a.pg
+                else:
+                    from pg_helpers import PgCluster
+                    cluster = PgCluster().start()
+                    target = cluster.url(cluster.create_database())
+                rows += bench_backend(backend, target, work, a)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if cluster is not None:
+            cluster.remove()
+    print(f"{'backend':<11} {'call':<20} {'load':<11} {'p50 us':>8} {'p99 us':>8} "
+          f"{'calls/s':>8}")
+    for label, what, load, p50, p99, cps in rows:
+        print(f"{label:<11} {NAMES[what]:<20} {load:<11} {p50:>8.0f} {p99:>8.0f} {cps:>8.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -141,6 +141,35 @@ def test_a_failed_split_changes_nothing(target, monkeypatch):
     db.close()
 
 
+def test_multi_moves_and_merges_are_one_transaction(target):
+    """MultiAdd and MultiMerge: every item moves (every merge happens) or none does."""
+    db = Database(target)
+    cid = new_character(db, "Multi Mover")
+    (ore_id, qty), = db.execute('SELECT "itemID", "quantity" FROM "invItems" WHERE '
+                                '"ownerID" = ? AND "typeID" = 34', (cid,))
+    loc = db.run(inv.item, ore_id)["locationID"]
+    a, _ = db.run(inv.split, ore_id, 10)
+    b, _ = db.run(inv.split, ore_id, 20)
+    # a missing item in the middle: nothing moved
+    with pytest.raises(KeyError):
+        db.run(inv.move_many, [a, 99999999, b], cid, 5)
+    assert {db.run(inv.item, i)["locationID"] for i in (a, b)} == {loc}
+    flag = db.run(inv.item, a)["flagID"] + 1
+    changes = db.run(inv.move_many, [a, b], loc, flag)
+    assert {r["itemID"] for r, _ in changes} == {a, b}
+    assert {db.run(inv.item, i)["flagID"] for i in (a, b)} == {flag}
+    # the second merge is refused (a stack into itself): the first is rolled back
+    with pytest.raises(ValueError):
+        db.run(inv.merge_many, [(a, ore_id, 4), (b, b, 1)])
+    assert [db.run(inv.item, i)["quantity"] for i in (ore_id, a, b)] == [qty - 30, 10, 20]
+    changes = db.run(inv.merge_many, [(a, ore_id, 4), (b, ore_id, None)])
+    assert [db.run(inv.item, i)["quantity"] for i in (ore_id, a)] == [qty - 6, 6]
+    assert db.run(inv.item, b) is None
+    assert db.execute('SELECT SUM("quantity") FROM "invItems" WHERE "typeID" = 34') == [(qty,)]
+    assert db.run(inv.move_many, [], loc, 4) == [] and db.run(inv.merge_many, []) == []
+    db.close()
+
+
 # ------------------------------------------------------------------ concurrency
 def test_concurrent_transfers_conserve_isk_and_match_the_journal(target):
     db = Database(target)

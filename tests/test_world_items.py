@@ -149,6 +149,15 @@ def test_move_split_merge_stack_persist_and_notify(server):
             assert e.value.msg == "CustomError"
         with pytest.raises(RemoteError):
             c.call_bound(hangar, "MultiMerge", [(part, ship, 1)])     # not the same type
+        # a MultiMerge is all or nothing: a good merge followed by a refused one leaves
+        # both stacks as they were (and tells the client nothing)
+        before = {i: db.run(inv.item, i)["quantity"] for i in (part, trit)}
+        n = len(c.notifications)
+        with pytest.raises(RemoteError) as e:
+            c.call_bound(ship_inv, "MultiMerge", [(part, trit, 2), (part, ship, 1)])
+        assert e.value.msg == "CustomError"
+        assert {i: db.run(inv.item, i)["quantity"] for i in (part, trit)} == before
+        assert item_changes(c, n) == []
 
 
 def test_other_accounts_items_are_refused(server):

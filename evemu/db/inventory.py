@@ -150,6 +150,25 @@ def move(conn, item_id, location, flag, qty=None):
     return _tx(conn, run)
 
 
+def move_many(conn, item_ids, location, flag):
+    """Move several whole items to ``location`` / ``flag`` in ONE transaction (a client's
+    ``MultiAdd``): all of them or none.  Returns the changes."""
+    def run():
+        _lock(conn, *item_ids)
+        out = []
+        for item_id in item_ids:
+            it = item(conn, item_id)
+            if it is None:
+                raise KeyError(item_id)
+            _update(conn, item_id, locationID=location, flagID=flag)
+            after = dict(it, locationID=location, flagID=flag)
+            ch = _changed(it, after)
+            if ch:
+                out.append((after, ch))
+        return out
+    return _tx(conn, run) if item_ids else []
+
+
 def _split(conn, it, qty, location, flag):
     _update(conn, it["itemID"], quantity=it["quantity"] - qty)
     new_id = _new_item(conn, it, location, flag, qty)
@@ -203,6 +222,22 @@ def merge(conn, src_id, dst_id, qty=None):
             raise KeyError(src_id if src is None else dst_id)
         return _merge(conn, src, dst, qty)
     return _tx(conn, run)
+
+
+def merge_many(conn, ops):
+    """Several merges ``(source, destination, qty)`` in ONE transaction (a client's
+    ``MultiMerge``): every one of them or none (a refused merge rolls back those before it).
+    Returns the changes."""
+    def run():
+        _lock(conn, *(i for src, dst, _ in ops for i in (src, dst)))
+        out = []
+        for src_id, dst_id, qty in ops:
+            src, dst = item(conn, src_id), item(conn, dst_id)
+            if src is None or dst is None:
+                raise KeyError(src_id if src is None else dst_id)
+            out += _merge(conn, src, dst, qty)
+        return out
+    return _tx(conn, run) if ops else []
 
 
 def stack_all(conn, location_id, flag=None, owner=None):

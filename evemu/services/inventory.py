@@ -171,7 +171,9 @@ class InventoryBound(BoundObject):
         it = self.db.run(inv.item, self.location)
         return None if it is None else item_row(it)
 
-    def _move(self, call, item_id, flag, qty):
+    def _movable(self, call, item_id, qty):
+        """The item, once every check for moving it here passed (the client's UserError
+        otherwise)."""
         it = self.db.run(own_item, call, item_id)
         self.db.run(need_reachable, call, it)
         if it["itemID"] in (self.owner, self.location, call.session.get("shipid")) and not (
@@ -185,6 +187,10 @@ class InventoryBound(BoundObject):
             qty = _int(qty, "qty")
             if qty < 1:
                 raise UserError("CustomError", {b"error": b"quantity must be at least 1"})
+        return it, qty
+
+    def _move(self, call, item_id, flag, qty):
+        it, qty = self._movable(call, item_id, qty)
         dest_flag = self.default_flag if flag is None else _flag(flag)
         try:
             new_id, changes = self.db.run(inv.move, it["itemID"], self.location, dest_flag, qty)
@@ -200,31 +206,42 @@ class InventoryBound(BoundObject):
 
     @exposed
     def MultiAdd(self, call, itemIDs, containerID=None, flag=None, qty=None, **kw):
+        """Every item is checked first, then all move in one transaction: all or none."""
         self._check(call)
         if not isinstance(itemIDs, (list, tuple)):
             raise UserError("CustomError", {b"error": b"itemIDs must be a list"})
-        for iid in itemIDs:                   # all must be ours and here before any moves
-            self.db.run(need_reachable, call, self.db.run(own_item, call, iid))
+        ids = []
         for iid in itemIDs:
-            self._move(call, iid, flag, None)
+            it, _ = self._movable(call, iid, None)
+            if it["itemID"] not in ids:
+                ids.append(it["itemID"])
+        dest_flag = self.default_flag if flag is None else _flag(flag)
+        try:
+            changes = self.db.run(inv.move_many, ids, self.location, dest_flag)
+        except (KeyError, ValueError) as e:
+            raise UserError("CustomError", {b"error": str(e).encode()}) from None
+        self._send(changes)
         return None
 
     @exposed
     def MultiMerge(self, call, ops, sourceContainerID=None):
+        """Every operation is checked first, then all run in one transaction: all or none."""
         self._check(call)
         if not isinstance(ops, (list, tuple)):
             raise UserError("CustomError", {b"error": b"ops must be a list"})
+        checked = []
         for op in ops:
             if not isinstance(op, tuple) or len(op) != 3:
                 raise UserError("CustomError", {b"error": b"(source, destination, qty)"})
-            for iid in op[:2]:
-                self.db.run(need_reachable, call, self.db.run(own_item, call, iid))
-        for src, dst, qty in ops:
-            try:
-                changes = self.db.run(inv.merge, src, dst, _int(qty, "qty"))
-            except (KeyError, ValueError) as e:
-                raise UserError("CustomError", {b"error": str(e).encode()}) from None
-            self._send(changes)
+            src, dst = (self.db.run(own_item, call, iid) for iid in op[:2])
+            for it in (src, dst):
+                self.db.run(need_reachable, call, it)
+            checked.append((src["itemID"], dst["itemID"], _int(op[2], "qty")))
+        try:
+            changes = self.db.run(inv.merge_many, checked)
+        except (KeyError, ValueError) as e:
+            raise UserError("CustomError", {b"error": str(e).encode()}) from None
+        self._send(changes)
         return None
 
     @exposed

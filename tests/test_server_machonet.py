@@ -535,7 +535,7 @@ def test_flush_waits_for_queued_frames():
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
         conn.notify("OnBig", "charid", (blob,))
         conn.notify("OnBig", "charid", (blob,))
-        assert conn._writer is not None               # the client has not read yet
+        assert conn._cork is not None or conn._writer is not None   # held, or queued
         assert conn.flush(0.05) is False              # nobody reads: times out
         result = []
         t = stackless.tasklet(lambda: result.append(conn.flush(10)))()
@@ -546,6 +546,63 @@ def test_flush_waits_for_queued_frames():
         c.close()
         assert settle(lambda: conn.closed)
         assert conn.flush() is False
+
+
+def test_notifications_of_one_turn_go_out_in_one_send():
+    """Notifications to one client during one loop turn are held and sent together at its
+    end, in order, with the reply sent after them in the same turn behind them."""
+    with running_server() as server:
+        with login(server, "corked") as c:
+            conn = server.broadcast.connections("userid", c.userid)[0]
+            sends = []
+            real = conn._send_frame
+
+            def counting(frame):
+                sends.append(bytes(frame))
+                return real(frame)
+            conn._send_frame = counting
+            flushes = server.cork_flushes
+            for i in range(5):
+                conn.notify("OnCorked", "charid", (i,))
+            assert len(conn._cork) == 5 and sends == []        # held for this turn
+            assert conn.send_session_change() is False
+            assert c.call("machoNet", "GetTime") > 0            # the loop turns
+            assert server.cork_flushes > flushes
+            got = [args[0] for args in c.take_notifications("OnCorked")]
+            assert got == [0, 1, 2, 3, 4] and c.sn_gaps == []
+            assert sends[0].count(b"OnCorked") == 5             # one send() for all five
+            assert conn._cork is None
+
+
+def test_held_notifications_keep_their_order_with_frames_sent_after_them():
+    with running_server() as server:
+        with login(server, "ordered") as c:
+            conn = server.broadcast.connections("userid", c.userid)[0]
+            conn.notify("OnFirst", "charid", (1,))
+            conn.send_value(("not", "a", "packet"))            # joins the held frames
+            conn.notify("OnLast", "charid", (2,))
+            assert len(conn._cork) == 3
+            server.flush_corked()
+            assert conn._cork is None
+            events = []
+            while len(events) < 3:
+                payload = c.reader.read_frame()
+                events.append(payload)
+            assert b"OnFirst" in events[0] and b"OnLast" in events[2]
+            assert b"not" in events[1] and b"OnFirst" not in events[1]
+
+
+def test_a_closed_connection_drops_what_it_held():
+    with running_server() as server:
+        c = login(server, "dropped")
+        conn = server.broadcast.connections("userid", c.userid)[0]
+        c.close()
+        conn.notify("OnHeld", "charid", (1,))
+        conn.close("test")
+        assert conn._cork is None
+        server.flush_corked()                   # nothing raised into the flush
+        with pytest.raises(Exception):
+            conn.notify("OnAfter", "charid", (1,))
 
 
 def test_broadcaster_is_created_on_first_use():

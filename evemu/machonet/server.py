@@ -144,6 +144,25 @@ class Server:
         self._closed_since_trim = 0
         self._trim_timer = None
         self.memory_trims = 0            # times release_memory() ran (tests, figures)
+        self._corked = []                # connections holding notifications for this turn
+        self.cork_flushes = 0            # turns that sent held notifications (tests, figures)
+
+    # ------------------------------------------------------------- corked sends
+    def cork(self, conn):
+        """``conn`` holds notifications until the end of this loop turn; the first one of a
+        turn schedules the flush (a loop callback, after every runnable tasklet ran)."""
+        if not self._corked:
+            loop.call_soon(self.flush_corked)
+        self._corked.append(conn)
+
+    def flush_corked(self):
+        """Send each corked connection's frames in one send() (order kept; a closed one's
+        are dropped)."""
+        conns, self._corked = self._corked, []
+        if conns:
+            self.cork_flushes += 1
+        for conn in conns:
+            conn._uncork()
 
     @property
     def auto_account(self):

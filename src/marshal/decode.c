@@ -145,17 +145,9 @@ decode_varint(Decoder *d)
     PyObject *b = PyBytes_FromStringAndSize((const char *)p, n);
     if (b == NULL)
         return NULL;
-    PyObject *from_bytes = PyObject_GetAttrString((PyObject *)&PyLong_Type, "from_bytes");
-    PyObject *res = NULL;
-    if (from_bytes != NULL) {
-        PyObject *args = Py_BuildValue("(Os)", b, "little");
-        PyObject *kw = Py_BuildValue("{s:O}", "signed", Py_True);
-        if (args != NULL && kw != NULL)
-            res = PyObject_Call(from_bytes, args, kw);
-        Py_XDECREF(args);
-        Py_XDECREF(kw);
-        Py_DECREF(from_bytes);
-    }
+    /* (the bound classmethod held in the module state; see MarshalState) */
+    PyObject *args[3] = {b, d->st->str_little, Py_True};
+    PyObject *res = PyObject_Vectorcall(d->st->long_from_bytes, args, 2, d->st->kwnames_signed);
     Py_DECREF(b);
     return res;
 }

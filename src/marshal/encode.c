@@ -149,26 +149,28 @@ encode_int(Encoder *e, PyObject *o)
     /* Wider than 64 bits: 0x2F with the minimal two's-complement little-endian bytes.  int's own
      * methods, not o's: an int subclass may override them (a negative bit_length, a to_bytes
      * that does not return bytes). */
-    PyObject *bits = PyObject_CallMethod((PyObject *)&PyLong_Type, "bit_length", "O", o);
+    MarshalState *st = e->st;
+    PyObject *bits = PyObject_CallOneArg(st->long_bit_length, o);
     if (bits == NULL)
         return -1;
     Py_ssize_t nbits = PyLong_AsSsize_t(bits);
     Py_DECREF(bits);
     if (nbits < 0)
         return -1;
-    Py_ssize_t nbytes = nbits / 8 + 1;   /* one spare bit for the sign */
-    PyObject *b = NULL, *meth = PyObject_GetAttrString((PyObject *)&PyLong_Type, "to_bytes");
-    if (meth == NULL)
+    PyObject *size = PyLong_FromSsize_t(nbits / 8 + 1);   /* one spare bit for the sign */
+    if (size == NULL)
         return -1;
-    PyObject *args = Py_BuildValue("(Ons)", o, nbytes, "little");
-    PyObject *kw = Py_BuildValue("{s:O}", "signed", Py_True);
-    if (args != NULL && kw != NULL)
-        b = PyObject_Call(meth, args, kw);
-    Py_XDECREF(args);
-    Py_XDECREF(kw);
-    Py_DECREF(meth);
+    /* int.to_bytes(o, size, "little", signed=True) */
+    PyObject *args[4] = {o, size, st->str_little, Py_True};
+    PyObject *b = PyObject_Vectorcall(st->long_to_bytes, args, 3, st->kwnames_signed);
+    Py_DECREF(size);
     if (b == NULL)
         return -1;
+    if (!PyBytes_Check(b)) {
+        PyErr_SetString(PyExc_TypeError, "int.to_bytes did not return bytes");
+        Py_DECREF(b);
+        return -1;
+    }
     int rc = put_op_sized(e, OP_VARINT, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
     Py_DECREF(b);
     return rc;

@@ -72,7 +72,11 @@ typedef struct {
     PyObject *zlib_decompressobj;  /* zlib.decompressobj */
     PyObject *zlib_compress;       /* zlib.compress */
     PyObject *str_name, *str_state, *str_header, *str_list, *str_dict, *str_value, *str_raw,
-             *str_eof, *str_unused_data, *str_blue_descriptor;
+             *str_eof, *str_unused_data, *str_blue_descriptor, *str_decompress, *str_little;
+    /* ints wider than 64 bits: int.bit_length, int.to_bytes, int.from_bytes, ("signed",).  Held
+     * here, not looked up by a C string per call: a fresh name string per lookup is kept alive
+     * by CPython's type method cache (up to 4,096 of them on 3.12), which looks like a leak. */
+    PyObject *long_bit_length, *long_to_bytes, *long_from_bytes, *kwnames_signed;
 } MarshalState;
 
 extern struct PyModuleDef evm_module_def;

@@ -76,8 +76,11 @@ inflate(MarshalState *st, PyObject *data, Py_ssize_t max_size)
     d = PyObject_CallNoArgs(st->zlib_decompressobj);
     if (d == NULL)
         return NULL;
-    out = PyObject_CallMethod(d, "decompress", "On", data,
-                              max_size < PY_SSIZE_T_MAX ? max_size + 1 : max_size);
+    PyObject *cap = PyLong_FromSsize_t(max_size < PY_SSIZE_T_MAX ? max_size + 1 : max_size);
+    if (cap == NULL)
+        goto fail;
+    out = PyObject_CallMethodObjArgs(d, st->str_decompress, data, cap, NULL);
+    Py_DECREF(cap);
     if (out == NULL) {
         if (PyErr_ExceptionMatches(PyExc_MemoryError))
             goto fail;
@@ -464,7 +467,21 @@ marshal_exec(PyObject *module)
     INTERN(str_eof, "eof");
     INTERN(str_unused_data, "unused_data");
     INTERN(str_blue_descriptor, "blue.DBRowDescriptor");
+    INTERN(str_decompress, "decompress");
+    INTERN(str_little, "little");
 #undef INTERN
+    PyObject *long_type = (PyObject *)&PyLong_Type;
+    if ((st->long_bit_length = PyObject_GetAttrString(long_type, "bit_length")) == NULL
+        || (st->long_to_bytes = PyObject_GetAttrString(long_type, "to_bytes")) == NULL
+        || (st->long_from_bytes = PyObject_GetAttrString(long_type, "from_bytes")) == NULL)
+        return -1;
+    PyObject *signed_name = PyUnicode_InternFromString("signed");
+    if (signed_name == NULL)
+        return -1;
+    st->kwnames_signed = PyTuple_Pack(1, signed_name);
+    Py_DECREF(signed_name);
+    if (st->kwnames_signed == NULL)
+        return -1;
 
     static const struct { const char *name; int code; } dbtypes[] = {
         {"DBTYPE_I2", DBTYPE_I2}, {"DBTYPE_I4", DBTYPE_I4}, {"DBTYPE_R4", DBTYPE_R4},
@@ -504,6 +521,10 @@ marshal_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->strtable_index);
     Py_VISIT(st->zlib_decompressobj);
     Py_VISIT(st->zlib_compress);
+    Py_VISIT(st->long_bit_length);
+    Py_VISIT(st->long_to_bytes);
+    Py_VISIT(st->long_from_bytes);
+    Py_VISIT(st->kwnames_signed);
     return 0;
 }
 
@@ -541,6 +562,12 @@ marshal_clear(PyObject *module)
     Py_CLEAR(st->str_eof);
     Py_CLEAR(st->str_unused_data);
     Py_CLEAR(st->str_blue_descriptor);
+    Py_CLEAR(st->str_decompress);
+    Py_CLEAR(st->str_little);
+    Py_CLEAR(st->long_bit_length);
+    Py_CLEAR(st->long_to_bytes);
+    Py_CLEAR(st->long_from_bytes);
+    Py_CLEAR(st->kwnames_signed);
     return 0;
 }
 

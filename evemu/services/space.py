@@ -28,11 +28,13 @@ import stackless
 from stackless import loop
 
 from evemu.db import filetime_now
+from evemu.db import bookmarks as bmdb
 from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
 from evemu.machonet.broadcast import notification_addresses, notification_body
 from evemu.wire.marshal import Instance
-from evemu.world.space import Observer, ShipControl, Space, SpaceError
+from evemu.world.space import (BadArgument, NotAllowed, Observer, ShipControl, Space,
+                               SpaceError, UnknownBall)
 from evemu.world.space import destiny
 
 from . import BindableService, BoundObject, CustomError, UserError, exposed
@@ -43,6 +45,7 @@ log = logging.getLogger("evemu.services.space")
 CATEGORY_SHIP = 6
 GROUP_STATION, CATEGORY_STATION = 15, 3
 GROUP_STARGATE, CATEGORY_CELESTIAL = 10, 2
+TYPE_SOLAR_SYSTEM = 5
 ATTR_MAX_VELOCITY, ATTR_AGILITY, ATTR_WARP_SPEED = 37, 70, 1281
 FLAG_IN_SPACE = 0
 DEFAULT_STATION_RADIUS = 10000.0
@@ -464,10 +467,55 @@ class BeyonceBound(BoundObject):
     def CmdAlignTo(self, call, entityID):
         return self.pilot.control.CmdAlignTo(entityID)
 
+    def _bookmark(self, bookmark_id):
+        """Where a bookmark of this pilot points, for a warp or a goto in this system:
+        ``('point', (x, y, z))`` (a spot: typeID 5) or ``('item', itemID)`` (a station...),
+        as EVEmu's BeyonceBound reads BookmarkService::LookupBookmark.  A bookmark that is
+        not the pilot's, or one in another system, is refused (an engine SpaceError)."""
+        if isinstance(bookmark_id, bool) or not isinstance(bookmark_id, int) or \
+                not -2 ** 63 <= bookmark_id < 2 ** 63:
+            raise BadArgument("a bookmark id must be an integer")
+        row = self.service.db.run(bmdb.bookmark, bookmark_id)
+        pilot = self.pilot
+        if row is None or row["ownerID"] != pilot.char_id:
+            raise UnknownBall("you have no bookmark %d" % bookmark_id)
+        if pilot.left or pilot.control.system_id != self.system_id:
+            raise NotAllowed("your ship has left this solar system")
+        if row["typeID"] == TYPE_SOLAR_SYSTEM:
+            if row["locationID"] != self.system_id:
+                raise NotAllowed("that bookmark is in another solar system")
+            return "point", (row["x"], row["y"], row["z"])
+        return "item", row["itemID"]
+
     @_guard
     def CmdWarpToStuff(self, call, type, id, minRange=0, fleet=None, **kw):
-        self.pilot.control.CmdWarpToStuff(type, id, minRange=0 if minRange is None
-                                          else minRange)
+        """'item' (a ball of the system) or 'bookmark' (its point, or the item it marks:
+        EVEmu's BeyonceBound::CmdWarpToStuff), stopping ``minRange`` metres short."""
+        rng = 0 if minRange is None else minRange
+        kind = type.decode("latin-1") if isinstance(type, bytes) else type
+        control = self.pilot.control
+        if kind == "bookmark":
+            what, where = self._bookmark(id)
+            if what == "item":
+                control.CmdWarpToStuff("item", where, minRange=rng)
+            else:
+                control.system.cmd_warp_to_point(self.pilot.ship_id, *where, distance=rng)
+            return None
+        control.CmdWarpToStuff(type, id, minRange=rng)
+        return None
+
+    @_guard
+    def CmdGotoBookmark(self, call, bookmarkID):
+        """Fly (no warp) to a bookmark's point, or to the position of the item it marks
+        (EVEmu's BeyonceBound::CmdGotoBookmark: GotoPoint either way)."""
+        what, where = self._bookmark(bookmarkID)
+        control = self.pilot.control
+        if what == "item":
+            ball = control.system.park.get(where) if isinstance(where, int) else None
+            if ball is None:
+                raise UnknownBall("no ball %r in this system" % (where,))
+            where = ball.position
+        control.CmdGotoPoint(*where)
         return None
 
     @_guard

@@ -6,8 +6,10 @@ is the glue between it, the database and the client connections (docs/space.md, 
 wiring").  Shapes and call flow follow evemu_Crucible (read for facts):
 ``src/eve-server/ship/ShipService.cpp`` (``ShipBound::Handle_Undock``: args ``(shipID,
 ignoreContraband)`` plus ``onlineModules=`` keyword, answers ``(bindString, filetime)``) and
-``src/eve-server/ship/BeyonceService.cpp`` (``BeyonceBound``: every ``Cmd*`` answers None,
-``UpdateStateRequest`` sends a fresh SetState as a destiny update and answers None).
+``src/eve-server/ship/BeyonceService.cpp`` (``BeyonceBound``: every ``Cmd*`` answers None but
+``CmdStargateJump``, which answers the bound object's OID; ``UpdateStateRequest`` sends a fresh
+SetState as a destiny update and answers None) and ``src/eve-server/system/SystemManager.cpp``
+(``MakeSetState``: ``solItem`` an item row, ``droneState`` a rowset).
 
 * :class:`SpaceWorld` (``server.space_world``) owns the :class:`~evemu.world.space.Space`
   (the destiny clock, one tasklet per active system) and loads a system's statics (its
@@ -32,13 +34,14 @@ from evemu.db import bookmarks as bmdb
 from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
 from evemu.machonet.broadcast import notification_addresses, notification_body
-from evemu.wire.marshal import Instance
+from evemu.wire.marshal import PackedRow
 from evemu.world.space import (BadArgument, NotAllowed, Observer, ShipControl, Space,
                                SpaceError, UnknownBall)
 from evemu.world.space import destiny
 
 from . import BindableService, BoundObject, CustomError, UserError, exposed
-from .inventory import FLAG_HANGAR, need_character, own_item, send_item_changes
+from .inventory import (FLAG_HANGAR, GROUP_SOLAR_SYSTEM, ITEM_DESCRIPTOR, need_character,
+                        own_item, send_item_changes)
 
 log = logging.getLogger("evemu.services.space")
 
@@ -213,14 +216,14 @@ class SpaceWorld:
         return s
 
     def sol_item(self, system_id):
-        """SetState's ``solItem``: the solar system's row (EVEmu sends it as a PackedRow of
-        mapDenormalize; we send a util.KeyVal of the same columns)."""
+        """SetState's ``solItem``: the solar system as an item row, a PackedRow of the
+        client's item descriptor (EVEmu SystemManager::MakeSetState: itemID the system,
+        typeID 5, ownerID 1, locationID its constellation, flagID 0, quantity -1, groupID 5,
+        categoryID 2, customInfo '')."""
         r = self.info.get(system_id) or {}
-        return Instance("util.KeyVal", {
-            b"itemID": system_id, b"typeID": 5, b"groupID": 5,
-            b"solarSystemID": system_id, b"constellationID": r.get("constellationID"),
-            b"regionID": r.get("regionID"), b"itemName": r.get("solarSystemName"),
-            b"security": r.get("security")})
+        return PackedRow(ITEM_DESCRIPTOR, (system_id, TYPE_SOLAR_SYSTEM, 1,
+                                           r.get("constellationID") or 0, 0, -1,
+                                           GROUP_SOLAR_SYSTEM, CATEGORY_CELESTIAL, b""))
 
     # --------------------------------------------------------------------------- NPCs
     def spawn_npcs(self, n, systems=None, seed=1, yield_every=500):
@@ -424,6 +427,7 @@ class BeyonceBound(BoundObject):
         self.world = world
         self.pilot = pilot
         self.system_id = system_id
+        self.oid = None                 # (idString, filetime), as the bind answered it
 
     @property
     def system(self):
@@ -570,7 +574,10 @@ class BeyonceBound(BoundObject):
                             regionid=info.get("regionID"))
         log.info("%s: ship %d jumped from %d to %d", call.connection, pilot.ship_id,
                  self.system_id, system.id)
-        return None
+        # EVEmu answers this bound object's OID and keeps serving the ship through it (the
+        # client binds beyonce for the new system as well and gets its SetState there)
+        self.system_id = system.id
+        return self.oid
 
     @_guard
     def UpdateStateRequest(self, call):
@@ -618,6 +625,7 @@ class BeyonceService(BindableService):
         result = super().MachoBindObject(call, bind_params, nested_call)
         bound_id = result.value[0].value.value[0].decode("ascii")
         obj = self.manager.bound(bound_id, call.connection)
+        obj.oid = result.value[0].value.value
         obj.send_initial_state()
         return result
 

@@ -31,13 +31,14 @@ from stackless import loop
 
 from evemu.db import filetime_now
 from evemu.db import bookmarks as bmdb
+from evemu.db import inspace
 from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
 from evemu.machonet.broadcast import notification_addresses, notification_body
 from evemu.wire.marshal import PackedRow
 from evemu.world.space import (BadArgument, NotAllowed, Observer, ShipControl, Space,
                                SpaceError, UnknownBall)
-from evemu.world.space import destiny
+from evemu.world.space import destiny, physics
 
 from . import BindableService, BoundObject, CustomError, UserError, exposed
 from .inventory import (FLAG_HANGAR, GROUP_SOLAR_SYSTEM, ITEM_DESCRIPTOR, need_character,
@@ -289,13 +290,14 @@ class Pilot(BoundObject):
     """A character's ship in space, bound (hidden) to its connection: releasing it (the
     connection closing) takes the ship out of space."""
 
-    def __init__(self, service, connection, world, system_id, ship_id, char_id, home):
+    def __init__(self, service, connection, world, system_id, ship_id, char_id, home=None):
         super().__init__(service, connection)
         self.world = world
         self.system_id = system_id
         self.ship_id = ship_id
         self.char_id = char_id
-        self.home = home                    # the station the ship goes back to on logoff
+        self.home = home                    # the station it undocked from (None: logged in)
+        self.login_warp = None              # the point to warp to once beyonce is bound
         self.ready = False                  # the client has bound beyonce in this system
         self.delivered = 0
         self.observer = Observer(ship_id, self._deliver)
@@ -322,29 +324,35 @@ class Pilot(BoundObject):
                                    destiny.do_destiny_update([act], False))
 
     def on_release(self):
+        """The connection closed (or the client released us): the ship leaves the ballpark
+        and, as EVEmu's Client::WarpOut, stays in the system where it was; the character
+        logs off in space (its next login starts there, :func:`login_in_space`)."""
         if self.left:
             return
         self.left = True
         self.world.pilots.pop(self.connection, None)
-        s = self.world.space.systems.get(self.control.system_id)
-        if s is not None and s.park.get(self.ship_id) is not None:
+        system_id = self.control.system_id
+        s = self.world.space.systems.get(system_id)
+        ball = s.park.get(self.ship_id) if s is not None else None
+        point = ball.position if ball is not None else None
+        if ball is not None:
             s.remove_ship(self.ship_id)
         log.info("%s: ship %d left space (disconnected)", self.connection, self.ship_id)
-        # back to its hangar (the character row still names the station it last docked in)
-        if self.home is not None:
-            db = self.service.db
-            if not db.closed:
-                stackless.tasklet(self._home)(db)
+        db = self.service.db
+        if point is not None and not db.closed:
+            info = self.world.info.get(system_id) or {}
+            stackless.tasklet(self._log_off)(db, system_id, info.get("constellationID"),
+                                             info.get("regionID"), point)
 
-    def _home(self, db):
+    def _log_off(self, db, system_id, constellation_id, region_id, point):
         if db.closed:                       # the server is shutting down
             return
         try:
-            db.run(inv.set_location, self.ship_id, self.home, FLAG_HANGAR)
+            db.run(inspace.log_off_in_space, self.char_id, self.ship_id, system_id,
+                   constellation_id, region_id, point)
         except Exception as e:
             if not db.closed:
-                log.warning("returning ship %d to station %s failed: %r", self.ship_id,
-                            self.home, e)
+                log.warning("logging ship %d off in space failed: %r", self.ship_id, e)
 
 
 def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
@@ -400,6 +408,57 @@ def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     return (shipbound.bound_id.encode("ascii"), filetime_now())
 
 
+def login_in_space(service, call, row):
+    """A character selected while its ship is in space (its row names a system and no
+    station): the ship appears half an AU from the point it was left at, in a random
+    direction, and warps back to that point once the client has bound beyonce and had its
+    SetState (EVEmu's Client::SelectCharacter + WarpIn: MakeRandomPointOnSphere(0.5 AU), then
+    the LoginWarp state's WarpTo).  Returns the Pilot, or None when the ship is not there to
+    fly (then the client cannot bind beyonce; logged as a warning)."""
+    conn = call.connection
+    world = SpaceWorld.of(conn.server)
+    cid, system_id, ship_id = row["characterID"], row["solarSystemID"], row["shipID"]
+    if conn in world.pilots or ship_id is None or system_id is None:
+        return None
+    db = service.db
+    ship = db.run(inv.item, ship_id)
+    system = world.system(system_id)
+    if (ship is None or system is None or ship["ownerID"] != cid
+            or ship["categoryID"] != CATEGORY_SHIP or ship["locationID"] != system_id):
+        log.warning("%s: character %d logs in in space but its ship %s is not in %s",
+                    conn, cid, ship_id, system_id)
+        return None
+    point = db.run(inspace.ship_position, ship_id)
+    if point is None:               # never logged off in space: start by a station
+        st = next((b for b in system.statics.values() if (b.extra or {}).get("undock")),
+                  None)
+        point = st.extra["undock"][0] if st is not None else (0.0, 0.0, 0.0)
+    radius, mass, agility, speed, warp = db.run(ship_attributes, ship["typeID"])
+    if conn.closed or conn in world.pilots or system.park.get(ship_id) is not None:
+        return None
+    d = (0.0, 0.0, 0.0)
+    while physics.norm(d) < 1e-6:   # a random direction (uniform on the sphere)
+        d = tuple(random.gauss(0.0, 1.0) for _ in range(3))
+    d = physics.unit(d)
+    start = tuple(p + c * 0.5 * physics.AU for p, c in zip(point, d))
+    pilot = Pilot(service, conn, world, system_id, ship_id, cid)
+    pilot.login_warp = point
+    try:
+        system.add_ship(ship_id, start, radius, mass, agility, speed,
+                        observer=pilot.observer, warp_speed=warp, type_id=ship["typeID"],
+                        owner_id=cid, corp_id=call.session.get("corpid") or 0,
+                        group_id=ship["groupID"], category_id=CATEGORY_SHIP,
+                        name=ship.get("itemName") or "")
+    except (SpaceError, ValueError) as e:
+        log.warning("%s: ship %d cannot enter space: %r", conn, ship_id, e)
+        return None
+    world.pilots[conn] = pilot
+    service.manager.bind(pilot, conn)
+    log.info("%s: character %d logged in in space in %d (ship %d)", conn, cid, system_id,
+             ship_id)
+    return pilot
+
+
 # ----------------------------------------------------------------------------- beyonce
 def _guard(fn):
     """Engine errors become the client's UserError (never a traceback)."""
@@ -442,6 +501,12 @@ class BeyonceBound(BoundObject):
         self.pilot.observer.queue.clear()
         self.pilot.ready = True
         self.pilot.send_now(add, state)
+        point, self.pilot.login_warp = self.pilot.login_warp, None
+        if point is not None:           # logged in in space: the warp goes out next tick
+            try:
+                s.cmd_warp_to_point(self.pilot.ship_id, *point)
+            except SpaceError as e:
+                log.info("%s: no login warp: %s", self.connection, e)
 
     @_guard
     def CmdGotoDirection(self, call, x, y, z):
@@ -599,6 +664,20 @@ class BeyonceService(BindableService):
         n = int(getattr(manager.server.config, "npcs", 0) or 0)
         if n > 0:
             stackless.tasklet(self._spawn)(n)
+
+    def character_selected(self, call, row):
+        """charUnboundMgr's hook after SelectCharacterID: a character whose ship is in space
+        enters the ballpark (:func:`login_in_space`)."""
+        sid = call.session.get("stationid")
+        if sid is None and call.session.get("solarsystemid"):
+            login_in_space(self, call, row)
+        elif sid is not None and row.get("shipID"):
+            # a ship left in space while its pilot's row still says docked (the server
+            # stopped before the log-off was written): back to the hangar
+            ship = self.db.run(inv.item, row["shipID"])
+            if (ship is not None and ship["flagID"] == FLAG_IN_SPACE
+                    and ship["locationID"] == row["solarSystemID"]):
+                self.db.run(inv.set_location, ship["itemID"], sid, FLAG_HANGAR)
 
     def _spawn(self, n):
         try:

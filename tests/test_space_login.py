@@ -16,8 +16,9 @@ from evemu.client import RemoteError
 from evemu.db import characters as chars
 from evemu.db import inspace
 from evemu.db import inventory as inv
-from evemu.services.space import SpaceWorld
+from evemu.services.space import SESSION_CHANGE_ACTIVE, SESSION_CHANGE_TICKS, SpaceWorld
 from evemu.world.space import physics
+from evemu.world.space.ball import WARP
 
 
 @pytest.fixture
@@ -156,7 +157,14 @@ def test_docking_after_a_login_in_space(server):
         s = system(server)
         st = s.statics[STATION]
         b = s.park.get(ship)
-        b.warp = None
+        with pytest.raises(RemoteError) as e:          # the login's session timer
+            c.call_bound(park, "CmdDock", STATION, ship)
+        assert e.value.values == {"notify": SESSION_CHANGE_ACTIVE.encode()}
+        tick(server, c, n=SESSION_CHANGE_TICKS)
+        for _ in range(200):                            # the login warp lands
+            if b.warp is None and s.park.get(ship).mode != WARP:
+                break
+            tick(server)
         s.park._set_vec(s.park.pos, b.slot, tuple(p + o for p, o in zip(
             st.position, (st.radius + 1000.0, 0.0, 0.0))))
         assert c.call_bound(park, "CmdDock", STATION, ship) is None

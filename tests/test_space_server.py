@@ -15,7 +15,7 @@ from evemu.client import RemoteError
 from evemu.db import characters as chars
 from evemu.db import inventory as inv
 from evemu.machonet import constants as C
-from evemu.services.space import SpaceWorld
+from evemu.services.space import SESSION_CHANGE_ACTIVE, SESSION_CHANGE_TICKS, SpaceWorld
 from evemu.services.inventory import ITEM_DESCRIPTOR
 from evemu.wire.marshal import Buffer, Instance, PackedRow, Token
 from evemu.world.space import physics
@@ -389,7 +389,7 @@ def test_dock_returns_to_the_station(server):
     w, _, ship_w, park_w, _ = undocked(server, "watcher", "Watch Er")
     try:
         s = system(server)
-        tick(server, a, w)
+        tick(server, a, w, n=SESSION_CHANGE_TICKS)          # the undock's session timer
         updates(a), updates(w)
         with pytest.raises(RemoteError) as e:               # not a station
             a.call_bound(park, "CmdDock", GATE, ship)
@@ -418,6 +418,54 @@ def test_dock_returns_to_the_station(server):
         w.close()
 
 
+def test_session_change_timer(server):
+    """No dock or jump within 10 stamps of the undock, the jump or a login in space (EVEmu's
+    IsSessionChange() in BeyonceBound::CmdDock / CmdStargateJump, Player::Timer::Session);
+    the refusal is its CustomNotify text and changes nothing."""
+    c, cid, ship, park, _ = undocked(server, "timer", "Tim Er")
+    try:
+        s = system(server)
+        st = s.statics[STATION]
+        gate = s.statics[GATE]
+
+        def put(ball):
+            b = s.park.get(ship)
+            b.warp = None
+            s.park._set_vec(s.park.pos, b.slot, tuple(p + o for p, o in zip(
+                ball.position, (ball.radius + 1000.0, 0.0, 0.0))))
+
+        for _ in range(SESSION_CHANGE_TICKS - 1):
+            put(st)
+            with pytest.raises(RemoteError) as e:
+                c.call_bound(park, "CmdDock", STATION, ship)
+            assert (e.value.msg, e.value.values) == (
+                "CustomNotify", {"notify": SESSION_CHANGE_ACTIVE.encode()})
+            put(gate)
+            with pytest.raises(RemoteError) as e:
+                c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship)
+            assert e.value.msg == "CustomNotify"
+            tick(server, c)
+        assert s.park.get(ship) is not None and c.session["solarsystemid"] == SYSTEM
+        tick(server, c)
+        put(gate)
+        assert c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship) is not None
+        assert c.session["solarsystemid"] == DEST_SYSTEM
+        # the jump starts a new timer, in the new system
+        d = system(server, DEST_SYSTEM)
+        dg = d.statics[DEST_GATE]
+        b = d.park.get(ship)
+        d.park._set_vec(d.park.pos, b.slot, tuple(p + o for p, o in zip(
+            dg.position, (dg.radius + 1000.0, 0.0, 0.0))))
+        with pytest.raises(RemoteError) as e:
+            c.call_bound(park, "CmdStargateJump", DEST_GATE, GATE, ship)
+        assert e.value.values == {"notify": SESSION_CHANGE_ACTIVE.encode()}
+        tick(server, c, n=SESSION_CHANGE_TICKS, sid=DEST_SYSTEM)
+        assert c.call_bound(park, "CmdStargateJump", DEST_GATE, GATE, ship) is not None
+        assert c.session["solarsystemid"] == SYSTEM
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------------- hostile input
 HOSTILE = [
     ("CmdGotoDirection", ("a", 0, 0)), ("CmdGotoDirection", (0.0, 0.0, 0.0)),
@@ -442,6 +490,8 @@ def test_hostile_arguments_get_user_errors(server, caplog):
     c, cid, ship, park, _ = undocked(server, "hostile", "Host Ile")
     try:
         s = system(server)
+        tick(server, c, n=SESSION_CHANGE_TICKS)             # the undock's session timer
+        updates(c)
         before = s.park.get(ship).position
         with caplog.at_level(logging.WARNING, logger="evemu"):
             for method, args in HOSTILE:

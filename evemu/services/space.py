@@ -55,6 +55,10 @@ FLAG_IN_SPACE = 0
 DEFAULT_STATION_RADIUS = 10000.0
 NPC_ID_BASE = 9_000_000_000_000      # NPC ship ball ids (above any item id)
 NPC_TYPE = 606                       # a Velator's looks for every NPC
+#: the session-change timer: no dock or jump within this many destiny stamps (seconds at the
+#: 1 Hz tick) of the last session change (EVEmu Player::Timer::Session, 10,000 ms)
+SESSION_CHANGE_TICKS = 10
+SESSION_CHANGE_ACTIVE = "Session Change currently active."
 
 __all__ = ["SpaceWorld", "BeyonceService", "Pilot", "undock", "space_user_error"]
 
@@ -298,6 +302,7 @@ class Pilot(BoundObject):
         self.char_id = char_id
         self.home = home                    # the station it undocked from (None: logged in)
         self.login_warp = None              # the point to warp to once beyonce is bound
+        self.session_change = None          # destiny stamp of the last session change
         self.ready = False                  # the client has bound beyonce in this system
         self.delivered = 0
         self.observer = Observer(ship_id, self._deliver)
@@ -394,6 +399,7 @@ def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     except ValueError as e:          # the ship is already a ball (another connection)
         raise CustomError(f"Cannot undock: {e}") from None
     world.pilots[call.connection] = pilot
+    pilot.session_change = system.stamp
     shipbound.service.manager.bind(pilot, call.connection)
     send_item_changes(shipbound.service.manager,
                       db.run(inv.set_location, ship_id, system_id, FLAG_IN_SPACE))
@@ -453,6 +459,7 @@ def login_in_space(service, call, row):
         log.warning("%s: ship %d cannot enter space: %r", conn, ship_id, e)
         return None
     world.pilots[conn] = pilot
+    pilot.session_change = system.stamp
     service.manager.bind(pilot, conn)
     log.info("%s: character %d logged in in space in %d (ship %d)", conn, cid, system_id,
              ship_id)
@@ -587,10 +594,19 @@ class BeyonceBound(BoundObject):
         control.CmdGotoPoint(*where)
         return None
 
+    def _no_session_change(self):
+        """EVEmu's IsSessionChange() check of CmdDock and CmdStargateJump: refused (its
+        CustomNotify text) within SESSION_CHANGE_TICKS stamps of the undock, jump or login."""
+        pilot = self.pilot
+        if pilot.session_change is not None and \
+                self.system.stamp - pilot.session_change < SESSION_CHANGE_TICKS:
+            raise UserError("CustomNotify", {b"notify": SESSION_CHANGE_ACTIVE.encode()})
+
     @_guard
     def CmdDock(self, call, celestialID, shipID=None, paymentRequired=None):
         """Within docking range: the ship leaves space, the session moves into the station,
         the ship lands in its hangar."""
+        self._no_session_change()
         pilot = self.pilot
         if shipID is not None and shipID != pilot.ship_id:
             raise CustomError("That is not your ship.")
@@ -619,6 +635,7 @@ class BeyonceBound(BoundObject):
         """Within range of the gate: the ship leaves this system's ballpark and appears at
         the destination gate; the session moves to the new system (the client then binds
         beyonce there and gets its AddBalls2/SetState)."""
+        self._no_session_change()
         pilot = self.pilot
         s = self.system
         gate = s.park.get(fromStargateID) if isinstance(fromStargateID, int) and \
@@ -629,6 +646,7 @@ class BeyonceBound(BoundObject):
         system, ball = pilot.control.CmdStargateJump(fromStargateID, toStargateID, shipID)
         pilot.ready = False
         pilot.system_id = system.id
+        pilot.session_change = system.stamp
         info = self.world.info.get(system.id) or {}
         db = self.service.db
         send_item_changes(self.service.manager,

@@ -8,6 +8,8 @@
   :meth:`evemu.db.Database.start_up` on the database thread): their columns come from the
   data files, so they are not a fixed schema.
 - 200: the character and item tables (:data:`evemu.db.characters.SCHEMA`).
+- 500: bookmarks and their folders (:data:`evemu.db.bookmarks.SCHEMA`).
+- 501: where ships were left in space (:data:`evemu.db.inspace.SCHEMA`).
 
 The SQL is portable (DB-API cursor, double-quoted identifiers), so each migration is a function
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
@@ -55,4 +57,20 @@ def _chat_channels(conn):
     from . import chat
     cur = conn.cursor()
     for stmt in chat.SCHEMA:
+        cur.execute(stmt)
+
+
+@migration(500, "bookmarks: personal bookmarks and their folders")
+def _bookmarks(conn):
+    from . import bookmarks
+    cur = conn.cursor()
+    for stmt in bookmarks.SCHEMA:
+        cur.execute(stmt)
+
+
+@migration(501, "space: the point a ship was left at in space (shipPositions)")
+def _ship_positions(conn):
+    from . import inspace
+    cur = conn.cursor()
+    for stmt in inspace.SCHEMA:
         cur.execute(stmt)

@@ -352,3 +352,63 @@ def test_item_rows_carry_evemus_descriptor_keywords(server):
             (_flag, ss), = p.body
             row, _ch = ss.value[1][1]
             assert row.descriptor.keywords == ITEM_KEYWORDS
+
+
+def test_a_move_is_one_database_call_checked_on_the_locked_row(server, monkeypatch):
+    # issue 12: a service method gets one transaction -- the ownership and reachability checks
+    # run inside the move's transaction, on the item's locked row, not in calls before it
+    with login(server, "onecall") as c:
+        cid, ship = create_and_select(c, "One Call")
+        db = server.db
+        trit = db.run(inv.items_in, ship, 5)[0]["itemID"]
+        hangar, _ = inventory(c, "GetInventory", 10004)
+        runs = []
+        real = type(db).run
+
+        def counting(self, fn, *a, **kw):
+            runs.append(getattr(fn, "__name__", fn))
+            return real(self, fn, *a, **kw)
+        monkeypatch.setattr(type(db), "run", counting)
+        c.call_bound(hangar, "Add", trit, ship, qty=10)
+        assert runs == ["move"]
+        runs.clear()
+        c.call_bound(hangar, "MultiAdd", [trit], ship)
+        assert runs == ["move_many"]
+        parts = [it["itemID"] for it in db.run(inv.items_in, STATION, 4, cid)
+                 if it["typeID"] == db.run(inv.item, trit)["typeID"]]
+        assert len(parts) == 2                      # the 10 split off, and the rest
+        runs.clear()
+        c.call_bound(hangar, "MultiMerge", [(p, trit, 1) for p in parts if p != trit])
+        assert runs == ["merge_many"]
+        monkeypatch.undo()
+        assert db.run(inv.item, trit)["locationID"] == STATION
+
+
+def test_a_refused_check_inside_the_move_changes_nothing(server):
+    db = server.db
+    with login(server, "refusecheck") as c:
+        cid, ship = create_and_select(c, "Refuse Check")
+        trit = db.run(inv.items_in, ship, 5)[0]["itemID"]
+        before = db.run(inv.item, trit)
+        hangar_before = db.run(inv.items_in, STATION, 4, cid)
+
+        def refuse(conn, it):
+            assert it["itemID"] == trit and it["quantity"] == before["quantity"]
+            raise PermissionError("no")
+        for args in ((trit, STATION, 4, 10), (trit, STATION, 4, None)):
+            with pytest.raises(PermissionError):
+                db.run(inv.move, *args, check=refuse)
+        with pytest.raises(PermissionError):
+            db.run(inv.move_many, [trit], STATION, 4, check=refuse)
+        part = db.run(inv.split, trit, 5)[0]          # a second stack, in the same place
+        before, parts_before = db.run(inv.item, trit), db.run(inv.items_in, ship, 5)
+
+        def refuse_second(conn, it, seen=[]):
+            seen.append(it["itemID"])
+            if len(seen) == 2:
+                raise PermissionError("no")
+        with pytest.raises(PermissionError):
+            db.run(inv.merge_many, [(part, trit, None)], check=refuse_second)
+        assert db.run(inv.items_in, ship, 5) == parts_before
+        assert db.run(inv.item, trit) == before
+        assert db.run(inv.items_in, STATION, 4, cid) == hangar_before

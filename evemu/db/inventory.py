@@ -131,14 +131,17 @@ def set_location(conn, item_id, location, flag):
     return _tx(conn, run)
 
 
-def move(conn, item_id, location, flag, qty=None):
+def move(conn, item_id, location, flag, qty=None, check=None):
     """Move ``qty`` of an item (all of it when None or at least its quantity) to ``location``
     / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
-    ``(moved itemID, changes)``."""
+    ``(moved itemID, changes)``.  ``check(conn, item)``, when given, runs on the locked row
+    inside the transaction (a caller's permission checks: what it raises rolls back)."""
     def run():
         it = item(conn, item_id, lock=True)
         if it is None:
             raise KeyError(item_id)
+        if check is not None:
+            check(conn, it)
         if qty is None or it["singleton"] or qty >= it["quantity"]:
             _update(conn, item_id, locationID=location, flagID=flag)
             after = dict(it, locationID=location, flagID=flag)
@@ -150,9 +153,10 @@ def move(conn, item_id, location, flag, qty=None):
     return _tx(conn, run)
 
 
-def move_many(conn, item_ids, location, flag):
+def move_many(conn, item_ids, location, flag, check=None):
     """Move several whole items to ``location`` / ``flag`` in ONE transaction (a client's
-    ``MultiAdd``): all of them or none.  Returns the changes."""
+    ``MultiAdd``): all of them or none.  Returns the changes.  ``check(conn, item)`` as
+    :func:`move`'s, for each item (all are locked first)."""
     def run():
         _lock(conn, *item_ids)
         out = []
@@ -160,6 +164,8 @@ def move_many(conn, item_ids, location, flag):
             it = item(conn, item_id)
             if it is None:
                 raise KeyError(item_id)
+            if check is not None:
+                check(conn, it)
             _update(conn, item_id, locationID=location, flagID=flag)
             after = dict(it, locationID=location, flagID=flag)
             ch = _changed(it, after)
@@ -224,10 +230,11 @@ def merge(conn, src_id, dst_id, qty=None):
     return _tx(conn, run)
 
 
-def merge_many(conn, ops):
+def merge_many(conn, ops, check=None):
     """Several merges ``(source, destination, qty)`` in ONE transaction (a client's
     ``MultiMerge``): every one of them or none (a refused merge rolls back those before it).
-    Returns the changes."""
+    Returns the changes.  ``check(conn, item)`` as :func:`move`'s, for every source and
+    destination (all are locked first)."""
     def run():
         _lock(conn, *(i for src, dst, _ in ops for i in (src, dst)))
         out = []
@@ -235,6 +242,9 @@ def merge_many(conn, ops):
             src, dst = item(conn, src_id), item(conn, dst_id)
             if src is None or dst is None:
                 raise KeyError(src_id if src is None else dst_id)
+            if check is not None:
+                check(conn, src)
+                check(conn, dst)
             out += _merge(conn, src, dst, qty)
         return out
     return _tx(conn, run) if ops else []

@@ -171,30 +171,39 @@ class InventoryBound(BoundObject):
         it = self.db.run(inv.item, self.location)
         return None if it is None else item_row(it)
 
-    def _movable(self, call, item_id, qty):
-        """The item, once every check for moving it here passed (the client's UserError
-        otherwise)."""
-        it = self.db.run(own_item, call, item_id)
-        self.db.run(need_reachable, call, it)
-        if it["itemID"] in (self.owner, self.location, call.session.get("shipid")) and not (
-                it["itemID"] == call.session.get("shipid") and
-                self.location == call.session.get("stationid")):
-            raise UserError("CustomError", {b"error": b"You cannot move that item there."})
-        if it["categoryID"] == CATEGORY_SHIP and it["singleton"] and \
-                self.location != call.session.get("stationid"):
-            raise UserError("CustomError", {b"error": b"An assembled ship cannot go there."})
+    def _movable_check(self, call):
+        """``check(conn, item)`` for :func:`evemu.db.inventory.move`: every rule for moving
+        an item here, run on the item's locked row inside the move's transaction (the client's
+        UserError otherwise, and nothing changes)."""
+        cid = need_character(call)
+
+        def check(conn, it):
+            if it["ownerID"] != cid and it["itemID"] != cid:
+                raise UserError(SOMEONE_ELSES)
+            need_reachable(conn, call, it)
+            if it["itemID"] in (self.owner, self.location, call.session.get("shipid")) and not (
+                    it["itemID"] == call.session.get("shipid") and
+                    self.location == call.session.get("stationid")):
+                raise UserError("CustomError", {b"error": b"You cannot move that item there."})
+            if it["categoryID"] == CATEGORY_SHIP and it["singleton"] and \
+                    self.location != call.session.get("stationid"):
+                raise UserError("CustomError", {b"error": b"An assembled ship cannot go there."})
+        return check
+
+    def _move(self, call, item_id, flag, qty):
+        """One database call and one transaction: the item locked, checked, moved."""
+        item_id = _int(item_id, "itemID")
         if qty is not None:
             qty = _int(qty, "qty")
             if qty < 1:
                 raise UserError("CustomError", {b"error": b"quantity must be at least 1"})
-        return it, qty
-
-    def _move(self, call, item_id, flag, qty):
-        it, qty = self._movable(call, item_id, qty)
         dest_flag = self.default_flag if flag is None else _flag(flag)
         try:
-            new_id, changes = self.db.run(inv.move, it["itemID"], self.location, dest_flag, qty)
-        except (KeyError, ValueError) as e:
+            new_id, changes = self.db.run(inv.move, item_id, self.location, dest_flag, qty,
+                                          check=self._movable_check(call))
+        except KeyError:
+            raise UserError(SOMEONE_ELSES) from None
+        except ValueError as e:
             raise UserError("CustomError", {b"error": str(e).encode()}) from None
         self._send(changes)
         return new_id
@@ -212,13 +221,16 @@ class InventoryBound(BoundObject):
             raise UserError("CustomError", {b"error": b"itemIDs must be a list"})
         ids = []
         for iid in itemIDs:
-            it, _ = self._movable(call, iid, None)
-            if it["itemID"] not in ids:
-                ids.append(it["itemID"])
+            iid = _int(iid, "itemID")
+            if iid not in ids:
+                ids.append(iid)
         dest_flag = self.default_flag if flag is None else _flag(flag)
         try:
-            changes = self.db.run(inv.move_many, ids, self.location, dest_flag)
-        except (KeyError, ValueError) as e:
+            changes = self.db.run(inv.move_many, ids, self.location, dest_flag,
+                                  check=self._movable_check(call))
+        except KeyError:
+            raise UserError(SOMEONE_ELSES) from None
+        except ValueError as e:
             raise UserError("CustomError", {b"error": str(e).encode()}) from None
         self._send(changes)
         return None
@@ -233,13 +245,18 @@ class InventoryBound(BoundObject):
         for op in ops:
             if not isinstance(op, tuple) or len(op) != 3:
                 raise UserError("CustomError", {b"error": b"(source, destination, qty)"})
-            src, dst = (self.db.run(own_item, call, iid) for iid in op[:2])
-            for it in (src, dst):
-                self.db.run(need_reachable, call, it)
-            checked.append((src["itemID"], dst["itemID"], _int(op[2], "qty")))
+            checked.append((_int(op[0], "itemID"), _int(op[1], "itemID"), _int(op[2], "qty")))
+        cid = need_character(call)
+
+        def check(conn, it):            # own_item's and need_reachable's rules, row locked
+            if it["ownerID"] != cid and it["itemID"] != cid:
+                raise UserError(SOMEONE_ELSES)
+            need_reachable(conn, call, it)
         try:
-            changes = self.db.run(inv.merge_many, checked)
-        except (KeyError, ValueError) as e:
+            changes = self.db.run(inv.merge_many, checked, check=check)
+        except KeyError:
+            raise UserError(SOMEONE_ELSES) from None
+        except ValueError as e:
             raise UserError("CustomError", {b"error": str(e).encode()}) from None
         self._send(changes)
         return None

@@ -8,13 +8,15 @@
   :meth:`evemu.db.Database.start_up` on the database thread): their columns come from the
   data files, so they are not a fixed schema.
 - 200: the character and item tables (:data:`evemu.db.characters.SCHEMA`).
+- 300, 301: the skill queue, the kept chat channels; 310: the skill history
+  (:data:`evemu.db.skill_history.SCHEMA`, one text per dialect for its generated id).
 
 The SQL is portable (DB-API cursor, double-quoted identifiers), so each migration is a function
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
 database whose tables an older start-up hook already created.
 """
-from . import characters, importer, static
-from .migrations import migration
+from . import characters, importer, skill_history, static
+from .migrations import migration, register
 
 __all__ = ["REGISTRY_SQL"]
 
@@ -56,3 +58,7 @@ def _chat_channels(conn):
     cur = conn.cursor()
     for stmt in chat.SCHEMA:
         cur.execute(stmt)
+
+
+register(310, "skills: the skill history (chrSkillHistory; EVEmu's table, ai generated)",
+         skill_history.SCHEMA)

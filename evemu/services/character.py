@@ -9,7 +9,8 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
   createDateTime UI8, raceID UI1, bloodlineID UI1), only for the caller's own characters;
 * ``skillMgr``: ``GetSkillQueueAndFreePoints()`` ``([(typeID, level)...], freePoints)``,
   ``GetEndOfTraining()`` a FILETIME (0: nothing training), ``GetSkillHistory()`` a
-  util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints), ``GetRespecInfo()`` a dict
+  util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints; chrSkillHistory, newest 50
+  first), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
   a list of (itemID, typeID, operation, value);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,
@@ -27,7 +28,7 @@ from evemu.db import characters as chars
 from evemu.db import charinfo
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
-from evemu.db import skills
+from evemu.db import skill_history, skills
 from evemu.world.training import TrainingClock
 from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I1, DBTYPE_I4, DBTYPE_I8, DBTYPE_R8,
                                 DBTYPE_UI1, DBTYPE_UI2, DBTYPE_UI4, DBTYPE_UI8, DBTYPE_WSTR,
@@ -176,8 +177,12 @@ class SkillMgrBound(BoundObject):
 
     @exposed
     def GetSkillHistory(self, call):
-        self._cid(call)
-        return rowset(("logDate", "eventTypeID", "skillTypeID", "absolutePoints"), [])
+        """EVEmu SkillMgrBound::GetSkillHistory -> CharacterDB::GetSkillHistory: the newest
+        50 rows of chrSkillHistory as a util.Rowset (logDate, eventTypeID, skillTypeID,
+        absolutePoints), newest first."""
+        cid = self._cid(call)
+        return rowset(skill_history.HISTORY_COLUMNS,
+                      self.db.run(skill_history.history, cid))
 
     @exposed
     def GetRespecInfo(self, call):

@@ -15,7 +15,7 @@ from server_helpers import bounded, running_server, settle
 from test_world_items import bind, create_and_select, login
 from test_world_skills import GUNNERY, MINING, MINUTE, clock, skill_events
 
-from evemu.db import filetime_now
+from evemu.db import Database, filetime_now
 from evemu.db import characters as chars
 from evemu.db import skill_history as H
 from evemu.db import skills
@@ -177,3 +177,72 @@ def test_a_completed_level_with_a_next_one_is_one_skill_switched(server):
                                     have[GUNNERY]["itemID"], third[3]),
                                    ("OnSkillTrained", have[GUNNERY]["itemID"])]
         assert db.run(skills.skills, cid)[GUNNERY]["level"] == 4
+
+
+def test_levels_trained_while_away_are_told_at_the_next_selection(server):
+    """EVEmu's login pass of SkillQueueLoop: OnMultipleSkillsTrained([itemIDs]) for the
+    levels that completed while the character was not online, OnSkillTrained for one; a
+    level the client saw complete live is not told again."""
+    with login(server, "absent") as c:
+        cid, _ = create_and_select(c, "Absen Tee")
+        sk, _ = bind(c, "skillMgr", None)
+        have = server.db.run(skills.skills, cid)
+        c.call_bound(sk, "SaveSkillQueue", [(MINING, 2), (GUNNERY, 3)])
+        first, second = server.db.run(skills.queue, cid)
+    # away: both levels complete
+    assert settle(lambda: server.services.lookup("charUnboundMgr").online.get(cid) is None
+                  or server.services.lookup("charUnboundMgr").online[cid].closed)
+    clock(server).skew = second[3] - filetime_now() + 1
+    clock(server).changed()
+    assert settle(lambda: server.db.run(skills.queue, cid) == [])
+    with login(server, "absent") as c:
+        c.call("charUnboundMgr", "SelectCharacterID", cid)
+        assert skill_events(c) == [("OnMultipleSkillsTrained",
+                                    [have[MINING]["itemID"], have[GUNNERY]["itemID"]])]
+        # online now: the next level completes live (OnSkillTrained) and is not held
+        sk, _ = bind(c, "skillMgr", None)
+        c.call_bound(sk, "AddToEndOfSkillQueue", MINING, 3)
+        skill_events(c)
+        (q,) = server.db.run(skills.queue, cid)
+        clock(server).skew = q[3] - filetime_now() + 1
+        clock(server).changed()
+        assert skill_events(c) == [("OnSkillTrained", have[MINING]["itemID"])]
+        # one level completed while away: OnSkillTrained at the selection
+        c.call_bound(sk, "AddToEndOfSkillQueue", GUNNERY, 4)
+        skill_events(c)
+        (q,) = server.db.run(skills.queue, cid)
+    assert settle(lambda: server.services.lookup("charUnboundMgr").online[cid].closed)
+    clock(server).skew = q[3] - filetime_now() + 1
+    clock(server).changed()
+    assert settle(lambda: server.db.run(skills.queue, cid) == [])
+    with login(server, "absent") as c:
+        c.call("charUnboundMgr", "SelectCharacterID", cid)
+        assert skill_events(c) == [("OnSkillTrained", have[GUNNERY]["itemID"])]
+        assert server.db.run(skills.take_trained, cid) == []
+    with login(server, "absent") as c:                  # told once
+        c.call("charUnboundMgr", "SelectCharacterID", cid)
+        assert not [p for p in c.notifications
+                    if getattr(p.destination, "id", None) in ("OnMultiEvent", b"OnMultiEvent")]
+
+
+def test_levels_completed_during_a_restart_are_told_at_selection(tmp_path):
+    path = tmp_path / "away.sqlite3"
+    with bounded(60), running_server(db=Database(path)) as server:
+        with login(server, "sleeper") as c:
+            cid, _ = create_and_select(c, "Sleep Er")
+            sk, _ = bind(c, "skillMgr", None)
+            have = server.db.run(skills.skills, cid)
+            c.call_bound(sk, "SaveSkillQueue", [(MINING, 2)])
+            (q,) = server.db.run(skills.queue, cid)
+        server.db.close()
+    db = Database(path)
+    shift = q[3] - filetime_now() + MINUTE
+    db.run(lambda conn: (conn.execute('UPDATE "chrSkillQueue" SET "startTime" = "startTime" - ?,'
+                                      ' "endTime" = "endTime" - ?', (shift, shift)),
+                         conn.commit()))
+    with bounded(60), running_server(db=db) as server:
+        assert settle(lambda: server.db.run(skills.skills, cid)[MINING]["level"] == 2)
+        with login(server, "sleeper") as c:
+            c.call("charUnboundMgr", "SelectCharacterID", cid)
+            assert skill_events(c) == [("OnSkillTrained", have[MINING]["itemID"])]
+    db.close()

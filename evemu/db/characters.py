@@ -449,6 +449,8 @@ def delete_character(conn, account_id, char_id):
         cur.execute(f'DELETE FROM "jnlCharacters" WHERE "characterID" = {ph}', (char_id,))
         cur.execute(f'DELETE FROM "chrSkillQueue" WHERE "characterID" = {ph}', (char_id,))
         cur.execute(f'DELETE FROM "chrSkillHistory" WHERE "characterID" = {ph}', (char_id,))
+        cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
+                    (char_id,))
         cur.execute(f'DELETE FROM "chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
         cur.execute(f'DELETE FROM "chrCharacters" WHERE "characterID" = {ph}', (char_id,))
     except BaseException:

@@ -32,7 +32,7 @@ from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_TRAINING_CANCE
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
-           "start", "complete_due", "next_due", "skills"]
+           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained"]
 
 SCHEMA = (
     'CREATE TABLE IF NOT EXISTS "chrSkillQueue" ('
@@ -370,6 +370,43 @@ def complete_due(conn, now):
                         (char_id, char_id))
             out[char_id] = events
         return out
+    return _tx(conn, run)
+
+
+# ------------------------------------------------------------------ trained while away
+#: levels completed while the character was not online, told at its next selection (EVEmu
+#: completes them in ``SkillQueueLoop(false)`` at login and sends OnMultipleSkillsTrained)
+UNSEEN_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS "chrSkillTrainedUnseen" ('
+    ' "characterID" BIGINT NOT NULL, "itemID" BIGINT NOT NULL, "logDate" BIGINT NOT NULL,'
+    ' PRIMARY KEY ("characterID", "itemID"))',
+)
+
+
+def hold_trained(conn, char_id, item_ids, now):
+    """Keep the skills (itemIDs, in the order they completed) whose training completed while
+    ``char_id`` was away (a skill already held moves to the end)."""
+    def run():
+        cur, ph = _cur(conn)
+        for i, item_id in enumerate(dict.fromkeys(reversed(item_ids))):
+            cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph} AND '
+                        f'"itemID" = {ph}', (char_id, item_id))
+            cur.execute(f'INSERT INTO "chrSkillTrainedUnseen" VALUES ({ph}, {ph}, {ph})',
+                        (char_id, item_id, now - i))       # one tick apart: order kept
+    return _tx(conn, run)
+
+
+def take_trained(conn, char_id):
+    """The held itemIDs of ``char_id`` (oldest first), removed."""
+    def run():
+        cur, ph = _cur(conn)
+        cur.execute(f'SELECT "itemID" FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}'
+                    f' ORDER BY "logDate", "itemID"', (char_id,))
+        ids = [int(r[0]) for r in cur.fetchall()]
+        if ids:
+            cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
+                        (char_id,))
+        return ids
     return _tx(conn, run)
 
 

@@ -9,7 +9,8 @@
   data files, so they are not a fixed schema.
 - 200: the character and item tables (:data:`evemu.db.characters.SCHEMA`).
 - 300, 301: the skill queue, the kept chat channels; 310: the skill history
-  (:data:`evemu.db.skill_history.SCHEMA`, one text per dialect for its generated id).
+  (:data:`evemu.db.skill_history.SCHEMA`, one text per dialect for its generated id); 311: the
+  levels trained while their character was away (:data:`evemu.db.skills.UNSEEN_SCHEMA`).
 
 The SQL is portable (DB-API cursor, double-quoted identifiers), so each migration is a function
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
@@ -62,3 +63,11 @@ def _chat_channels(conn):
 
 register(310, "skills: the skill history (chrSkillHistory; EVEmu's table, ai generated)",
          skill_history.SCHEMA)
+
+
+@migration(311, "skills: levels trained while the character was away (chrSkillTrainedUnseen)")
+def _skills_trained_unseen(conn):
+    from . import skills
+    cur = conn.cursor()
+    for stmt in skills.UNSEEN_SCHEMA:
+        cur.execute(stmt)

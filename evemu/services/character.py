@@ -217,9 +217,26 @@ class SkillMgrService(BindableService):
     def send_events(self, char_id, events):
         """The character's skill events as one OnMultiEvent (EVEmu Client::_SendQueuedUpdates:
         ``OnMultiEvent((events,))``, id type charid)."""
-        if events:
-            notify_chars(self.manager, (char_id,), "OnMultiEvent", "charid",
-                         ([tuple(e) for e in events],))
+        if not events:
+            return 0
+        return notify_chars(self.manager, (char_id,), "OnMultiEvent", "charid",
+                            ([tuple(e) for e in events],))
+
+    def character_selected(self, call, character_row):
+        """Called by charUnboundMgr.SelectCharacterID: the levels that completed while the
+        character was away, as EVEmu's login pass of Character::SkillQueueLoop tells them:
+        ``OnMultipleSkillsTrained([itemIDs])`` for several, ``OnSkillTrained(itemID)`` for
+        one."""
+        char_id = character_row["characterID"]
+        try:
+            ids = self.db.run(skills.take_trained, char_id)
+        except Exception as e:           # an old database without the table: nothing to tell
+            log.warning("skills trained while away of %s: %r", char_id, e)
+            return
+        if len(ids) > 1:
+            self.send_events(char_id, [("OnMultipleSkillsTrained", ids)])
+        elif ids:
+            self.send_events(char_id, [("OnSkillTrained", ids[0])])
 
     def create_bound(self, call, bind_params):
         need_character(call)

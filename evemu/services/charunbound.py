@@ -158,6 +158,10 @@ class CharUnboundMgrService(Service):
         station = self.manager.lookup("station")      # the other guests hear of the arrival
         if station is not None and hasattr(station, "enter"):
             station.enter(call, c)
+        skill_mgr = self.manager.lookup("skillMgr")   # skills trained while away
+        hook = getattr(skill_mgr, "character_selected", None)
+        if hook is not None:
+            hook(call, c)
         log.info("%s: selected character %d (%s)", call.connection, char_id,
                  c["characterName"])
         return None

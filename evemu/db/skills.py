@@ -26,7 +26,7 @@ newItemID, endOfTraining)`` (a level completed and the next entry started at its
 import math
 
 from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
-from .importer import _begin, _placeholder
+from .importer import _begin, _placeholder, for_update
 from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_TRAINING_CANCELED,
                             EVENT_TRAINING_STARTED, record)
 
@@ -397,15 +397,20 @@ def hold_trained(conn, char_id, item_ids, now):
 
 
 def take_trained(conn, char_id):
-    """The held itemIDs of ``char_id`` (oldest first), removed."""
+    """The held itemIDs of ``char_id`` (oldest first), removed (a read only, no transaction,
+    when there are none: the common case of every character selection)."""
+    cur, ph = _cur(conn)
+    select = (f'SELECT "itemID" FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph} '
+              f'ORDER BY "logDate", "itemID"')
+    cur.execute(select, (char_id,))
+    if not cur.fetchall():
+        return []
+
     def run():
-        cur, ph = _cur(conn)
-        cur.execute(f'SELECT "itemID" FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}'
-                    f' ORDER BY "logDate", "itemID"', (char_id,))
+        cur.execute(select + for_update(conn), (char_id,))
         ids = [int(r[0]) for r in cur.fetchall()]
-        if ids:
-            cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
-                        (char_id,))
+        cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
+                    (char_id,))
         return ids
     return _tx(conn, run)
 

@@ -91,9 +91,10 @@ class build_clean(build):
 
 
 setup(
-    packages=["stackless"] + find_packages(include=["evemu", "evemu.*"]),
+    # evemu/world/data holds the shipped static data (JSON, no Python): a data package
+    packages=["stackless"] + find_packages(include=["evemu", "evemu.*"]) + ["evemu.world.data"],
     package_dir={"stackless": "src/stackless"},
-    package_data={"stackless": ["*.pyi", "py.typed"], "evemu.world": ["data/*.json"]},
+    package_data={"stackless": ["*.pyi", "py.typed"], "evemu.world.data": ["*.json"]},
     # The sdist carries the C next to the Python of `stackless`; the wheel must not.
     exclude_package_data={"": ["*.c", "*.h", "*.o", "*.so", "*.pyd"]},
     ext_modules=ext_modules,

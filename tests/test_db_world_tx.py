@@ -331,3 +331,35 @@ def test_two_servers_create_characters_and_items_without_an_id_clash(target):
     assert len(ids) == len(set(ids)) and len(ids) > 24 * 10
     assert ledger_ok(db) == Decimal("5000.00") * 24
     db.close()
+
+
+def test_a_journal_entry_without_owners_and_one_for_nobody(target):
+    # one statement on PostgreSQL (UPDATE ... RETURNING feeding INSERT ... SELECT): untyped None
+    # parameters must still reach their columns, and no character row means no journal row
+    db = Database(target)
+    a = new_character(db, "Journal Keeper")
+    before = count(db, "jnlCharacters")
+
+    def entry(conn, char_id):
+        from evemu.db.importer import _begin
+        _begin(conn)
+        try:
+            out = chars.journal_entry(conn, char_id, 35, 12.345, filetime_now())
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return out
+
+    ref, balance = db.run(entry, a)
+    assert balance == Decimal("5012.35") and isinstance(ref, int)
+    row = db.execute('SELECT "characterID", "accountKey", "refTypeID", "ownerID1", "ownerID2", '
+                     '"argID1", "argName1", "amount", "balance", "reason" FROM "jnlCharacters" '
+                     'WHERE "refID" = ?', (ref,))
+    assert [tuple(charinfo.isk(v) if i in (7, 8) else v for i, v in enumerate(r)) for r in row] \
+        == [(a, 1000, 35, None, None, None, None, Decimal("12.35"), Decimal("5012.35"), None)]
+    with pytest.raises(KeyError):
+        db.run(entry, 987654321)
+    assert count(db, "jnlCharacters") == before + 1
+    assert ledger_ok(db) == Decimal("5012.35")
+    db.close()

@@ -144,6 +144,11 @@ def test_set_state_keyval():
                       b"allianceBridges"}
     assert d[b"ego"] == a.id and d[b"stamp"] == 1006
     assert list(d[b"damageState"]) == [a.id]
+    # droneState: an empty util.Rowset of EVEmu's SystemBubble::GetDroneState columns
+    assert d[b"droneState"] == m.Instance("util.Rowset", {
+        b"header": [b"droneID", b"ownerID", b"controllerID", b"activityState", b"typeID",
+                    b"controllerOwnerID", b"targetID"],
+        b"RowClass": m.Token("util.Row"), b"lines": []})
     assert [s.name for s in d[b"slims"]] == ["foo.SlimItem"] * 2
     pt, s_stamp, balls = decode_state(d[b"state"])
     assert pt == B.FULL_STATE and s_stamp == 1006

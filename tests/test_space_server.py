@@ -15,12 +15,14 @@ from evemu.client import RemoteError
 from evemu.db import characters as chars
 from evemu.db import inventory as inv
 from evemu.machonet import constants as C
-from evemu.services.space import SpaceWorld
-from evemu.wire.marshal import Buffer, Instance
+from evemu.services.space import SESSION_CHANGE_ACTIVE, SESSION_CHANGE_TICKS, SpaceWorld
+from evemu.services.inventory import ITEM_DESCRIPTOR
+from evemu.wire.marshal import Buffer, Instance, PackedRow, Token
 from evemu.world.space import physics
 from evemu.world.space.ball import decode_state
 
 SYSTEM = 30004971                   # Duripant (the Federal Navy Academy's system)
+CONSTELLATION = 20000727            # Duripant's constellation
 GATE = 61900148                     # Stargate (Renyn) in Duripant
 DEST_SYSTEM, DEST_GATE = 30004970, 61900146
 VELATOR = dict(radius=40.0, mass=1148000.0, agility=4.04, speed=296.0)
@@ -149,7 +151,21 @@ def test_undock_changes_session_then_beyonce_sends_addballs2_and_setstate(server
         assert ball_in(kv, STATION) is not None and ball_in(kv, GATE) is not None
         slim_ids = [sl.state[b"itemID"] for sl in kv[b"slims"]]
         assert ship in slim_ids and STATION in slim_ids
-        assert kv[b"solItem"].state[b"itemID"] == SYSTEM
+        # solItem: the system as an item row (EVEmu SystemManager::MakeSetState, the
+        # StaticDataMgr::CreateHeader descriptor with its stacksize/singleton keywords)
+        sol = kv[b"solItem"]
+        assert isinstance(sol, PackedRow)
+        assert sol.descriptor == ITEM_DESCRIPTOR
+        assert sol.asdict() == {"itemID": SYSTEM, "typeID": 5, "ownerID": 1,
+                                "locationID": CONSTELLATION, "flagID": 0, "quantity": -1,
+                                "groupID": 5, "categoryID": 2, "customInfo": b""}
+        # droneState: the bubble's drones as a util.Rowset (SystemBubble::GetDroneState)
+        drones = kv[b"droneState"]
+        assert isinstance(drones, Instance) and drones.name == "util.Rowset"
+        assert drones.state == {b"header": [b"droneID", b"ownerID", b"controllerID",
+                                            b"activityState", b"typeID",
+                                            b"controllerOwnerID", b"targetID"],
+                                b"RowClass": Token("util.Row"), b"lines": []}
         # the other station guests no longer list us
         with pytest.raises(RemoteError):
             c.call("station", "GetGuests")
@@ -340,7 +356,11 @@ def test_warp_to_the_gate_then_jump(server):
         assert c.ping() is not None
         updates(c)
         n0 = len(c.notifications)
-        assert c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship) is None
+        # EVEmu's BeyonceBound::CmdStargateJump answers this bound object's OID
+        # (GetOID(): the (idString, filetime) the bind gave)
+        oid = c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship)
+        assert isinstance(oid, tuple) and len(oid) == 2
+        assert oid[0] == park.encode() and isinstance(oid[1], int) and oid[1] > 0
         ch = [p for p in c.notifications[n0:] if p.type == C.SESSION_CHANGE_NOTIFICATION]
         assert ch, "no session change"
         assert c.session["solarsystemid"] == DEST_SYSTEM
@@ -348,8 +368,6 @@ def test_warp_to_the_gate_then_jump(server):
         assert c.session["locationid"] == DEST_SYSTEM
         assert s.park.get(ship) is None
         assert server.db.run(inv.item, ship)["locationID"] == DEST_SYSTEM
-        with pytest.raises(RemoteError):                    # the old park is stale
-            c.call_bound(park, "CmdStop")
         park2, _ = bind(c, "beyonce", DEST_SYSTEM)
         assert c.ping() is not None
         kv = set_state_of(updates(c))
@@ -358,6 +376,10 @@ def test_warp_to_the_gate_then_jump(server):
         d = physics.norm(physics.sub(ego.position, dg.position))
         assert d - dg.radius - ego.radius < 2500.0 + 5000.0
         assert c.call_bound(park2, "CmdStop") is None
+        # the object whose OID the jump answered keeps serving the ship (as EVEmu's does)
+        assert c.call_bound(park, "CmdSetSpeedFraction", 0.5) is None
+        tick(server, c, sid=DEST_SYSTEM)
+        assert any(n == b"SetSpeedFraction" and a == (ship, 0.5) for _s, n, a in updates(c))
     finally:
         c.close()
 
@@ -367,7 +389,7 @@ def test_dock_returns_to_the_station(server):
     w, _, ship_w, park_w, _ = undocked(server, "watcher", "Watch Er")
     try:
         s = system(server)
-        tick(server, a, w)
+        tick(server, a, w, n=SESSION_CHANGE_TICKS)          # the undock's session timer
         updates(a), updates(w)
         with pytest.raises(RemoteError) as e:               # not a station
             a.call_bound(park, "CmdDock", GATE, ship)
@@ -396,6 +418,54 @@ def test_dock_returns_to_the_station(server):
         w.close()
 
 
+def test_session_change_timer(server):
+    """No dock or jump within 10 stamps of the undock, the jump or a login in space (EVEmu's
+    IsSessionChange() in BeyonceBound::CmdDock / CmdStargateJump, Player::Timer::Session);
+    the refusal is its CustomNotify text and changes nothing."""
+    c, cid, ship, park, _ = undocked(server, "timer", "Tim Er")
+    try:
+        s = system(server)
+        st = s.statics[STATION]
+        gate = s.statics[GATE]
+
+        def put(ball):
+            b = s.park.get(ship)
+            b.warp = None
+            s.park._set_vec(s.park.pos, b.slot, tuple(p + o for p, o in zip(
+                ball.position, (ball.radius + 1000.0, 0.0, 0.0))))
+
+        for _ in range(SESSION_CHANGE_TICKS - 1):
+            put(st)
+            with pytest.raises(RemoteError) as e:
+                c.call_bound(park, "CmdDock", STATION, ship)
+            assert (e.value.msg, e.value.values) == (
+                "CustomNotify", {"notify": SESSION_CHANGE_ACTIVE.encode()})
+            put(gate)
+            with pytest.raises(RemoteError) as e:
+                c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship)
+            assert e.value.msg == "CustomNotify"
+            tick(server, c)
+        assert s.park.get(ship) is not None and c.session["solarsystemid"] == SYSTEM
+        tick(server, c)
+        put(gate)
+        assert c.call_bound(park, "CmdStargateJump", GATE, DEST_GATE, ship) is not None
+        assert c.session["solarsystemid"] == DEST_SYSTEM
+        # the jump starts a new timer, in the new system
+        d = system(server, DEST_SYSTEM)
+        dg = d.statics[DEST_GATE]
+        b = d.park.get(ship)
+        d.park._set_vec(d.park.pos, b.slot, tuple(p + o for p, o in zip(
+            dg.position, (dg.radius + 1000.0, 0.0, 0.0))))
+        with pytest.raises(RemoteError) as e:
+            c.call_bound(park, "CmdStargateJump", DEST_GATE, GATE, ship)
+        assert e.value.values == {"notify": SESSION_CHANGE_ACTIVE.encode()}
+        tick(server, c, n=SESSION_CHANGE_TICKS, sid=DEST_SYSTEM)
+        assert c.call_bound(park, "CmdStargateJump", DEST_GATE, GATE, ship) is not None
+        assert c.session["solarsystemid"] == SYSTEM
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------------- hostile input
 HOSTILE = [
     ("CmdGotoDirection", ("a", 0, 0)), ("CmdGotoDirection", (0.0, 0.0, 0.0)),
@@ -420,6 +490,8 @@ def test_hostile_arguments_get_user_errors(server, caplog):
     c, cid, ship, park, _ = undocked(server, "hostile", "Host Ile")
     try:
         s = system(server)
+        tick(server, c, n=SESSION_CHANGE_TICKS)             # the undock's session timer
+        updates(c)
         before = s.park.get(ship).position
         with caplog.at_level(logging.WARNING, logger="evemu"):
             for method, args in HOSTILE:

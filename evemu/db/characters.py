@@ -370,26 +370,33 @@ def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, 
                          account_key)[0]
 
 
+# (explicit casts: INSERT ... SELECT types its parameters from the select list, not from the
+# target columns as INSERT ... VALUES does)
+_PG_JOURNAL_ENTRY = (
+    'WITH u AS (UPDATE "chrCharacters" SET "balance" = "balance" + %s WHERE "characterID" = %s '
+    'RETURNING "balance") '
+    'INSERT INTO "jnlCharacters" SELECT nextval(%s), %s::bigint, %s::integer, %s::integer, '
+    '%s::bigint, %s::bigint, %s::bigint, NULL, %s::numeric, u."balance", %s::varchar, '
+    '%s::bigint FROM u RETURNING "refID", "balance"')
+
+
 def journal_entry(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, arg1=None,
                   reason=None, account_key=1000):
     """:func:`add_journal`, returning ``(refID, balance after)`` (balance a Decimal).
-    PostgreSQL: two round trips (``UPDATE ... RETURNING`` in NUMERIC, exact; the journal row
-    with its ``nextval`` id); SQLite: the new balance computed in Decimal in Python."""
+    PostgreSQL: one round trip, one statement (the ``UPDATE ... RETURNING`` in NUMERIC, exact,
+    feeding the journal row with its ``nextval`` id: no row, no journal entry); SQLite: the new
+    balance computed in Decimal in Python."""
     ph = _placeholder(conn)
     cur = conn.cursor()
     amount = isk(amount)
     if ph == "%s" and "journal" in PG_SEQUENCES:
-        cur.execute('UPDATE "chrCharacters" SET "balance" = "balance" + %s WHERE '
-                    '"characterID" = %s RETURNING "balance"', (amount, char_id))
+        cur.execute(_PG_JOURNAL_ENTRY,
+                    (amount, char_id, PG_SEQUENCES["journal"][0], char_id, account_key, ref_type,
+                     owner1, owner2, arg1, amount, reason, now))
         row = cur.fetchone()
         if row is None:
             raise KeyError(char_id)
-        balance = isk(row[0])
-        cur.execute('INSERT INTO "jnlCharacters" VALUES (nextval(%s), %s, %s, %s, %s, %s, %s, '
-                    'NULL, %s, %s, %s, %s) RETURNING "refID"',
-                    (PG_SEQUENCES["journal"][0], char_id, account_key, ref_type, owner1, owner2,
-                     arg1, amount, balance, reason, now))
-        return int(cur.fetchone()[0]), balance
+        return int(row[0]), isk(row[1])
     row = _one(cur, f'SELECT "balance" FROM "chrCharacters" WHERE "characterID" = {ph}'
                     f'{for_update(conn)}', (char_id,))
     if row is None:

@@ -11,6 +11,8 @@
 - 300, 301: the skill queue, the kept chat channels; 310: the skill history
   (:data:`evemu.db.skill_history.SCHEMA`, one text per dialect for its generated id); 311: the
   levels trained while their character was away (:data:`evemu.db.skills.UNSEEN_SCHEMA`).
+- 500: bookmarks and their folders (:data:`evemu.db.bookmarks.SCHEMA`).
+- 501: where ships were left in space (:data:`evemu.db.inspace.SCHEMA`).
 
 The SQL is portable (DB-API cursor, double-quoted identifiers), so each migration is a function
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
@@ -70,4 +72,20 @@ def _skills_trained_unseen(conn):
     from . import skills
     cur = conn.cursor()
     for stmt in skills.UNSEEN_SCHEMA:
+        cur.execute(stmt)
+
+
+@migration(500, "bookmarks: personal bookmarks and their folders")
+def _bookmarks(conn):
+    from . import bookmarks
+    cur = conn.cursor()
+    for stmt in bookmarks.SCHEMA:
+        cur.execute(stmt)
+
+
+@migration(501, "space: the point a ship was left at in space (shipPositions)")
+def _ship_positions(conn):
+    from . import inspace
+    cur = conn.cursor()
+    for stmt in inspace.SCHEMA:
         cur.execute(stmt)

@@ -338,6 +338,7 @@ def build_services(server, extra=()):
     from .station import CorpStationMgrService; mgr.register(CorpStationMgrService)  # noqa: E702
     from .station import ShipService; mgr.register(ShipService)  # noqa: E702
     from .space import BeyonceService; mgr.register(BeyonceService)  # noqa: E702
+    from .bookmark import BookmarkService; mgr.register(BookmarkService)  # noqa: E702
     from .character import CharMgrService; mgr.register(CharMgrService)  # noqa: E702
     from .character import SkillMgrService; mgr.register(SkillMgrService)  # noqa: E702
     from .character import DogmaIMService; mgr.register(DogmaIMService)  # noqa: E702

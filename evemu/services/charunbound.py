@@ -158,6 +158,9 @@ class CharUnboundMgrService(Service):
         station = self.manager.lookup("station")      # the other guests hear of the arrival
         if station is not None and hasattr(station, "enter"):
             station.enter(call, c)
+        space = self.manager.lookup("beyonce")        # a ship in space enters the ballpark
+        if space is not None and hasattr(space, "character_selected"):
+            space.character_selected(call, c)
         skill_mgr = self.manager.lookup("skillMgr")   # skills trained while away
         hook = getattr(skill_mgr, "character_selected", None)
         if hook is not None:

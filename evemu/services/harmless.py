@@ -72,7 +72,6 @@ ANSWERS = {
                                                     "visibilityFlags"),
     },
     "charFittingMgr": {},
-    "bookmark": {"GetBookmarks": lambda: ([], [])},
     "standing2": {
         "GetNPCNPCStandings": _empty_rowset("fromID", "toID", "standing"),
         "GetCharStandings": _empty_crowset(("toID", DBTYPE_UI4), ("standing", DBTYPE_I8)),

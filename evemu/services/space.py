@@ -6,8 +6,10 @@ is the glue between it, the database and the client connections (docs/space.md, 
 wiring").  Shapes and call flow follow evemu_Crucible (read for facts):
 ``src/eve-server/ship/ShipService.cpp`` (``ShipBound::Handle_Undock``: args ``(shipID,
 ignoreContraband)`` plus ``onlineModules=`` keyword, answers ``(bindString, filetime)``) and
-``src/eve-server/ship/BeyonceService.cpp`` (``BeyonceBound``: every ``Cmd*`` answers None,
-``UpdateStateRequest`` sends a fresh SetState as a destiny update and answers None).
+``src/eve-server/ship/BeyonceService.cpp`` (``BeyonceBound``: every ``Cmd*`` answers None but
+``CmdStargateJump``, which answers the bound object's OID; ``UpdateStateRequest`` sends a fresh
+SetState as a destiny update and answers None) and ``src/eve-server/system/SystemManager.cpp``
+(``MakeSetState``: ``solItem`` an item row, ``droneState`` a rowset).
 
 * :class:`SpaceWorld` (``server.space_world``) owns the :class:`~evemu.world.space.Space`
   (the destiny clock, one tasklet per active system) and loads a system's statics (its
@@ -28,26 +30,35 @@ import stackless
 from stackless import loop
 
 from evemu.db import filetime_now
+from evemu.db import bookmarks as bmdb
+from evemu.db import inspace
 from evemu.db import inventory as inv
 from evemu.db.importer import _placeholder
 from evemu.machonet.broadcast import notification_addresses, notification_body
-from evemu.wire.marshal import Instance
-from evemu.world.space import Observer, ShipControl, Space, SpaceError
-from evemu.world.space import destiny
+from evemu.wire.marshal import PackedRow
+from evemu.world.space import (BadArgument, NotAllowed, Observer, ShipControl, Space,
+                               SpaceError, UnknownBall)
+from evemu.world.space import destiny, physics
 
 from . import BindableService, BoundObject, CustomError, UserError, exposed
-from .inventory import FLAG_HANGAR, need_character, own_item, send_item_changes
+from .inventory import (FLAG_HANGAR, GROUP_SOLAR_SYSTEM, ITEM_DESCRIPTOR, need_character,
+                        own_item, send_item_changes)
 
 log = logging.getLogger("evemu.services.space")
 
 CATEGORY_SHIP = 6
 GROUP_STATION, CATEGORY_STATION = 15, 3
 GROUP_STARGATE, CATEGORY_CELESTIAL = 10, 2
+TYPE_SOLAR_SYSTEM = 5
 ATTR_MAX_VELOCITY, ATTR_AGILITY, ATTR_WARP_SPEED = 37, 70, 1281
 FLAG_IN_SPACE = 0
 DEFAULT_STATION_RADIUS = 10000.0
 NPC_ID_BASE = 9_000_000_000_000      # NPC ship ball ids (above any item id)
 NPC_TYPE = 606                       # a Velator's looks for every NPC
+#: the session-change timer: no dock or jump within this many destiny stamps (seconds at the
+#: 1 Hz tick) of the last session change (EVEmu Player::Timer::Session, 10,000 ms)
+SESSION_CHANGE_TICKS = 10
+SESSION_CHANGE_ACTIVE = "Session Change currently active."
 
 __all__ = ["SpaceWorld", "BeyonceService", "Pilot", "undock", "space_user_error"]
 
@@ -210,14 +221,14 @@ class SpaceWorld:
         return s
 
     def sol_item(self, system_id):
-        """SetState's ``solItem``: the solar system's row (EVEmu sends it as a PackedRow of
-        mapDenormalize; we send a util.KeyVal of the same columns)."""
+        """SetState's ``solItem``: the solar system as an item row, a PackedRow of the
+        client's item descriptor (EVEmu SystemManager::MakeSetState: itemID the system,
+        typeID 5, ownerID 1, locationID its constellation, flagID 0, quantity -1, groupID 5,
+        categoryID 2, customInfo '')."""
         r = self.info.get(system_id) or {}
-        return Instance("util.KeyVal", {
-            b"itemID": system_id, b"typeID": 5, b"groupID": 5,
-            b"solarSystemID": system_id, b"constellationID": r.get("constellationID"),
-            b"regionID": r.get("regionID"), b"itemName": r.get("solarSystemName"),
-            b"security": r.get("security")})
+        return PackedRow(ITEM_DESCRIPTOR, (system_id, TYPE_SOLAR_SYSTEM, 1,
+                                           r.get("constellationID") or 0, 0, -1,
+                                           GROUP_SOLAR_SYSTEM, CATEGORY_CELESTIAL, b""))
 
     # --------------------------------------------------------------------------- NPCs
     def spawn_npcs(self, n, systems=None, seed=1, yield_every=500):
@@ -283,13 +294,15 @@ class Pilot(BoundObject):
     """A character's ship in space, bound (hidden) to its connection: releasing it (the
     connection closing) takes the ship out of space."""
 
-    def __init__(self, service, connection, world, system_id, ship_id, char_id, home):
+    def __init__(self, service, connection, world, system_id, ship_id, char_id, home=None):
         super().__init__(service, connection)
         self.world = world
         self.system_id = system_id
         self.ship_id = ship_id
         self.char_id = char_id
-        self.home = home                    # the station the ship goes back to on logoff
+        self.home = home                    # the station it undocked from (None: logged in)
+        self.login_warp = None              # the point to warp to once beyonce is bound
+        self.session_change = None          # destiny stamp of the last session change
         self.ready = False                  # the client has bound beyonce in this system
         self.delivered = 0
         self.observer = Observer(ship_id, self._deliver)
@@ -316,29 +329,35 @@ class Pilot(BoundObject):
                                    destiny.do_destiny_update([act], False))
 
     def on_release(self):
+        """The connection closed (or the client released us): the ship leaves the ballpark
+        and, as EVEmu's Client::WarpOut, stays in the system where it was; the character
+        logs off in space (its next login starts there, :func:`login_in_space`)."""
         if self.left:
             return
         self.left = True
         self.world.pilots.pop(self.connection, None)
-        s = self.world.space.systems.get(self.control.system_id)
-        if s is not None and s.park.get(self.ship_id) is not None:
+        system_id = self.control.system_id
+        s = self.world.space.systems.get(system_id)
+        ball = s.park.get(self.ship_id) if s is not None else None
+        point = ball.position if ball is not None else None
+        if ball is not None:
             s.remove_ship(self.ship_id)
         log.info("%s: ship %d left space (disconnected)", self.connection, self.ship_id)
-        # back to its hangar (the character row still names the station it last docked in)
-        if self.home is not None:
-            db = self.service.db
-            if not db.closed:
-                stackless.tasklet(self._home)(db)
+        db = self.service.db
+        if point is not None and not db.closed:
+            info = self.world.info.get(system_id) or {}
+            stackless.tasklet(self._log_off)(db, system_id, info.get("constellationID"),
+                                             info.get("regionID"), point)
 
-    def _home(self, db):
+    def _log_off(self, db, system_id, constellation_id, region_id, point):
         if db.closed:                       # the server is shutting down
             return
         try:
-            db.run(inv.set_location, self.ship_id, self.home, FLAG_HANGAR)
+            db.run(inspace.log_off_in_space, self.char_id, self.ship_id, system_id,
+                   constellation_id, region_id, point)
         except Exception as e:
             if not db.closed:
-                log.warning("returning ship %d to station %s failed: %r", self.ship_id,
-                            self.home, e)
+                log.warning("logging ship %d off in space failed: %r", self.ship_id, e)
 
 
 def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
@@ -380,6 +399,7 @@ def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     except ValueError as e:          # the ship is already a ball (another connection)
         raise CustomError(f"Cannot undock: {e}") from None
     world.pilots[call.connection] = pilot
+    pilot.session_change = system.stamp
     shipbound.service.manager.bind(pilot, call.connection)
     send_item_changes(shipbound.service.manager,
                       db.run(inv.set_location, ship_id, system_id, FLAG_IN_SPACE))
@@ -392,6 +412,58 @@ def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
     log.info("%s: character %d undocked ship %d from %d into %d", call.connection, cid,
              ship_id, sid, system_id)
     return (shipbound.bound_id.encode("ascii"), filetime_now())
+
+
+def login_in_space(service, call, row):
+    """A character selected while its ship is in space (its row names a system and no
+    station): the ship appears half an AU from the point it was left at, in a random
+    direction, and warps back to that point once the client has bound beyonce and had its
+    SetState (EVEmu's Client::SelectCharacter + WarpIn: MakeRandomPointOnSphere(0.5 AU), then
+    the LoginWarp state's WarpTo).  Returns the Pilot, or None when the ship is not there to
+    fly (then the client cannot bind beyonce; logged as a warning)."""
+    conn = call.connection
+    world = SpaceWorld.of(conn.server)
+    cid, system_id, ship_id = row["characterID"], row["solarSystemID"], row["shipID"]
+    if conn in world.pilots or ship_id is None or system_id is None:
+        return None
+    db = service.db
+    ship = db.run(inv.item, ship_id)
+    system = world.system(system_id)
+    if (ship is None or system is None or ship["ownerID"] != cid
+            or ship["categoryID"] != CATEGORY_SHIP or ship["locationID"] != system_id):
+        log.warning("%s: character %d logs in in space but its ship %s is not in %s",
+                    conn, cid, ship_id, system_id)
+        return None
+    point = db.run(inspace.ship_position, ship_id)
+    if point is None:               # never logged off in space: start by a station
+        st = next((b for b in system.statics.values() if (b.extra or {}).get("undock")),
+                  None)
+        point = st.extra["undock"][0] if st is not None else (0.0, 0.0, 0.0)
+    radius, mass, agility, speed, warp = db.run(ship_attributes, ship["typeID"])
+    if conn.closed or conn in world.pilots or system.park.get(ship_id) is not None:
+        return None
+    d = (0.0, 0.0, 0.0)
+    while physics.norm(d) < 1e-6:   # a random direction (uniform on the sphere)
+        d = tuple(random.gauss(0.0, 1.0) for _ in range(3))
+    d = physics.unit(d)
+    start = tuple(p + c * 0.5 * physics.AU for p, c in zip(point, d))
+    pilot = Pilot(service, conn, world, system_id, ship_id, cid)
+    pilot.login_warp = point
+    try:
+        system.add_ship(ship_id, start, radius, mass, agility, speed,
+                        observer=pilot.observer, warp_speed=warp, type_id=ship["typeID"],
+                        owner_id=cid, corp_id=call.session.get("corpid") or 0,
+                        group_id=ship["groupID"], category_id=CATEGORY_SHIP,
+                        name=ship.get("itemName") or "")
+    except (SpaceError, ValueError) as e:
+        log.warning("%s: ship %d cannot enter space: %r", conn, ship_id, e)
+        return None
+    world.pilots[conn] = pilot
+    pilot.session_change = system.stamp
+    service.manager.bind(pilot, conn)
+    log.info("%s: character %d logged in in space in %d (ship %d)", conn, cid, system_id,
+             ship_id)
+    return pilot
 
 
 # ----------------------------------------------------------------------------- beyonce
@@ -421,6 +493,7 @@ class BeyonceBound(BoundObject):
         self.world = world
         self.pilot = pilot
         self.system_id = system_id
+        self.oid = None                 # (idString, filetime), as the bind answered it
 
     @property
     def system(self):
@@ -435,6 +508,12 @@ class BeyonceBound(BoundObject):
         self.pilot.observer.queue.clear()
         self.pilot.ready = True
         self.pilot.send_now(add, state)
+        point, self.pilot.login_warp = self.pilot.login_warp, None
+        if point is not None:           # logged in in space: the warp goes out next tick
+            try:
+                s.cmd_warp_to_point(self.pilot.ship_id, *point)
+            except SpaceError as e:
+                log.info("%s: no login warp: %s", self.connection, e)
 
     @_guard
     def CmdGotoDirection(self, call, x, y, z):
@@ -464,16 +543,70 @@ class BeyonceBound(BoundObject):
     def CmdAlignTo(self, call, entityID):
         return self.pilot.control.CmdAlignTo(entityID)
 
+    def _bookmark(self, bookmark_id):
+        """Where a bookmark of this pilot points, for a warp or a goto in this system:
+        ``('point', (x, y, z))`` (a spot: typeID 5) or ``('item', itemID)`` (a station...),
+        as EVEmu's BeyonceBound reads BookmarkService::LookupBookmark.  A bookmark that is
+        not the pilot's, or one in another system, is refused (an engine SpaceError)."""
+        if isinstance(bookmark_id, bool) or not isinstance(bookmark_id, int) or \
+                not -2 ** 63 <= bookmark_id < 2 ** 63:
+            raise BadArgument("a bookmark id must be an integer")
+        row = self.service.db.run(bmdb.bookmark, bookmark_id)
+        pilot = self.pilot
+        if row is None or row["ownerID"] != pilot.char_id:
+            raise UnknownBall("you have no bookmark %d" % bookmark_id)
+        if pilot.left or pilot.control.system_id != self.system_id:
+            raise NotAllowed("your ship has left this solar system")
+        if row["typeID"] == TYPE_SOLAR_SYSTEM:
+            if row["locationID"] != self.system_id:
+                raise NotAllowed("that bookmark is in another solar system")
+            return "point", (row["x"], row["y"], row["z"])
+        return "item", row["itemID"]
+
     @_guard
     def CmdWarpToStuff(self, call, type, id, minRange=0, fleet=None, **kw):
-        self.pilot.control.CmdWarpToStuff(type, id, minRange=0 if minRange is None
-                                          else minRange)
+        """'item' (a ball of the system) or 'bookmark' (its point, or the item it marks:
+        EVEmu's BeyonceBound::CmdWarpToStuff), stopping ``minRange`` metres short."""
+        rng = 0 if minRange is None else minRange
+        kind = type.decode("latin-1") if isinstance(type, bytes) else type
+        control = self.pilot.control
+        if kind == "bookmark":
+            what, where = self._bookmark(id)
+            if what == "item":
+                control.CmdWarpToStuff("item", where, minRange=rng)
+            else:
+                control.system.cmd_warp_to_point(self.pilot.ship_id, *where, distance=rng)
+            return None
+        control.CmdWarpToStuff(type, id, minRange=rng)
         return None
+
+    @_guard
+    def CmdGotoBookmark(self, call, bookmarkID):
+        """Fly (no warp) to a bookmark's point, or to the position of the item it marks
+        (EVEmu's BeyonceBound::CmdGotoBookmark: GotoPoint either way)."""
+        what, where = self._bookmark(bookmarkID)
+        control = self.pilot.control
+        if what == "item":
+            ball = control.system.park.get(where) if isinstance(where, int) else None
+            if ball is None:
+                raise UnknownBall("no ball %r in this system" % (where,))
+            where = ball.position
+        control.CmdGotoPoint(*where)
+        return None
+
+    def _no_session_change(self):
+        """EVEmu's IsSessionChange() check of CmdDock and CmdStargateJump: refused (its
+        CustomNotify text) within SESSION_CHANGE_TICKS stamps of the undock, jump or login."""
+        pilot = self.pilot
+        if pilot.session_change is not None and \
+                self.system.stamp - pilot.session_change < SESSION_CHANGE_TICKS:
+            raise UserError("CustomNotify", {b"notify": SESSION_CHANGE_ACTIVE.encode()})
 
     @_guard
     def CmdDock(self, call, celestialID, shipID=None, paymentRequired=None):
         """Within docking range: the ship leaves space, the session moves into the station,
         the ship lands in its hangar."""
+        self._no_session_change()
         pilot = self.pilot
         if shipID is not None and shipID != pilot.ship_id:
             raise CustomError("That is not your ship.")
@@ -502,6 +635,7 @@ class BeyonceBound(BoundObject):
         """Within range of the gate: the ship leaves this system's ballpark and appears at
         the destination gate; the session moves to the new system (the client then binds
         beyonce there and gets its AddBalls2/SetState)."""
+        self._no_session_change()
         pilot = self.pilot
         s = self.system
         gate = s.park.get(fromStargateID) if isinstance(fromStargateID, int) and \
@@ -512,6 +646,7 @@ class BeyonceBound(BoundObject):
         system, ball = pilot.control.CmdStargateJump(fromStargateID, toStargateID, shipID)
         pilot.ready = False
         pilot.system_id = system.id
+        pilot.session_change = system.stamp
         info = self.world.info.get(system.id) or {}
         db = self.service.db
         send_item_changes(self.service.manager,
@@ -522,7 +657,10 @@ class BeyonceBound(BoundObject):
                             regionid=info.get("regionID"))
         log.info("%s: ship %d jumped from %d to %d", call.connection, pilot.ship_id,
                  self.system_id, system.id)
-        return None
+        # EVEmu answers this bound object's OID and keeps serving the ship through it (the
+        # client binds beyonce for the new system as well and gets its SetState there)
+        self.system_id = system.id
+        return self.oid
 
     @_guard
     def UpdateStateRequest(self, call):
@@ -544,6 +682,20 @@ class BeyonceService(BindableService):
         n = int(getattr(manager.server.config, "npcs", 0) or 0)
         if n > 0:
             stackless.tasklet(self._spawn)(n)
+
+    def character_selected(self, call, row):
+        """charUnboundMgr's hook after SelectCharacterID: a character whose ship is in space
+        enters the ballpark (:func:`login_in_space`)."""
+        sid = call.session.get("stationid")
+        if sid is None and call.session.get("solarsystemid"):
+            login_in_space(self, call, row)
+        elif sid is not None and row.get("shipID"):
+            # a ship left in space while its pilot's row still says docked (the server
+            # stopped before the log-off was written): back to the hangar
+            ship = self.db.run(inv.item, row["shipID"])
+            if (ship is not None and ship["flagID"] == FLAG_IN_SPACE
+                    and ship["locationID"] == row["solarSystemID"]):
+                self.db.run(inv.set_location, ship["itemID"], sid, FLAG_HANGAR)
 
     def _spawn(self, n):
         try:
@@ -570,6 +722,7 @@ class BeyonceService(BindableService):
         result = super().MachoBindObject(call, bind_params, nested_call)
         bound_id = result.value[0].value.value[0].decode("ascii")
         obj = self.manager.bound(bound_id, call.connection)
+        obj.oid = result.value[0].value.value
         obj.send_initial_state()
         return result
 

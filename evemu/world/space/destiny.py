@@ -100,9 +100,27 @@ def packaged_action(stamp, actions):
     return (stamp, (b"PackagedAction", _m.SubStream(list(actions))))
 
 
+#: droneState's columns (EVEmu SystemBubble::GetDroneState)
+DRONE_STATE_COLUMNS = (b"droneID", b"ownerID", b"controllerID", b"activityState", b"typeID",
+                       b"controllerOwnerID", b"targetID")
+
+
+def drone_rowset(lines=()):
+    """SetState's ``droneState``: a ``util.Rowset`` of the bubble's drones, one line of
+    DRONE_STATE_COLUMNS each (EVEmu SystemBubble::GetDroneState; no drones here, so it is
+    empty)."""
+    return _m.Instance("util.Rowset", {b"header": list(DRONE_STATE_COLUMNS),
+                                       b"RowClass": _m.Token("util.Row"),
+                                       b"lines": [list(x) for x in lines]})
+
+
 def set_state(stamp, ego, balls, sol_item=None, drone_state=None):
     """(stamp, ('SetState', (KeyVal,))) for a client whose ship is ``ego``; ``balls`` is
-    everything it sees (statics, its bubble, its ship) with positions and velocities at ``stamp``."""
+    everything it sees (statics, its bubble, its ship) with positions and velocities at ``stamp``.
+    ``sol_item``: the solar system's item row (a PackedRow, made by the caller, who has the
+    system's row); ``drone_state`` defaults to the empty drone rowset."""
+    if drone_state is None:
+        drone_state = drone_rowset()
     state = encode_state([b.state() for b in balls], stamp, FULL_STATE)
     kv = {
         b"stamp": stamp,

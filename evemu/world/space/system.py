@@ -563,6 +563,11 @@ class SolarSystem:
 
     def wake(self):
         if self.sleeping and self._wake.balance < 0:
+            # no time passed for the sleeping system: its stamp is the clock's from now on
+            # (set here, so that what the waker builds at once, an undock's AddBalls2 or a
+            # pilot's session-change stamp, is already at the clock's stamp)
+            if self.space is not None:
+                self.stamp = max(self.stamp, self.space.stamp_now())
             self._wake.send(None)
 
     def start(self):

@@ -1,7 +1,7 @@
 """Chat across a restart: user channels keep their settings, access list and subscribers
 (EVEmu's LSCDB channels/channelChars); private conversations and destroyed channels do not
 come back.  And the invitation of a private conversation reaching the invitee's client."""
-from server_helpers import bounded, running_server
+from server_helpers import bounded, running_server, settle
 from test_server_chat import (CHANNEL_INFO_HEADER, CHANNEL_MODS_HEADER, ChatTestService,
                               check_join, check_row, check_rowset, drain, invite, pilot)
 
@@ -140,15 +140,34 @@ def private_channel(alice):
     return check_row(info, CHANNEL_INFO_HEADER)["channelID"]
 
 
-def test_invite_accepted_by_the_invitees_client(chat_server):
+def remote_messages(c):
+    """The OnRemoteMessage(key, args) notifications read so far, removed."""
+    return [tuple(a) for a in c.take_notifications("OnRemoteMessage")]
+
+
+def wait_remote_message(c):
+    """The next OnRemoteMessage (msgKey, args) of ``c`` (EVEmu Client::SendErrorMsg's shape:
+    Notify_OnRemoteMessage, a tuple of the message key and a dict), as str and dict."""
+    pkt = c.wait_notification("OnRemoteMessage")
+    key, args = c.notification_args(pkt)
+    assert isinstance(key, bytes) and isinstance(args, dict)
+    return key.decode(), {k.decode(): v for k, v in args.items()}
+
+
+def acl_of(chat_server, cid):
+    return {a: e.mode for a, e in chat_server.services.lookup("LSC").world.channels[cid]
+            .acl.items()}
+
+
+def test_invite_answers_before_the_invitee_and_the_invitee_accepts(chat_server):
+    """EVEmu's LSCService::Invite answers 1 at once; the invitee's client is asked after."""
     alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
     cid = private_channel(alice)
-    out = {}
-    task = stackless.tasklet(lambda: out.setdefault(
-        "value", alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)))()
+    # bob's client reads nothing yet: the answer cannot depend on it (the server's wait for
+    # an answer is 120 s, the test is bounded to 60)
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    assert acl_of(chat_server, cid)[BOB] == W.MODE_CONVERSATIONALIST
     req = bob.wait_notification(ptype=C.CALL_REQ)          # answered (None) while read
-    loop.run_until(task)
-    assert out["value"] == 1
     # the real server's call: LSC.ChatInvite(invitorID, invitorName, invitorGender, channelID)
     # from the node to the client's LSC service
     assert req.destination.service in ("LSC", b"LSC") and req.source.call_id
@@ -162,20 +181,32 @@ def test_invite_accepted_by_the_invitees_client(chat_server):
     drain(alice)
     bob.call("LSC", "SendMessage", cid, "thanks")
     assert [n[4] for n in drain(alice)] == [("thanks",)]
+    lsc = chat_server.services.lookup("LSC")
+    assert settle(lambda: not lsc._invites and not lsc._invite_tasks)
+    assert remote_messages(alice) == []                      # nothing to tell the inviter
     alice.close(), bob.close()
 
 
 @pytest.mark.parametrize("reason", ["ChtRejected", "ChtBlockedNow", b"ChtAlreadyInvited"])
-def test_invite_declined_is_the_invitors_user_error_and_undone(chat_server, reason):
+def test_invite_declined_is_told_to_the_inviter_and_undone(chat_server, reason):
     alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
     cid = private_channel(alice)
     bob.remote_handlers["LSC.ChatInvite"] = lambda *args: reason
-    with pytest.raises(RemoteError) as e:
-        invite(alice, bob, BOB, cid)
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    bob.wait_notification(ptype=C.CALL_REQ)               # bob's client refuses
     want = reason.decode() if isinstance(reason, bytes) else reason
-    assert (e.value.msg, e.value.values) == (want, {"char": BOB})
-    # the access entry the invitation gave is gone: bob cannot join the private channel
+    assert wait_remote_message(alice) == (want, {"char": BOB})
+    # the access entry the invitation gave is gone (the members heard it taken back), and
+    # bob cannot join the private channel
+    assert BOB not in acl_of(chat_server, cid)
+    undo = [n for n in drain(alice) if n[2] == b"AccessControl"]
+    assert undo[-1][4][:2] == (BOB, W.MODE_NOTSPECIFIED)
     assert bob.call("LSC", "JoinChannels", [cid], 0)[0][1] == 0
+    # he can be invited again
+    bob.remote_handlers.pop("LSC.ChatInvite")
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    bob.wait_notification(ptype=C.CALL_REQ)
+    check_join(bob.call("LSC", "JoinChannels", [cid], 0)[0], cid)
     alice.close(), bob.close()
 
 
@@ -183,40 +214,104 @@ def test_a_nonsense_answer_counts_as_rejected(chat_server):
     alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
     cid = private_channel(alice)
     bob.remote_handlers["LSC.ChatInvite"] = lambda *args: {"not": "a reason"}
-    with pytest.raises(RemoteError) as e:
-        invite(alice, bob, BOB, cid)
-    assert e.value.msg == "ChtRejected"
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    bob.wait_notification(ptype=C.CALL_REQ)
+    assert wait_remote_message(alice) == ("ChtRejected", {"char": BOB})
     alice.close(), bob.close()
 
 
-def test_an_invitee_that_does_not_answer_is_not_reachable(chat_server):
+def test_an_invitee_that_never_answers(chat_server):
     lsc = chat_server.services.lookup("LSC")
-    lsc.invite_timeout = 1.0
     alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
     cid = private_channel(alice)
-    with pytest.raises(RemoteError) as e:               # bob's client reads nothing
+    lsc.invite_timeout = 1.0
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    # one invitation at a time for the same invitee and channel
+    with pytest.raises(RemoteError) as e:
         alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)
-    assert (e.value.msg, e.value.values) == ("ChtCharNotReachable", {"char": BOB})
+    assert (e.value.msg, e.value.values) == ("ChtAlreadyInvited", {"char": BOB})
+    # the inviter goes on meanwhile
+    assert alice.call("LSC", "GetRookieHelpChannel") == 1
+    # bob's client reads nothing: after the timeout the inviter is told and it is undone
+    assert wait_remote_message(alice) == ("ChtCharNotReachable", {"char": BOB})
+    assert BOB not in acl_of(chat_server, cid)
     assert bob.call("LSC", "JoinChannels", [cid], 0)[0][1] == 0      # undone
     # its late answer (sent while reading the JoinChannels reply) is dropped; bob stays on
     assert bob.remote_calls and bob.call("LSC", "GetRookieHelpChannel") == 1
+    assert not lsc._invites and not lsc._invite_tasks
     alice.close(), bob.close()
 
 
-def test_an_invitee_that_disconnects_is_not_reachable(chat_server):
+def test_an_invitee_that_disconnects_mid_invite(chat_server):
+    lsc = chat_server.services.lookup("LSC")
     alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
     cid = private_channel(alice)
-    out = {}
-
-    def call():
-        try:
-            alice.call("LSC", "Invite", BOB, cid, "Private Chat", False)
-        except RemoteError as e:
-            out["error"] = e
-
-    task = stackless.tasklet(call)()
-    loop.sleep(0.2)                                      # the server waits for bob's answer
+    assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+    assert lsc._invites == {(cid, BOB): ALICE}             # the server waits for bob
     bob.close()
-    loop.run_until(task)
-    assert out["error"].msg == "ChtCharNotReachable"
+    assert wait_remote_message(alice) == ("ChtCharNotReachable", {"char": BOB})
+    assert BOB not in acl_of(chat_server, cid)
+    assert settle(lambda: not lsc._invites and not lsc._invite_tasks)
     alice.close()
+
+
+def test_an_inviter_that_disconnects_mid_invite_is_cleaned_up_too(chat_server):
+    lsc = chat_server.services.lookup("LSC")
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    carol = pilot(chat_server, "carol", CAROL)
+    info, _, _ = alice.call("LSC", "CreateChannel", "Ops", create=True)
+    cid = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+    alice.call("LSC", "AccessControl", cid, None, W.MODE_DISALLOWED)  # invite-only
+    bob.remote_handlers["LSC.ChatInvite"] = lambda *args: "ChtRejected"
+    assert alice.call("LSC", "Invite", BOB, cid, "Ops", False) == 1
+    alice.close()
+    bob.wait_notification(ptype=C.CALL_REQ)               # refused after alice left
+    assert settle(lambda: not lsc._invites and BOB not in acl_of(chat_server, cid))
+    assert bob.call("LSC", "JoinChannels", [cid], 0)[0][1] == 0
+    bob.close(), carol.close()
+
+
+def test_an_invitee_given_rights_meanwhile_keeps_them(chat_server):
+    """The undo takes back only the entry the invitation made."""
+    alice, bob = pilot(chat_server, "alice", ALICE), pilot(chat_server, "bob", BOB)
+    info, _, _ = alice.call("LSC", "CreateChannel", "Ops", create=True)
+    cid = check_row(info, CHANNEL_INFO_HEADER)["channelID"]
+    alice.call("LSC", "AccessControl", cid, None, W.MODE_DISALLOWED)
+    bob.remote_handlers["LSC.ChatInvite"] = lambda *args: "ChtRejected"
+    assert alice.call("LSC", "Invite", BOB, cid, "Ops", False) == 1
+    assert alice.call("LSC", "AccessControl", cid, BOB, W.MODE_OPERATOR) == 1
+    bob.wait_notification(ptype=C.CALL_REQ)
+    assert wait_remote_message(alice) == ("ChtRejected", {"char": BOB})
+    assert acl_of(chat_server, cid)[BOB] == W.MODE_OPERATOR
+    alice.close(), bob.close()
+
+
+def test_one_inviter_cannot_pile_up_invitations(chat_server):
+    lsc = chat_server.services.lookup("LSC")
+    lsc.max_pending_invites = 3
+    alice = pilot(chat_server, "alice", ALICE)
+    others = [pilot(chat_server, f"pilot{i}", 90000010 + i) for i in range(4)]
+    cid = private_channel(alice)
+    for i in range(3):
+        assert alice.call("LSC", "Invite", 90000010 + i, cid, "Private Chat", False) == 1
+    with pytest.raises(RemoteError) as e:                 # nobody has answered yet
+        alice.call("LSC", "Invite", 90000013, cid, "Private Chat", False)
+    assert e.value.msg == "CustomError"
+    assert 90000013 not in acl_of(chat_server, cid)
+    for c in others[:3]:                                  # they answer: room again
+        c.wait_notification(ptype=C.CALL_REQ)
+    assert settle(lambda: not lsc._invites)
+    assert alice.call("LSC", "Invite", 90000013, cid, "Private Chat", False) == 1
+    for c in [alice] + others:
+        c.close()
+
+
+def test_shutdown_drops_waiting_invitations():
+    with bounded(60), running_server(extra_services=(ChatTestService,)) as server:
+        lsc = server.services.lookup("LSC")
+        alice, bob = pilot(server, "alice", ALICE), pilot(server, "bob", BOB)
+        cid = private_channel(alice)
+        assert alice.call("LSC", "Invite", BOB, cid, "Private Chat", False) == 1
+        (task,) = lsc._invite_tasks
+    assert not task.alive and not lsc._invite_tasks and not lsc._invites
+    alice.close(), bob.close()

@@ -187,12 +187,13 @@ def test_clock_completes_training_and_starts_the_next(server):
         c.call_bound(sk, "SaveSkillQueue", [(MINING, 2), (GUNNERY, 3)])
         skill_events(c)
         first, second = db.run(skills.queue, cid)
-        # time passes beyond the first end: the clock completes Mining 2, starts Gunnery 3
+        # time passes beyond the first end: the clock completes Mining 2, starts Gunnery 3,
+        # told as one OnSkillSwitched(old, new, ETA) (EVEmu Character::SkillQueueLoop)
         clock(server).skew = first[3] - filetime_now() + 1
         clock(server).changed()
         evs = skill_events(c)
-        assert evs == [("OnSkillTrained", before[MINING]["itemID"]),
-                       ("OnSkillStartTraining", before[GUNNERY]["itemID"], second[3])]
+        assert evs == [("OnSkillSwitched", before[MINING]["itemID"],
+                        before[GUNNERY]["itemID"], second[3])]
         now = db.run(skills.skills, cid)
         assert (now[MINING]["level"], now[MINING]["points"], now[MINING]["flagID"]) == (
             2, chars.skill_points(now[MINING]["rank"], 2), 7)
@@ -206,9 +207,8 @@ def test_clock_completes_training_and_starts_the_next(server):
         last = db.run(skills.queue, cid)[-1]
         clock(server).skew = last[3] - filetime_now() + 1
         clock(server).changed()
-        assert skill_events(c) == [("OnSkillTrained", before[GUNNERY]["itemID"]),
-                                   ("OnSkillStartTraining", before[GUNNERY]["itemID"],
-                                    last[3]),
+        assert skill_events(c) == [("OnSkillSwitched", before[GUNNERY]["itemID"],
+                                    before[GUNNERY]["itemID"], last[3]),
                                    ("OnSkillTrained", before[GUNNERY]["itemID"])]
         assert db.run(skills.skills, cid)[GUNNERY]["level"] == 4
         assert db.run(skills.queue, cid) == [] and db.run(skills.next_due) is None

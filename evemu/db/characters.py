@@ -19,6 +19,7 @@ The tables are created by migration 200 (:mod:`evemu.db.world_tables`).
 import math
 import re
 
+from . import skill_history
 from .importer import _begin, _placeholder, for_update
 from .money import isk, to_db
 
@@ -329,6 +330,9 @@ def create_character(conn, account_id, name, bloodline_id, gender, ancestry_id, 
             sid = item(t, char_id, FLAG_SKILL)
             cur.executemany(f'INSERT INTO "invItemAttributes" VALUES ({ph}, {ph}, {ph})',
                             [(sid, ATTR_SKILL_LEVEL, lvl), (sid, ATTR_SKILL_POINTS, sp)])
+            # EVEmu's CreateCharacterWithDoll: a SkillPointsApplied history row per skill
+            skill_history.record(conn, char_id, skill_history.EVENT_SKILL_POINTS_APPLIED, now,
+                                 t, lvl, sp)
         p, w, c, m, i = attrs
         cur.execute(f'INSERT INTO "chrCharacterInfo" VALUES ({", ".join([ph] * 32)})',
                     (char_id, "No Title", "", 0.0, 0.0, 0.0, "", 0, total_sp, 0, now,
@@ -451,6 +455,9 @@ def delete_character(conn, account_id, char_id):
                     (char_id, char_id))
         cur.execute(f'DELETE FROM "jnlCharacters" WHERE "characterID" = {ph}', (char_id,))
         cur.execute(f'DELETE FROM "chrSkillQueue" WHERE "characterID" = {ph}', (char_id,))
+        cur.execute(f'DELETE FROM "chrSkillHistory" WHERE "characterID" = {ph}', (char_id,))
+        cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
+                    (char_id,))
         cur.execute(f'DELETE FROM "chrCharacterInfo" WHERE "characterID" = {ph}', (char_id,))
         cur.execute(f'DELETE FROM "chrCharacters" WHERE "characterID" = {ph}', (char_id,))
     except BaseException:

@@ -16,18 +16,23 @@ EVE's rules (the client computes the same figures):
 entry started.  Paused (``CharStopTrainingSkill``): the points trained so far are stored, the
 skill goes back to flag 7 and every entry's times are 0 until training starts again.
 
-Every operation runs in ONE transaction and returns the events for the character's client
-(EVEmu's ``OnMultiEvent`` entries): ``("OnSkillStartTraining", itemID, endOfTraining)``,
-``("OnSkillTrainingStopped", itemID, silent)``, ``("OnSkillTrained", itemID)``.
+Every operation runs in ONE transaction, writes the skill history rows of what happened
+(:mod:`.skill_history`: training started, canceled, completed) and returns the events for the
+character's client (EVEmu's ``OnMultiEvent`` entries): ``("OnSkillStartTraining", itemID,
+endOfTraining)``, ``("OnSkillTrainingStopped", itemID, silent)``, ``("OnSkillTrained",
+itemID)`` (a level completed, nothing follows) and ``("OnSkillSwitched", oldItemID,
+newItemID, endOfTraining)`` (a level completed and the next entry started at its end).
 """
 import math
 
 from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
-from .importer import _begin, _placeholder
+from .importer import _begin, _placeholder, for_update
+from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_TRAINING_CANCELED,
+                            EVENT_TRAINING_STARTED, record)
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
-           "start", "complete_due", "next_due", "skills"]
+           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained"]
 
 SCHEMA = (
     'CREATE TABLE IF NOT EXISTS "chrSkillQueue" ('
@@ -202,12 +207,14 @@ def _current_points(s, entry, now):
     return trained_points(s["points"], s["spm"], start, now, skill_points(s["rank"], level))
 
 
-def _stop_front(conn, sk, q, now, events, silent=True):
-    """Stop training the first entry (its points so far stored, flag 7); times cleared."""
+def _stop_front(conn, char_id, sk, q, now, events, silent=True):
+    """Stop training the first entry (its points so far stored, flag 7, a TrainingCanceled
+    history row); times cleared."""
     if not q or q[0][3] == 0:
         return
     s = sk[q[0][0]]
     points = _current_points(s, q[0], now)
+    record(conn, char_id, EVENT_TRAINING_CANCELED, now, q[0][0], q[0][1], points)
     _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
     _set_flag(conn, s["itemID"], FLAG_SKILL)
     s["points"], s["flagID"] = points, FLAG_SKILL
@@ -227,13 +234,20 @@ def _timed(sk, pairs, now):
     return out
 
 
-def _start_front(conn, sk, entries, events):
+def _start_front(conn, char_id, sk, entries, events, announce=True):
+    """The first entry starts training: flag 61, a TrainingStarted history row (at its start,
+    with the points of the level it trains to, as EVEmu) and, if ``announce``, the
+    OnSkillStartTraining event."""
     if not entries:
         return
-    s = sk[entries[0][0]]
+    type_id, level, start_time, _end = entries[0]
+    s = sk[type_id]
+    record(conn, char_id, EVENT_TRAINING_STARTED, start_time, type_id, level,
+           skill_points(s["rank"], level))
     _set_flag(conn, s["itemID"], FLAG_SKILL_IN_TRAINING)
     s["flagID"] = FLAG_SKILL_IN_TRAINING
-    events.append(("OnSkillStartTraining", s["itemID"], entries[0][3]))
+    if announce:
+        events.append(("OnSkillStartTraining", s["itemID"], entries[0][3]))
 
 
 def _replace(conn, char_id, pairs, now, train):
@@ -250,10 +264,10 @@ def _replace(conn, char_id, pairs, now, train):
         rest = _timed(sk, pairs[1:], first[3])
         _write_queue(conn, char_id, [first] + rest)
         return events
-    _stop_front(conn, sk, q, now, events)
+    _stop_front(conn, char_id, sk, q, now, events)
     if train:
         entries = _timed(sk, pairs, now)
-        _start_front(conn, sk, entries, events)
+        _start_front(conn, char_id, sk, entries, events)
     else:
         entries = [(t, lv, 0, 0) for t, lv in pairs]
     _write_queue(conn, char_id, entries)
@@ -284,7 +298,7 @@ def stop(conn, char_id, now):
             return []
         sk = skills(conn, char_id)
         events = []
-        _stop_front(conn, sk, q, now, events)
+        _stop_front(conn, char_id, sk, q, now, events)
         _write_queue(conn, char_id, [(t, lv, 0, 0) for t, lv, _s, _e in q])
         return events
     return _tx(conn, run)
@@ -335,10 +349,18 @@ def complete_due(conn, now):
                 _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
                 _set_flag(conn, s["itemID"], FLAG_SKILL)
                 s.update(level=level, points=points, flagID=FLAG_SKILL)
-                events.append(("OnSkillTrained", s["itemID"]))
+                record(conn, char_id, EVENT_QUEUE_TRAINING_COMPLETED, end, type_id, level,
+                       points)
+                q = _timed(sk, [e[:2] for e in q if e[0] in sk], end)
                 if q:
-                    q = _timed(sk, [e[:2] for e in q], end)
-                    _start_front(conn, sk, q, events)
+                    # EVEmu's SkillQueueLoop: the next level starts at this one's end, told
+                    # as one OnSkillSwitched(oldSkillID, newSkillID, ETA) (the client
+                    # scatters it as OnSkillTrained + OnSkillStartTraining)
+                    _start_front(conn, char_id, sk, q, events, announce=False)
+                    events.append(("OnSkillSwitched", s["itemID"], sk[q[0][0]]["itemID"],
+                                   q[0][3]))
+                else:
+                    events.append(("OnSkillTrained", s["itemID"]))
             _write_queue(conn, char_id, q)
             cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
                         f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
@@ -348,6 +370,48 @@ def complete_due(conn, now):
                         (char_id, char_id))
             out[char_id] = events
         return out
+    return _tx(conn, run)
+
+
+# ------------------------------------------------------------------ trained while away
+#: levels completed while the character was not online, told at its next selection (EVEmu
+#: completes them in ``SkillQueueLoop(false)`` at login and sends OnMultipleSkillsTrained)
+UNSEEN_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS "chrSkillTrainedUnseen" ('
+    ' "characterID" BIGINT NOT NULL, "itemID" BIGINT NOT NULL, "logDate" BIGINT NOT NULL,'
+    ' PRIMARY KEY ("characterID", "itemID"))',
+)
+
+
+def hold_trained(conn, char_id, item_ids, now):
+    """Keep the skills (itemIDs, in the order they completed) whose training completed while
+    ``char_id`` was away (a skill already held moves to the end)."""
+    def run():
+        cur, ph = _cur(conn)
+        for i, item_id in enumerate(dict.fromkeys(reversed(item_ids))):
+            cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph} AND '
+                        f'"itemID" = {ph}', (char_id, item_id))
+            cur.execute(f'INSERT INTO "chrSkillTrainedUnseen" VALUES ({ph}, {ph}, {ph})',
+                        (char_id, item_id, now - i))       # one tick apart: order kept
+    return _tx(conn, run)
+
+
+def take_trained(conn, char_id):
+    """The held itemIDs of ``char_id`` (oldest first), removed (a read only, no transaction,
+    when there are none: the common case of every character selection)."""
+    cur, ph = _cur(conn)
+    select = (f'SELECT "itemID" FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph} '
+              f'ORDER BY "logDate", "itemID"')
+    cur.execute(select, (char_id,))
+    if not cur.fetchall():
+        return []
+
+    def run():
+        cur.execute(select + for_update(conn), (char_id,))
+        ids = [int(r[0]) for r in cur.fetchall()]
+        cur.execute(f'DELETE FROM "chrSkillTrainedUnseen" WHERE "characterID" = {ph}',
+                    (char_id,))
+        return ids
     return _tx(conn, run)
 
 

@@ -8,6 +8,9 @@
   :meth:`evemu.db.Database.start_up` on the database thread): their columns come from the
   data files, so they are not a fixed schema.
 - 200: the character and item tables (:data:`evemu.db.characters.SCHEMA`).
+- 300, 301: the skill queue, the kept chat channels; 310: the skill history
+  (:data:`evemu.db.skill_history.SCHEMA`, one text per dialect for its generated id); 311: the
+  levels trained while their character was away (:data:`evemu.db.skills.UNSEEN_SCHEMA`).
 - 500: bookmarks and their folders (:data:`evemu.db.bookmarks.SCHEMA`).
 - 501: where ships were left in space (:data:`evemu.db.inspace.SCHEMA`).
 
@@ -15,8 +18,8 @@ The SQL is portable (DB-API cursor, double-quoted identifiers), so each migratio
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
 database whose tables an older start-up hook already created.
 """
-from . import characters, importer, static
-from .migrations import migration
+from . import characters, importer, skill_history, static
+from .migrations import migration, register
 
 __all__ = ["REGISTRY_SQL"]
 
@@ -57,6 +60,18 @@ def _chat_channels(conn):
     from . import chat
     cur = conn.cursor()
     for stmt in chat.SCHEMA:
+        cur.execute(stmt)
+
+
+register(310, "skills: the skill history (chrSkillHistory; EVEmu's table, ai generated)",
+         skill_history.SCHEMA)
+
+
+@migration(311, "skills: levels trained while the character was away (chrSkillTrainedUnseen)")
+def _skills_trained_unseen(conn):
+    from . import skills
+    cur = conn.cursor()
+    for stmt in skills.UNSEEN_SCHEMA:
         cur.execute(stmt)
 
 

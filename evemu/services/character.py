@@ -9,7 +9,8 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
   createDateTime UI8, raceID UI1, bloodlineID UI1), only for the caller's own characters;
 * ``skillMgr``: ``GetSkillQueueAndFreePoints()`` ``([(typeID, level)...], freePoints)``,
   ``GetEndOfTraining()`` a FILETIME (0: nothing training), ``GetSkillHistory()`` a
-  util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints), ``GetRespecInfo()`` a dict
+  util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints; chrSkillHistory, newest 50
+  first), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
   a list of (itemID, typeID, operation, value);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,
@@ -27,7 +28,7 @@ from evemu.db import characters as chars
 from evemu.db import charinfo
 from evemu.db import filetime_now
 from evemu.db import inventory as inv
-from evemu.db import skills
+from evemu.db import skill_history, skills
 from evemu.world.training import TrainingClock
 from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I1, DBTYPE_I4, DBTYPE_I8, DBTYPE_R8,
                                 DBTYPE_UI1, DBTYPE_UI2, DBTYPE_UI4, DBTYPE_UI8, DBTYPE_WSTR,
@@ -176,8 +177,12 @@ class SkillMgrBound(BoundObject):
 
     @exposed
     def GetSkillHistory(self, call):
-        self._cid(call)
-        return rowset(("logDate", "eventTypeID", "skillTypeID", "absolutePoints"), [])
+        """EVEmu SkillMgrBound::GetSkillHistory -> CharacterDB::GetSkillHistory: the newest
+        50 rows of chrSkillHistory as a util.Rowset (logDate, eventTypeID, skillTypeID,
+        absolutePoints), newest first."""
+        cid = self._cid(call)
+        return rowset(skill_history.HISTORY_COLUMNS,
+                      self.db.run(skill_history.history, cid))
 
     @exposed
     def GetRespecInfo(self, call):
@@ -212,9 +217,26 @@ class SkillMgrService(BindableService):
     def send_events(self, char_id, events):
         """The character's skill events as one OnMultiEvent (EVEmu Client::_SendQueuedUpdates:
         ``OnMultiEvent((events,))``, id type charid)."""
-        if events:
-            notify_chars(self.manager, (char_id,), "OnMultiEvent", "charid",
-                         ([tuple(e) for e in events],))
+        if not events:
+            return 0
+        return notify_chars(self.manager, (char_id,), "OnMultiEvent", "charid",
+                            ([tuple(e) for e in events],))
+
+    def character_selected(self, call, character_row):
+        """Called by charUnboundMgr.SelectCharacterID: the levels that completed while the
+        character was away, as EVEmu's login pass of Character::SkillQueueLoop tells them:
+        ``OnMultipleSkillsTrained([itemIDs])`` for several, ``OnSkillTrained(itemID)`` for
+        one."""
+        char_id = character_row["characterID"]
+        try:
+            ids = self.db.run(skills.take_trained, char_id)
+        except Exception as e:           # an old database without the table: nothing to tell
+            log.warning("skills trained while away of %s: %r", char_id, e)
+            return
+        if len(ids) > 1:
+            self.send_events(char_id, [("OnMultipleSkillsTrained", ids)])
+        elif ids:
+            self.send_events(char_id, [("OnSkillTrained", ids[0])])
 
     def create_bound(self, call, bind_params):
         need_character(call)

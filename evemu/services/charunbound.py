@@ -161,6 +161,10 @@ class CharUnboundMgrService(Service):
         space = self.manager.lookup("beyonce")        # a ship in space enters the ballpark
         if space is not None and hasattr(space, "character_selected"):
             space.character_selected(call, c)
+        skill_mgr = self.manager.lookup("skillMgr")   # skills trained while away
+        hook = getattr(skill_mgr, "character_selected", None)
+        if hook is not None:
+            hook(call, c)
         log.info("%s: selected character %d (%s)", call.connection, char_id,
                  c["characterName"])
         return None

@@ -21,6 +21,8 @@ import collections
 import logging
 import time
 
+import stackless
+
 from evemu.db import chat as chat_db
 from evemu.machonet.calls import ClientCallError, call_client
 from evemu.world import chat as W
@@ -211,6 +213,12 @@ class LSCService(Service):
         self.fanout_stats = collections.deque(maxlen=10000)
         self._names = {}                 # charid -> (name, typeID)
         self.invite_timeout = 120.0      # seconds an invitee's client has to answer
+        self.max_pending_invites = 20    # unanswered invitations of one inviter
+        self._invites = {}               # (channelID, invitee charid) -> inviter charid
+        self._invite_tasks = set()       # the tasklets asking invitees
+        hooks = getattr(getattr(manager, "server", None), "on_shutdown", None)
+        if hooks is not None:
+            hooks.append(self._stop_invites)
         self._restore()
 
     # ------------------------------------------------------------ kept channels
@@ -681,12 +689,9 @@ class LSCService(Service):
     def Invite(self, call, characterID, channelID, channelTitle=None, addAllowed=False):
         """Invite a character into a channel (private conversations): an access-list entry
         (conversationalist) for it, announced to the members as ``AccessControl``; needs
-        operator rights (any member of a private conversation may invite).  Then the
-        invitee's client is asked (``LSC.ChatInvite(invitorID, invitorName, invitorGender,
-        channelID)``, a server-to-client call; this call waits for its answer, at most
-        ``invite_timeout`` seconds): None, accepted (the client joins by itself), returns 1;
-        a refusal (``ChtRejected``, ``ChtBlockedNow``, ...) or no answer
-        (``ChtCharNotReachable``) undoes the access entry and is raised as that UserError."""
+        operator rights (any member of a private conversation may invite).  Answers 1 at once,
+        as EVEmu's LSCService::Invite does: the invitee's client is asked in a tasklet of its
+        own (:meth:`_ask_invitee`), so the inviter never waits for the other player."""
         sp = self.speaker(call)
         if not _is_int(characterID):
             raise UserError("ChtCharNotReachable", {"char": 0})
@@ -701,28 +706,67 @@ class LSCService(Service):
         other = self.by_char.get(characterID)
         if other is None:
             raise UserError("ChtCharNotReachable", {"char": characterID})
-        added = ch.mode_of(other) < W.MODE_CONVERSATIONALIST
-        if added:
+        key = (ch.id, characterID)
+        if key in self._invites:
+            raise UserError("ChtAlreadyInvited", {"char": characterID})
+        if sum(1 for inviter in self._invites.values() if inviter == sp.charid) >= \
+                self.max_pending_invites:
+            raise UserError("CustomError", {"error": "Too many invitations are waiting for "
+                                                     "an answer."})
+        entry = None
+        if ch.mode_of(other) < W.MODE_CONVERSATIONALIST:
             self._set_access(ch, sp, characterID, W.MODE_CONVERSATIONALIST)
-        # ask the invitee's client (LSC.ChatInvite): it answers None when the player accepts
-        # (having joined with JoinChannel by then), else the UserError key of its refusal
-        gender = sp.conn.session.get("genderID") if sp.conn.session is not None else None
+            entry = ch.acl.get(characterID)
+        self._invites[key] = sp.charid
+        t = stackless.tasklet(self._ask_invitee)(sp, other, ch, entry, key)
+        self._invite_tasks.add(t)
+        return 1
+
+    def _ask_invitee(self, sp, other, ch, entry, key):
+        """The invitee's client is asked (``LSC.ChatInvite(invitorID, invitorName,
+        invitorGender, channelID)``, a server-to-client call, at most ``invite_timeout``
+        seconds).  None: accepted (the client joins with JoinChannels by itself).  A refusal
+        (the client's UserError key: ``ChtRejected``, ``ChtBlockedNow``, ...; anything else
+        counts as ``ChtRejected``), no answer or a closed connection (``ChtCharNotReachable``)
+        takes back the access entry the invitation gave (unless the invitee joined meanwhile
+        or someone changed the entry) and tells the inviter's client as
+        ``OnRemoteMessage(key, {char})``, the way EVEmu sends a message outside a call."""
+        char_id = key[1]
         try:
-            reason = call_client(other.conn, "LSC", "ChatInvite",
-                                 (sp.charid, sp.name, gender or 0, ch.id),
-                                 timeout=self.invite_timeout)
-        except (TimeoutError, ConnectionResetError, ClientCallError, OSError) as e:
-            log.info("LSC: invitation of %s to %s not answered: %r", characterID, ch.id, e)
-            reason = "ChtCharNotReachable"
-        if reason is None:
-            return 1
-        if isinstance(reason, bytes):
-            reason = reason.decode("ascii", "replace")
-        if not isinstance(reason, str) or not reason.startswith("Cht") or len(reason) > 40:
-            reason = "ChtRejected"
-        if added and characterID not in ch.members and self.world.channels.get(ch.id) is ch:
-            self._set_access(ch, sp, characterID, W.MODE_NOTSPECIFIED)   # declined: undone
-        raise UserError(reason, {"char": characterID})
+            gender = sp.conn.session.get("genderID") if sp.conn.session is not None else None
+            try:
+                reason = call_client(other.conn, "LSC", "ChatInvite",
+                                     (sp.charid, sp.name, gender or 0, ch.id),
+                                     timeout=self.invite_timeout)
+            except (TimeoutError, ConnectionResetError, ClientCallError, OSError) as e:
+                log.info("LSC: invitation of %s to %s not answered: %r", char_id, ch.id, e)
+                reason = "ChtCharNotReachable"
+            if reason is None:
+                return
+            if isinstance(reason, bytes):
+                reason = reason.decode("ascii", "replace")
+            if not isinstance(reason, str) or not reason.startswith("Cht") or len(reason) > 40:
+                reason = "ChtRejected"
+            if entry is not None and ch.acl.get(char_id) is entry and \
+                    char_id not in ch.members and self.world.channels.get(ch.id) is ch:
+                self._set_access(ch, sp, char_id, W.MODE_NOTSPECIFIED)   # declined: undone
+            if not sp.conn.closed:
+                send_notification((sp.conn,), "OnRemoteMessage", b"charid",
+                                  (reason.encode("ascii"), {b"char": char_id}),
+                                  self._broadcaster)
+        except Exception:
+            log.exception("LSC: invitation of %s to %s", char_id, ch.id)
+        finally:
+            self._invites.pop(key, None)
+            self._invite_tasks.discard(stackless.getcurrent())
+
+    def _stop_invites(self):
+        """Shutdown: the invitations still waiting for an answer are dropped."""
+        for t in list(self._invite_tasks):
+            if t.alive:
+                t.kill()
+        self._invite_tasks.clear()
+        self._invites.clear()
 
     def _set_access(self, ch, sp, accessor, mode, until=None, reason=""):
         if mode == W.MODE_NOTSPECIFIED and accessor is not None:

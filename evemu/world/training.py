@@ -22,7 +22,9 @@ __all__ = ["TrainingClock"]
 
 class TrainingClock:
     def __init__(self, db, notify, max_sleep=60.0):
-        """``notify(charID, events)`` sends a character's events (an OnMultiEvent)."""
+        """``notify(charID, events)`` sends a character's events (an OnMultiEvent) and
+        answers how many connections got them: 0 (not online) keeps the trained skills for
+        the character's next selection (:func:`evemu.db.skills.hold_trained`)."""
         self.db = db
         self.notify = notify
         self.max_sleep = max_sleep
@@ -58,9 +60,14 @@ class TrainingClock:
         for char_id, events in done.items():
             if events:
                 try:
-                    self.notify(char_id, events)
+                    sent = self.notify(char_id, events)
                 except Exception:
                     log.exception("skill events to %s", char_id)
+                    sent = None
+                trained = [e[1] for e in events if e[0] in ("OnSkillTrained",
+                                                            "OnSkillSwitched")]
+                if sent == 0 and trained:        # not online: told at its next selection
+                    self.db.run(skills.hold_trained, char_id, trained, now)
         nxt = self.db.run(skills.next_due)
         self.rounds += 1
         return None if nxt is None else max(0.0, (nxt - self.now()) / 1e7)

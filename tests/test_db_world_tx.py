@@ -112,8 +112,19 @@ def test_a_failed_transfer_changes_nothing(target, monkeypatch):
             raise RuntimeError("journal full")
         return real(conn, char_id, *args, **kw)
     monkeypatch.setattr(chars, "journal_entry", fail_second)
-    with pytest.raises(RuntimeError, match="journal full"):
-        db.run(charinfo.transfer, a, b, 10.0, filetime_now())
+    if target.startswith("postgresql"):
+        # one statement there: its journal insert fails after the balances were updated
+        # (a division by zero in the payee's row), and the statement is undone as a whole
+        bad = charinfo._PG_TRANSFER.replace(
+            "%(now)s::bigint", "(%(now)s / (CASE WHEN u.id = %(payee)s THEN 0 ELSE 1 END))::bigint")
+        assert bad != charinfo._PG_TRANSFER
+        monkeypatch.setattr(charinfo, "_PG_TRANSFER", bad)
+        import psycopg
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            db.run(charinfo.transfer, a, b, 10.0, filetime_now())
+    else:
+        with pytest.raises(RuntimeError, match="journal full"):
+            db.run(charinfo.transfer, a, b, 10.0, filetime_now())
     monkeypatch.undo()
     assert db.execute('SELECT COUNT(*) FROM "jnlCharacters"') == before
     assert db.run(charinfo.balance, a) == db.run(charinfo.balance, b) == 5000.0
@@ -362,4 +373,42 @@ def test_a_journal_entry_without_owners_and_one_for_nobody(target):
         db.run(entry, 987654321)
     assert count(db, "jnlCharacters") == before + 1
     assert ledger_ok(db) == Decimal("5012.35")
+    db.close()
+
+
+def test_a_transfer_keeps_a_long_reason_cut_to_the_column(target):
+    # jnlCharacters.reason is VARCHAR(255): PostgreSQL refused a longer one (the whole transfer
+    # failed with StringDataRightTruncation); now it is cut there on both backends, as EVEmu's
+    # MySQL does.  GiveCash's own reason can be 255 characters after its "DESC: " prefix.
+    db = Database(target)
+    a, b = new_character(db, "Long Payer"), new_character(db, "Long Payee")
+    db.run(charinfo.transfer, a, b, 1.0, filetime_now(), "DESC: " + "x" * 255)
+    reasons = db.execute('SELECT "reason" FROM "jnlCharacters" WHERE "reason" LIKE ?',
+                         ("DESC: x%",))
+    assert reasons == [("DESC: " + "x" * 249,)] * 2
+    with pytest.raises(ValueError, match="two characters"):
+        db.run(charinfo.transfer, a, a, 1.0, filetime_now())
+    assert ledger_ok(db) == Decimal("10000.00")
+    db.close()
+
+
+def test_a_transfer_capped_at_the_payees_room_and_one_that_cannot_be_paid(target):
+    db = Database(target)
+    a, b = new_character(db, "Capped Payer"), new_character(db, "Capped Payee")
+    db.execute('UPDATE chrCharacters SET balance = ? WHERE characterID = ?',
+               (charinfo.BALANCE_CAP - 2.5, b))
+    db.execute('UPDATE "jnlCharacters" SET "amount" = ?, "balance" = ? WHERE "characterID" = ?',
+               (charinfo.BALANCE_CAP - 2.5, charinfo.BALANCE_CAP - 2.5, b))
+    assert db.run(charinfo.transfer, a, b, 10.0, filetime_now()) == (4997.5, charinfo.BALANCE_CAP)
+    with pytest.raises(charinfo.NotEnoughMoney) as e:
+        db.run(charinfo.transfer, a, b, 4997.51, filetime_now())
+    assert (e.value.amount, e.value.balance) == (4997.51, 4997.5)
+    with pytest.raises(KeyError) as k:
+        db.run(charinfo.transfer, 424242, b, 1.0, filetime_now())
+    assert k.value.args == (424242,)
+    with pytest.raises(KeyError) as k:
+        db.run(charinfo.transfer, a, 434343, 1.0, filetime_now())
+    assert k.value.args == (434343,)
+    assert db.run(charinfo.balance, a) == 4997.5
+    ledger_ok(db)
     db.close()

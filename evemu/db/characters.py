@@ -370,6 +370,10 @@ def add_journal(conn, char_id, ref_type, amount, now, owner1=None, owner2=None, 
                          account_key)[0]
 
 
+#: jnlCharacters.reason is VARCHAR(255): a longer reason is cut there (as EVEmu's MySQL does);
+#: PostgreSQL would refuse it and roll the whole change back
+REASON_MAX = 255
+
 # (explicit casts: INSERT ... SELECT types its parameters from the select list, not from the
 # target columns as INSERT ... VALUES does)
 _PG_JOURNAL_ENTRY = (
@@ -389,6 +393,7 @@ def journal_entry(conn, char_id, ref_type, amount, now, owner1=None, owner2=None
     ph = _placeholder(conn)
     cur = conn.cursor()
     amount = isk(amount)
+    reason = reason[:REASON_MAX] if reason else reason
     if ph == "%s" and "journal" in PG_SEQUENCES:
         cur.execute(_PG_JOURNAL_ENTRY,
                     (amount, char_id, PG_SEQUENCES["journal"][0], char_id, account_key, ref_type,

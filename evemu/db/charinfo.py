@@ -100,13 +100,67 @@ REF_PLAYER_DONATION = 10            # journal refTypeID (EVEmu Journal::EntryTyp
 BALANCE_CAP = 1e12                  # EVEmu caps a character's ISK at one trillion
 
 
+# An ISK transfer on PostgreSQL: ONE statement (so one round trip, and the row locks are held
+# for the statement alone, not across the round trips of a transaction).  `locked` takes both
+# rows FOR UPDATE in id order (no deadlock with an opposite transfer; a row changed by a
+# concurrent transfer is re-read after its lock); `amt` is the amount, capped by the payee's
+# room under BALANCE_CAP, and no row at all when the payer cannot pay; `upd` moves it (nothing
+# when `amt` is empty) and `jnl` journals both sides from `upd`'s new balances.  The last SELECT
+# reports what happened, for KeyError / NotEnoughMoney.  The two refIDs come from nextval in no
+# set order.  (chrCharacters is migration 401's auto-updatable view there.)
+_PG_TRANSFER = """
+WITH locked AS (
+    SELECT "characterID" AS id, "balance" AS bal FROM "chrCharacters"
+    WHERE "characterID" IN (%(payer)s, %(payee)s) ORDER BY "characterID" FOR UPDATE),
+amt AS (
+    SELECT LEAST(%(amount)s::numeric, GREATEST(0, %(cap)s::numeric - p.bal)) AS a
+    FROM locked f CROSS JOIN locked p
+    WHERE f.id = %(payer)s AND p.id = %(payee)s AND f.bal >= %(amount)s::numeric),
+upd AS (
+    UPDATE "chrCharacters" c SET "balance" = c."balance"
+        + CASE WHEN c."characterID" = %(payer)s THEN -amt.a ELSE amt.a END
+    FROM amt WHERE c."characterID" IN (%(payer)s, %(payee)s)
+    RETURNING c."characterID" AS id, c."balance" AS bal),
+jnl AS (
+    INSERT INTO "jnlCharacters"
+    SELECT nextval(%(seq)s), u.id, 1000, %(ref_type)s::integer, %(payer)s::bigint,
+           %(payee)s::bigint, (CASE WHEN u.id = %(payer)s THEN %(payee)s ELSE %(payer)s END)::bigint,
+           NULL, CASE WHEN u.id = %(payer)s THEN -amt.a ELSE amt.a END, u.bal,
+           %(reason)s::varchar, %(now)s::bigint
+    FROM upd u CROSS JOIN amt
+    RETURNING 1)
+SELECT (SELECT count(*) FROM locked), (SELECT bal FROM locked WHERE id = %(payer)s),
+       (SELECT bal FROM upd WHERE id = %(payer)s), (SELECT bal FROM upd WHERE id = %(payee)s),
+       (SELECT count(*) FROM jnl), (SELECT min(id) FROM locked)
+"""
+
+
 def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_DONATION):
     """Move ``amount`` ISK (rounded to the cent) from one character to another in ONE
     transaction, journalled on both sides (the payer's row negative); returns ``(payer
     balance, payee balance)`` as floats.  Both rows are locked (in id order, so two opposite
     transfers never deadlock) before the balance is checked.  Raises NotEnoughMoney (nothing
-    changes) and KeyError for an unknown character."""
-    from .importer import _begin, for_update
+    changes) and KeyError for an unknown character.  PostgreSQL: one statement
+    (:data:`_PG_TRANSFER`); SQLite: the steps in Python under its write lock."""
+    from .importer import _begin, dialect, for_update
+    from .characters import PG_SEQUENCES, REASON_MAX
+    if from_id == to_id:
+        raise ValueError("a transfer needs two characters")
+    amount = isk(amount)
+    reason = reason[:REASON_MAX] if reason else reason
+    if dialect(conn) != "sqlite" and "journal" in PG_SEQUENCES:
+        cur = conn.cursor()
+        cur.execute(_PG_TRANSFER, {
+            "payer": from_id, "payee": to_id, "amount": amount, "cap": isk(BALANCE_CAP),
+            "seq": PG_SEQUENCES["journal"][0], "ref_type": ref_type, "reason": reason,
+            "now": now})
+        found, had, mine, theirs, journalled, some = cur.fetchone()
+        if found < 2:
+            raise KeyError(to_id if found == 1 and some == from_id else from_id)
+        if mine is None:
+            raise NotEnoughMoney(float(amount), float(isk(had)))
+        assert journalled == 2, journalled
+        return float(isk(mine)), float(isk(theirs))
     ph = _placeholder(conn)
     _begin(conn)
     try:
@@ -117,7 +171,6 @@ def transfer(conn, from_id, to_id, amount, now, reason="", ref_type=REF_PLAYER_D
         have = {int(c): isk(b) for c, b in cur.fetchall()}
         if from_id not in have or to_id not in have:
             raise KeyError(to_id if to_id not in have else from_id)
-        amount = isk(amount)
         if have[from_id] < amount:
             raise NotEnoughMoney(float(amount), float(have[from_id]))
         amount = min(amount, max(isk(0), isk(BALANCE_CAP) - have[to_id]))

@@ -56,7 +56,23 @@ def held_bytes(conn):
 
 # ------------------------------------------------------------------ a peer that stops reading
 class Flood(Service):
+    """Floods the connection of account ``deaf`` in ONE loop turn (no call here blocks), with
+    an occasional notification to the caller; returns what the deaf one's cork held at most,
+    and whether the deaf one was dropped within the turn."""
     name = "flood"
+
+    @exposed
+    def Deaf(self, call, n, size, every):
+        blob = os.urandom(size)                      # incompressible
+        deaf = conn_of(self.server, "deaf")
+        b = self.server.broadcast
+        peak = reached = 0
+        for i in range(n):
+            reached += b.send([deaf], "OnFlood", "charid", (i, blob))
+            peak = max(peak, held_bytes(deaf))
+            if i % every == 0:
+                call.connection.notify("OnTick", "charid", (i,))
+        return (peak, reached, deaf.closed, deaf.close_reason or "")
 
     @exposed
     def Bursts(self, call, turns, per_turn, size):
@@ -74,6 +90,38 @@ class Flood(Service):
 @pytest.fixture
 def small_queue(monkeypatch):
     monkeypatch.setattr(connmod, "MAX_QUEUED_FRAMES", 64)
+
+
+@pytest.mark.parametrize("n, size", [(4000, 1000), (400, 500)],
+                         ids=["4MB-over-the-cork-limit", "200KB-under-it"])
+def test_a_deaf_client_flooded_in_one_turn_is_dropped_by_the_queue_limit(small_queue, n, size):
+    """Notifications to a client that stopped reading, all in one loop turn.  4 MB: what the
+    connection holds for the turn stays bounded (pushed to the socket and the writer's queue
+    as it passes MAX_CORKED_BYTES, not kept to the end of the turn).  200 KB, under that: the
+    frames the socket does not take at the turn's end meet the queue limit one by one, as
+    they did before corking.  Either way the peer is dropped by MAX_QUEUED_FRAMES (not 60 s
+    later by send_timeout), and the client that reads gets its notifications, in order, and
+    its reply."""
+    with running_server(extra_services=[Flood], send_timeout=60.0) as server:
+        deaf = login(server, "deaf")                       # logs in, then never reads
+        deaf.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        deaf_conn = conn_of(server, "deaf")
+        deaf_conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        every = n // 20
+        with login(server, "ear") as ear:
+            peak, reached, closed, reason = ear.call("flood", "Deaf", n, size, every)
+            # held at most about MAX_CORKED_BYTES (256 KiB) plus one frame, never the 4 MB
+            assert peak < (1 << 20), peak
+            assert settle(lambda: deaf_conn.closed, timeout=5)
+            assert "queued: peer not reading" in deaf_conn.close_reason, \
+                deaf_conn.close_reason
+            ticks = [args[0] for args in ear.take_notifications("OnTick")]
+            assert ticks == list(range(0, n, every)) and ear.sn_gaps == []
+            assert deaf_conn._cork is None and not deaf_conn._outq
+            assert deaf_conn._writer is None
+            assert ear.call("machoNet", "GetTime") > 0        # the server goes on
+            assert server._corked == []
+        deaf.close()
 
 
 def test_a_deaf_client_with_corked_bursts_over_many_turns_is_dropped(small_queue):
@@ -321,3 +369,33 @@ def test_a_close_during_the_flush_that_notifies_others_loses_nothing(caplog):
         assert settle(lambda: not server._corked)
         b.close()
         c.close()
+
+
+def test_a_fault_in_one_connections_flush_does_not_stall_the_others(caplog):
+    """Hostile case (an injected fault): sending one connection's held frames raises something
+    unexpected.  That connection is closed and logged; the others in the same flush are still
+    sent, the loop goes on (nothing escapes into it), and later turns cork and flush as usual."""
+    with running_server() as server:
+        x, y, z = (login(server, n) for n in ("faultxx", "faultyy", "faultzz"))
+        cx, cy, cz = (conn_of(server, n) for n in ("faultxx", "faultyy", "faultzz"))
+
+        def broken(frames):
+            raise RuntimeError("injected fault")
+        cy._send_frames = broken                 # the held frames' send path
+        cy._send_frame = lambda frame: broken([frame])
+        for conn in (cx, cy, cz):
+            conn.notify("OnFault", "charid", (1,))
+        # the flush runs as a loop callback; a call by another client drives the loop
+        assert x.call("machoNet", "GetTime") > 0
+        assert settle(lambda: cy.closed)
+        assert "internal error" in cy.close_reason and not no_errors_logged(caplog)
+        assert "injected fault" in caplog.text
+        for client, conn in ((x, cx), (z, cz)):
+            client.wait_notification("OnFault")
+            assert conn._cork is None
+            conn.notify("OnLater", "charid", (2,))
+            client.wait_notification("OnLater")
+            assert client.sn_gaps == [] and client.last_sn == 2
+        assert settle(lambda: not server._corked)
+        for client in (x, y, z):
+            client.close()

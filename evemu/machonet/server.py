@@ -157,12 +157,19 @@ class Server:
 
     def flush_corked(self):
         """Send each corked connection's frames in one send() (order kept; a closed one's
-        are dropped)."""
+        are dropped).  A connection whose send raises something unexpected is logged and
+        closed (in a tasklet of its own); it neither stops the loop nor leaves the
+        connections after it holding their frames for good."""
         conns, self._corked = self._corked, []
         if conns:
             self.cork_flushes += 1
         for conn in conns:
-            conn._uncork()
+            try:
+                conn._uncork()
+            except Exception:
+                log.exception("%s: sending the notifications held for this turn failed", conn)
+                conn._cork = None
+                stackless.tasklet(conn.close)("internal error while sending held frames")
 
     @property
     def auto_account(self):

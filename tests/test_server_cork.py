@@ -87,6 +87,49 @@ class Flood(Service):
         return reached
 
 
+class Wide(Service):
+    """Broadcasts ``n`` notifications of ``size`` bytes to everyone in ONE turn and returns
+    the most the connections held together (and the most one held) meanwhile."""
+    name = "wide"
+
+    @exposed
+    def Everyone(self, call, n, size):
+        blob = os.urandom(size)
+        srv = self.server
+        peak_total = peak_one = 0
+        for i in range(n):
+            srv.broadcast.to_everyone("OnWide", (i, blob))
+            held = [held_bytes(c) for c in srv.connections]
+            peak_total = max(peak_total, sum(held))
+            peak_one = max(peak_one, max(held))
+        return (peak_total, peak_one)
+
+
+def test_what_all_connections_hold_in_one_turn_is_bounded_too(monkeypatch):
+    """A broadcast of large notifications to many clients in one turn: each connection holds
+    less than MAX_CORKED_BYTES, but together they would hold n * size * clients (here 3.4 MB;
+    a 100 KB notice to 10,000 clients would be 1 GB).  Past MAX_CORKED_TOTAL every
+    connection's frames are sent at once; each client still gets all of them in order."""
+    monkeypatch.setattr(connmod, "MAX_CORKED_TOTAL", 1 << 20)
+    with running_server(extra_services=[Wide]) as server:
+        clients = [login(server, f"wide{i:02d}") for i in range(12)]
+        try:
+            n, size = 7, 40_000                 # 280 KB per client: under 12 * 256 KiB
+            monkeypatch.setattr(connmod, "MAX_CORKED_BYTES", 300_000)
+            peak_total, peak_one = clients[0].call("wide", "Everyone", n, size)
+            assert peak_one >= 2 * size                   # frames are still batched
+            assert peak_total <= (1 << 20) + 41_000, peak_total
+            for c in clients:
+                got = [a[0] for a in c.take_notifications("OnWide")]
+                while len(got) < n:
+                    got.append(Client.notification_args(c.wait_notification("OnWide"))[0])
+                assert got == list(range(n)) and c.sn_gaps == []
+            assert settle(lambda: not server._corked and server.corked_bytes == 0)
+        finally:
+            for c in clients:
+                c.close()
+
+
 @pytest.fixture
 def small_queue(monkeypatch):
     monkeypatch.setattr(connmod, "MAX_QUEUED_FRAMES", 64)

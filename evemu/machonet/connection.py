@@ -64,6 +64,9 @@ MAX_QUEUED_BYTES = 64 << 20
 #: this many bytes are sent at once: a turn's output to one client is never held whole, and
 #: what a slow peer's socket does not take meets the queue limits above frame by frame.
 MAX_CORKED_BYTES = 256 << 10
+#: ... and beyond this many bytes held by all connections together, every connection's are:
+#: a broadcast of a large notification to thousands of clients is not held whole either.
+MAX_CORKED_TOTAL = 2 << 20
 _monotonic = time.monotonic
 _raw_send = socket.socket.send
 _raw_recv_into = socket.socket.recv_into
@@ -199,9 +202,7 @@ class Connection:
         cork = self._cork
         if cork is not None:                # behind notifications held for this turn
             cork.append(frame)
-            self._corked_bytes += len(frame)
-            if self._corked_bytes > MAX_CORKED_BYTES:
-                self._spill()
+            self._held(len(frame))
             return
         if self._writer is None and self._raw_send:
             try:
@@ -277,9 +278,18 @@ class Connection:
             self._corked_bytes = 0
             self.server.cork(self)
         cork.append(frame)
-        self._corked_bytes += len(frame)
+        self._held(len(frame))
+
+    def _held(self, n):
+        """Count ``n`` more bytes held for this turn: past MAX_CORKED_BYTES this connection's
+        are sent now, past MAX_CORKED_TOTAL (all connections) everyone's."""
+        self._corked_bytes += n
+        server = self.server
+        server.corked_bytes += n
         if self._corked_bytes > MAX_CORKED_BYTES:
             self._spill()
+        elif server.corked_bytes > MAX_CORKED_TOTAL:
+            server.flush_corked()
 
     def _spill(self):
         """The frames held for this turn passed MAX_CORKED_BYTES: send them now (raises
@@ -287,6 +297,8 @@ class Connection:
         flush: later frames of the turn are held again while the socket takes everything,
         and go straight to the writer's queue (and its limits) once it does not."""
         frames, self._cork = self._cork, None
+        server = self.server
+        server.corked_bytes = max(0, server.corked_bytes - self._corked_bytes)
         self._corked_bytes = 0
         self._send_frames(frames)
         if not self.closed and self._writer is None:

@@ -551,22 +551,27 @@ def test_flush_waits_for_queued_frames():
 def test_notifications_of_one_turn_go_out_in_one_send():
     """Notifications to one client during one loop turn are held and sent together at its
     end, in order, with the reply sent after them in the same turn behind them."""
+    from evemu.machonet import connection as connmod
     with running_server() as server:
         with login(server, "corked") as c:
             conn = server.broadcast.connections("userid", c.userid)[0]
             sends = []
-            real = conn._send_frame
+            real = connmod._raw_send
 
-            def counting(frame):
-                sends.append(bytes(frame))
-                return real(frame)
-            conn._send_frame = counting
-            flushes = server.cork_flushes
-            for i in range(5):
-                conn.notify("OnCorked", "charid", (i,))
-            assert len(conn._cork) == 5 and sends == []        # held for this turn
-            assert conn.send_session_change() is False
-            assert c.call("machoNet", "GetTime") > 0            # the loop turns
+            def counting(sock, data):                           # the send() syscalls
+                if sock is conn.sock:
+                    sends.append(bytes(data))
+                return real(sock, data)
+            connmod._raw_send = counting
+            try:
+                flushes = server.cork_flushes
+                for i in range(5):
+                    conn.notify("OnCorked", "charid", (i,))
+                assert len(conn._cork) == 5 and sends == []        # held for this turn
+                assert conn.send_session_change() is False
+                assert c.call("machoNet", "GetTime") > 0            # the loop turns
+            finally:
+                connmod._raw_send = real
             assert server.cork_flushes > flushes
             got = [args[0] for args in c.take_notifications("OnCorked")]
             assert got == [0, 1, 2, 3, 4] and c.sn_gaps == []

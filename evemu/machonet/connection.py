@@ -60,6 +60,13 @@ log = logging.getLogger("evemu.machonet.connection")
 #: Frames / bytes a connection may have waiting for a peer that does not read; more drops it.
 MAX_QUEUED_FRAMES = 2048
 MAX_QUEUED_BYTES = 64 << 20
+#: Frames held for the end of a loop turn (corked notifications and what follows them) beyond
+#: this many bytes are sent at once: a turn's output to one client is never held whole, and
+#: what a slow peer's socket does not take meets the queue limits above frame by frame.
+MAX_CORKED_BYTES = 256 << 10
+#: ... and beyond this many bytes held by all connections together, every connection's are:
+#: a broadcast of a large notification to thousands of clients is not held whole either.
+MAX_CORKED_TOTAL = 2 << 20
 _monotonic = time.monotonic
 _raw_send = socket.socket.send
 _raw_recv_into = socket.socket.recv_into
@@ -149,6 +156,7 @@ class Connection:
         self._queued_bytes = 0
         self._writer = None                 # the writer tasklet while _outq is being sent
         self._cork = None                   # notifications held to the end of this loop turn
+        self._corked_bytes = 0              # their size (at most about MAX_CORKED_BYTES)
         self._keepalive = None              # the keep-alive timer's handle (after login)
         self._pings = {}                    # our PingReq callID -> [Event, PingRsp or None]
         self._notify_seq = 0
@@ -187,26 +195,33 @@ class Connection:
         joins its queue, so frames never interleave and keep their order (a notification
         queued behind a full socket still precedes the CallRsp sent after it).  The writer
         sends under ``send_timeout``; a peer that lets more than MAX_QUEUED_FRAMES frames or
-        MAX_QUEUED_BYTES bytes pile up is dropped.  Raises _Closed if the connection is gone."""
+        MAX_QUEUED_BYTES bytes pile up is dropped.  While notifications are held for this
+        turn (_send_corked) the frame joins them.  Raises _Closed if the connection is gone."""
         if self.closed:
             raise _Closed()
         cork = self._cork
         if cork is not None:                # behind notifications held for this turn
             cork.append(frame)
+            self._held(len(frame))
             return
+        if self._writer is None and self._raw_send:
+            try:
+                sent = _raw_send(self.sock, frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self.close(f"send failed: {e!r}")
+                raise _Closed() from None
+            if sent >= len(frame):
+                return
+            if sent:
+                frame = memoryview(frame)[sent:]
+        self._enqueue(frame)
+
+    def _enqueue(self, frame):
+        """Queue one frame (or the rest of one) for the writer tasklet, starting it if idle;
+        drops the peer when the queue passes MAX_QUEUED_FRAMES / MAX_QUEUED_BYTES."""
         if self._writer is None:
-            if self._raw_send:
-                try:
-                    sent = _raw_send(self.sock, frame)
-                except BlockingIOError:
-                    sent = 0
-                except OSError as e:
-                    self.close(f"send failed: {e!r}")
-                    raise _Closed() from None
-                if sent >= len(frame):
-                    return
-                if sent:
-                    frame = memoryview(frame)[sent:]
             self._outq.append(frame)
             self._queued_bytes = len(frame)
             self._writer = stackless.tasklet(self._write_queue)()
@@ -218,29 +233,85 @@ class Connection:
             raise _Closed()
         self._outq.append(frame)
 
+    def _send_frames(self, frames):
+        """Send held frames in order: one send() of them all when nothing is queued; what the
+        socket does not take joins the writer's queue *frame by frame*, so the queue limits
+        count every frame as they would have uncorked (a joined remainder would count as
+        one, and the first queued piece is not checked at all: a peer that stopped reading
+        could be sent a whole turn's output without being dropped)."""
+        if self._writer is None and self._raw_send:
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            try:
+                sent = _raw_send(self.sock, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self.close(f"send failed: {e!r}")
+                raise _Closed() from None
+            if sent >= len(data):
+                return
+            del data
+            i = 0
+            while sent >= len(frames[i]):   # the frames the socket took whole
+                sent -= len(frames[i])
+                i += 1
+            frames = frames[i:]
+            if sent:
+                frames[0] = memoryview(frames[0])[sent:]
+        for frame in frames:
+            self._enqueue(frame)
+
     def _send_corked(self, frame):
         """Send a notification frame at the end of this loop turn, with whatever else this
         connection is sent meanwhile, in one send() (see Server.flush_corked).  A broadcast
         then costs one syscall per client per turn, not one per notification: selections
-        announced to 1,000 guests, local and corp members at once, or a busy chat channel."""
+        announced to 1,000 guests, local and corp members at once, or a busy chat channel.
+        More than MAX_CORKED_BYTES held are sent at once (_spill)."""
         if self.closed:
             raise _Closed()
         cork = self._cork
-        if cork is not None:
-            cork.append(frame)
-        elif self._writer is not None:      # the writer's queue keeps the order
-            self._send_frame(frame)
-        else:
-            self._cork = [frame]
+        if cork is None:
+            if self._writer is not None:    # the writer's queue keeps the order
+                self._send_frame(frame)
+                return
+            cork = self._cork = []
+            self._corked_bytes = 0
             self.server.cork(self)
+        cork.append(frame)
+        self._held(len(frame))
+
+    def _held(self, n):
+        """Count ``n`` more bytes held for this turn: past MAX_CORKED_BYTES this connection's
+        are sent now, past MAX_CORKED_TOTAL (all connections) everyone's."""
+        self._corked_bytes += n
+        server = self.server
+        server.corked_bytes += n
+        if self._corked_bytes > MAX_CORKED_BYTES:
+            self._spill()
+        elif server.corked_bytes > MAX_CORKED_TOTAL:
+            server.flush_corked()
+
+    def _spill(self):
+        """The frames held for this turn passed MAX_CORKED_BYTES: send them now (raises
+        _Closed if that drops the peer).  The connection stays registered for the turn's
+        flush: later frames of the turn are held again while the socket takes everything,
+        and go straight to the writer's queue (and its limits) once it does not."""
+        frames, self._cork = self._cork, None
+        server = self.server
+        server.corked_bytes = max(0, server.corked_bytes - self._corked_bytes)
+        self._corked_bytes = 0
+        self._send_frames(frames)
+        if not self.closed and self._writer is None:
+            self._cork = []
 
     def _uncork(self):
-        """Server.flush_corked: send what was held, as one frame string."""
+        """Server.flush_corked: send what was held, in one send() when the socket takes it."""
         frames, self._cork = self._cork, None
+        self._corked_bytes = 0
         if not frames or self.closed:
             return
         try:
-            self._send_frame(frames[0] if len(frames) == 1 else b"".join(frames))
+            self._send_frames(frames)
         except _Closed:
             pass
 
@@ -696,8 +767,13 @@ class Connection:
             if t is not me and t.alive:
                 t.kill()
         self.calls.clear()
-        if self._writer is not None and self._writer is not me and self._writer.alive:
-            self._writer.kill()
+        writer = self._writer
+        if writer is not None and writer is not me:
+            # (a writer started in this turn has not run yet: killed before its first line,
+            # its finally never runs, so it is forgotten here)
+            self._writer = None
+            if writer.alive:
+                writer.kill()
         self._outq.clear()
         if self._keepalive is not None:
             self._keepalive.cancel()        # (it would keep this object alive until it fired)

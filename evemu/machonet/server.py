@@ -145,6 +145,7 @@ class Server:
         self._trim_timer = None
         self.memory_trims = 0            # times release_memory() ran (tests, figures)
         self._corked = []                # connections holding notifications for this turn
+        self.corked_bytes = 0            # what they hold (about: see Connection._held)
         self.cork_flushes = 0            # turns that sent held notifications (tests, figures)
 
     # ------------------------------------------------------------- corked sends
@@ -157,12 +158,23 @@ class Server:
 
     def flush_corked(self):
         """Send each corked connection's frames in one send() (order kept; a closed one's
-        are dropped)."""
+        are dropped).  Runs at the end of the turn, or earlier when the connections hold more
+        than MAX_CORKED_TOTAL bytes together (then from the tasklet that passed it; a flush
+        inside a flush takes only the connections corked since).  A connection whose send
+        raises something unexpected is logged and closed (in a tasklet of its own); it
+        neither stops the loop nor leaves the connections after it holding their frames for
+        good."""
         conns, self._corked = self._corked, []
+        self.corked_bytes = 0
         if conns:
             self.cork_flushes += 1
         for conn in conns:
-            conn._uncork()
+            try:
+                conn._uncork()
+            except Exception:
+                log.exception("%s: sending the notifications held for this turn failed", conn)
+                conn._cork = None
+                stackless.tasklet(conn.close)("internal error while sending held frames")
 
     @property
     def auto_account(self):

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from stackless import loop
+
 from server_helpers import bounded, running_server, settle
 from test_space_server import (CONSTELLATION, SYSTEM, ball_in, set_state_of, system, tick,
                                undocked, updates)
@@ -16,7 +18,8 @@ from evemu.client import RemoteError
 from evemu.db import characters as chars
 from evemu.db import inspace
 from evemu.db import inventory as inv
-from evemu.services.space import SESSION_CHANGE_ACTIVE, SESSION_CHANGE_TICKS, SpaceWorld
+from evemu.services.space import (SESSION_CHANGE_ACTIVE, SESSION_CHANGE_TICKS, Pilot,
+                                  SpaceWorld)
 from evemu.world.space import physics
 from evemu.world.space.ball import WARP
 
@@ -123,12 +126,12 @@ def test_login_in_space_without_the_ship_there(server, caplog):
         c.close()
 
 
-def test_docked_login_takes_back_a_ship_left_in_space(server):
+def test_docked_login_takes_back_a_ship_left_in_space(server, monkeypatch):
     """A pilot whose row says docked but whose ship was left in space (the server stopped
     before the log-off was written) finds the ship in the hangar."""
     c, cid, ship, park, _ = undocked(server, "shutdown", "Shut Down")
     pilot = SpaceWorld.of(server).pilots[next(iter(SpaceWorld.of(server).pilots))]
-    pilot._log_off = lambda *a: None            # the write never happens
+    monkeypatch.setattr(inspace, "log_off_in_space", lambda *a: None)   # never written
     c.close()
     assert settle(lambda: system(server).park.get(ship) is None)
     assert server.db.run(inv.item, ship)["locationID"] == SYSTEM
@@ -177,5 +180,35 @@ def test_docking_after_a_login_in_space(server):
         c.call("charUnboundMgr", "SelectCharacterID", cid)
         assert c.session["stationid"] == STATION and c.session.get("solarsystemid") is None
         assert SpaceWorld.of(server).pilots == {}
+    finally:
+        c.close()
+
+
+def test_a_login_right_after_a_log_off_in_space_waits_for_its_write(server, monkeypatch):
+    """The log-off is written by a tasklet after the connection closed; a selection of that
+    character on a new connection meanwhile must read the row the log-off leaves (before, it
+    read the docked row, took the ship back to the hangar, and the late log-off then put
+    ship and character in space under a docked session: this test saw that session)."""
+    c, cid, ship, park, _ = undocked(server, "quickback", "Quick Back")
+    real = Pilot._log_off
+
+    def slow(self, *args):
+        loop.sleep(2.0)                 # the write is late: a loaded database
+        return real(self, *args)
+    monkeypatch.setattr(Pilot, "_log_off", slow)
+    c.close()
+    world = SpaceWorld.of(server)
+    assert settle(lambda: system(server).park.get(ship) is None)
+    assert cid in world.logging_off
+    c = login(server, "quickback")
+    try:
+        c.call("charUnboundMgr", "SelectCharacterID", cid)
+        assert cid not in world.logging_off
+        assert c.session.get("stationid") is None and c.session["solarsystemid"] == SYSTEM
+        row = server.db.run(chars.character_row, cid)
+        assert row["stationID"] is None and row["solarSystemID"] == SYSTEM
+        it = server.db.run(inv.item, ship)
+        assert (it["locationID"], it["flagID"]) == (SYSTEM, 0)
+        assert system(server).park.get(ship) is not None
     finally:
         c.close()

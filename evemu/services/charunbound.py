@@ -126,6 +126,10 @@ class CharUnboundMgrService(Service):
     def SelectCharacterID(self, call, characterID, loadDungeon=0, secondChoiceID=None):
         c = self._own_character(call, characterID)
         char_id = c["characterID"]
+        space = self.manager.lookup("beyonce")        # its last log-off in space written first
+        wait = getattr(space, "wait_logged_off", None)
+        if wait is not None and wait(char_id):
+            c = self._own_character(call, characterID)
         if call.session.get("charid") is not None:
             raise UserError("CharacterAlreadySelected")
         other = self.online.get(char_id)

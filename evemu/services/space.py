@@ -27,7 +27,7 @@ import logging
 import random
 
 import stackless
-from stackless import loop
+from stackless import loop, sync
 
 from evemu.db import filetime_now
 from evemu.db import bookmarks as bmdb
@@ -158,6 +158,7 @@ class SpaceWorld:
         self.autostart = True
         self.info = {}              # system id -> mapSolarSystems row (dict)
         self.pilots = {}            # connection -> Pilot
+        self.logging_off = {}       # char id -> sync.Event set once its log-off is written
         self.npcs = []
         self._stopped = False
         self._addresses = notification_addresses(server.node_id, "DoDestinyUpdate", "clientID")
@@ -346,18 +347,25 @@ class Pilot(BoundObject):
         db = self.service.db
         if point is not None and not db.closed:
             info = self.world.info.get(system_id) or {}
+            # a selection of this character waits for the write (wait_logged_off): it must
+            # read the row the log-off leaves, not the one before it
+            done = self.world.logging_off[self.char_id] = sync.Event()
             stackless.tasklet(self._log_off)(db, system_id, info.get("constellationID"),
-                                             info.get("regionID"), point)
+                                             info.get("regionID"), point, done)
 
-    def _log_off(self, db, system_id, constellation_id, region_id, point):
-        if db.closed:                       # the server is shutting down
-            return
+    def _log_off(self, db, system_id, constellation_id, region_id, point, done):
         try:
+            if db.closed:                   # the server is shutting down
+                return
             db.run(inspace.log_off_in_space, self.char_id, self.ship_id, system_id,
                    constellation_id, region_id, point)
         except Exception as e:
             if not db.closed:
                 log.warning("logging ship %d off in space failed: %r", self.ship_id, e)
+        finally:
+            if self.world.logging_off.get(self.char_id) is done:
+                del self.world.logging_off[self.char_id]
+            done.set()
 
 
 def undock(shipbound, call, shipID=None, ignoreContraband=False, **kw):
@@ -682,6 +690,18 @@ class BeyonceService(BindableService):
         n = int(getattr(manager.server.config, "npcs", 0) or 0)
         if n > 0:
             stackless.tasklet(self._spawn)(n)
+
+    def wait_logged_off(self, char_id, timeout=10.0):
+        """charUnboundMgr's hook before SelectCharacterID reads the character: a log-off in
+        space of that character still being written (its previous connection just closed) is
+        waited for, at most ``timeout`` seconds.  True if there was one (read the row again)."""
+        done = self.world.logging_off.get(char_id)
+        if done is None:
+            return False
+        if not done.wait(timeout):
+            log.warning("character %d: its log-off in space is still being written after "
+                        "%.0f s", char_id, timeout)
+        return True
 
     def character_selected(self, call, row):
         """charUnboundMgr's hook after SelectCharacterID: a character whose ship is in space

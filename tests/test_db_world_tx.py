@@ -412,3 +412,57 @@ def test_a_transfer_capped_at_the_payees_room_and_one_that_cannot_be_paid(target
     assert db.run(charinfo.balance, a) == 4997.5
     ledger_ok(db)
     db.close()
+
+
+def test_a_move_checks_the_row_it_applies_to_when_another_writer_moves_it_first(target):
+    """What ``check`` saw is what the move applies to: on PostgreSQL a whole move is a
+    compare-and-set UPDATE after the check (no transaction), so an item moved by another
+    server between the two is read and checked again; on SQLite the check runs on the row
+    under the write lock (the other writer waits, then finds the item moved)."""
+    db, other = Database(target), Database(target)
+    cid = new_character(db, "Raced Mover")
+    (ore_id, qty), = db.execute('SELECT "itemID", "quantity" FROM "invItems" WHERE '
+                                '"ownerID" = ? AND "typeID" = 34', (cid,))
+    start = db.run(inv.item, ore_id)
+    seen = []
+    worker = []
+
+    def check(conn, it):
+        seen.append((it["locationID"], it["flagID"]))
+        if len(seen) == 1:          # another server moves it to flag 117 meanwhile
+            t = threading.Thread(target=lambda: worker.append(
+                other.run(inv.move, ore_id, it["locationID"], 117)))
+            t.start()
+            t.join(0.5 if target.endswith(".sqlite3") else 30)
+            worker.append(t)
+
+    new_id, changes = db.run(inv.move, ore_id, start["locationID"], 118, None, check=check)
+    worker[-1].join(30)
+    assert new_id == ore_id
+    row = db.run(inv.item, ore_id)
+    if target.startswith("postgresql"):
+        # the other move landed first; ours saw it on the second read and went on from there
+        assert seen == [(start["locationID"], start["flagID"]),
+                        (start["locationID"], 117)]
+        assert row["flagID"] == 118 and changes == [(row, {4: 117})]
+    else:
+        # SQLite: the other writer waited for our write lock, then moved it after us
+        assert seen == [(start["locationID"], start["flagID"])]
+        assert row["flagID"] == 117 and changes[0][1] == {4: start["flagID"]}
+    assert row["quantity"] == qty
+    assert db.execute('SELECT COUNT(*), SUM("quantity") FROM "invItems" WHERE "typeID" = 34') \
+        == [(1, qty)]
+
+    def refuse_second(conn, it, n=[]):
+        n.append(it)
+        if len(n) == 1:
+            other.run(inv.move, ore_id, it["locationID"], 119) if target.startswith(
+                "postgresql") else None
+        else:
+            raise PermissionError("not any more")
+    if target.startswith("postgresql"):
+        with pytest.raises(PermissionError):
+            db.run(inv.move, ore_id, start["locationID"], 120, None, check=refuse_second)
+        assert db.run(inv.item, ore_id)["flagID"] == 119
+    db.close()
+    other.close()

@@ -131,11 +131,60 @@ def set_location(conn, item_id, location, flag):
     return _tx(conn, run)
 
 
+#: compare-and-set attempts of a whole move on PostgreSQL before it takes the transaction
+_CAS_TRIES = 3
+
+
+def _idle_postgresql(conn):
+    """A PostgreSQL connection in autocommit with no transaction open (each statement is its
+    own transaction), or None."""
+    if not for_update(conn):
+        return None
+    raw = getattr(conn, "raw", conn)
+    info = getattr(raw, "info", None)
+    return raw if info is not None and info.transaction_status == 0 else None
+
+
+def _move_whole_cas(conn, item_id, location, flag, qty, check):
+    """PostgreSQL, a whole item moved: read it (no lock), check it, then ONE ``UPDATE`` that
+    applies only if the row still has the owner, place and quantity that were checked (a
+    compare-and-set: atomic on its own, no lock held across round trips): 2 round trips
+    instead of BEGIN / SELECT FOR UPDATE / UPDATE / COMMIT.  A row changed in between is read
+    and checked again.  None: not a whole move, or the row kept changing (the caller takes
+    the transaction)."""
+    for _ in range(_CAS_TRIES):
+        it = item(conn, item_id)
+        if it is None:
+            raise KeyError(item_id)
+        if check is not None:
+            check(conn, it)
+        if not (qty is None or it["singleton"] or qty >= it["quantity"]):
+            return None                                 # a split: the transaction
+        cur = conn.cursor()
+        cur.execute('UPDATE "invItems" SET "locationID" = %s, "flagID" = %s WHERE '
+                    '"itemID" = %s AND "ownerID" = %s AND "locationID" = %s AND "flagID" = %s '
+                    'AND "quantity" = %s',
+                    (location, flag, item_id, it["ownerID"], it["locationID"], it["flagID"],
+                     it["quantity"]))
+        if cur.rowcount == 1:
+            after = dict(it, locationID=location, flagID=flag)
+            ch = _changed(it, after)
+            return item_id, ([(after, ch)] if ch else [])
+    return None
+
+
 def move(conn, item_id, location, flag, qty=None, check=None):
     """Move ``qty`` of an item (all of it when None or at least its quantity) to ``location``
     / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
-    ``(moved itemID, changes)``.  ``check(conn, item)``, when given, runs on the locked row
-    inside the transaction (a caller's permission checks: what it raises rolls back)."""
+    ``(moved itemID, changes)``.  ``check(conn, item)``, when given, runs on the row the move
+    applies to (a caller's permission checks: what it raises changes nothing): inside the
+    transaction on the locked row, or, for a whole item on PostgreSQL, before a
+    compare-and-set ``UPDATE`` that applies only to that row unchanged (:func:`_move_whole_cas`)."""
+    if _idle_postgresql(conn) is not None:
+        out = _move_whole_cas(conn, item_id, location, flag, qty, check)
+        if out is not None:
+            return out
+
     def run():
         it = item(conn, item_id, lock=True)
         if it is None:

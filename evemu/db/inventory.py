@@ -4,7 +4,9 @@ SQL on a DB-API connection; the tables are created by :mod:`.characters`).
 Every change runs in ONE transaction (committed once; rolled back on any error) and locks the
 rows it reads before it changes them (``FOR UPDATE`` on PostgreSQL, in item-id order so two
 moves never deadlock; SQLite's ``BEGIN IMMEDIATE`` excludes other writers), so two servers
-moving or splitting one stack at once can neither duplicate nor lose items.  It returns what
+moving or splitting one stack at once can neither duplicate nor lose items.  (One exception,
+as safe: a whole item's move on PostgreSQL is a single compare-and-set UPDATE, see
+:func:`_move_whole_cas`.)  It returns what
 changed, as ``(row_after,
 {column: old_value})`` pairs, so the services layer can send ``OnItemChange`` to the owner.
 An item that stops existing (merged away) is reported at the junkyard location (6) with

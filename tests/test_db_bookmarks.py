@@ -119,3 +119,20 @@ def test_ids_survive_a_reopen(tmp_path):
         assert db.run(bm.bookmark, b1)["memo"] == "spot"
     finally:
         db.close()
+
+
+def test_a_character_keeps_at_most_so_many_bookmarks_and_folders(db, monkeypatch):
+    monkeypatch.setattr(bm, "MAX_BOOKMARKS", 3)
+    monkeypatch.setattr(bm, "MAX_FOLDERS", 2)
+    ids = [add(db) for _ in range(3)]
+    with pytest.raises(bm.TooMany, match="at most 3 bookmarks"):
+        add(db)
+    assert [r["bookmarkID"] for r in db.run(bm.bookmarks_of, A)] == ids
+    add(db, owner=B)                                   # another character has its own room
+    db.run(bm.delete_bookmarks, A, ids[:1])
+    add(db)                                            # room again after a delete
+    for _ in range(2):
+        db.run(bm.create_folder, A, "f")
+    with pytest.raises(bm.TooMany, match="at most 2 bookmark folders"):
+        db.run(bm.create_folder, A, "f")
+    assert len(db.run(bm.folders_of, A)) == 2

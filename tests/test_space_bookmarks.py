@@ -309,3 +309,22 @@ def test_warp_refusals_someone_elses_or_another_systems_bookmark(server, caplog)
     finally:
         a.close()
         b.close()
+
+
+def test_the_bookmark_and_folder_limits_are_the_clients_custom_error(server, monkeypatch):
+    from evemu.db import bookmarks as bmdb
+    monkeypatch.setattr(bmdb, "MAX_BOOKMARKS", 2)
+    monkeypatch.setattr(bmdb, "MAX_FOLDERS", 1)
+    c = login(server, "hoarder")
+    try:
+        cid, ship = create_and_select(c, "Hoard Er")
+        for n in range(2):
+            c.call("bookmark", "BookmarkLocation", STATION, cid, f"b{n}", "")
+        e = refused(c, "CustomError", "BookmarkLocation", STATION, cid, "one more", "")
+        assert "at most 2 bookmarks" in repr(e.values)
+        c.call("bookmark", "CreateFolder", "f")
+        refused(c, "CustomError", "CreateFolder", "g")
+        bms, folders = c.call("bookmark", "GetBookmarks")
+        assert len(bms) == 2 and len(folders) == 1
+    finally:
+        c.close()

@@ -13,7 +13,8 @@ no copies here, so the row is deleted.)
 from .characters import next_id
 from .importer import _begin, _placeholder, for_update
 
-__all__ = ["SCHEMA", "BOOKMARK_COLUMNS", "FOLDER_COLUMNS", "NotOwner", "bookmarks_of",
+__all__ = ["SCHEMA", "BOOKMARK_COLUMNS", "FOLDER_COLUMNS", "NotOwner", "TooMany",
+           "MAX_BOOKMARKS", "MAX_FOLDERS", "bookmarks_of",
            "folders_of", "bookmark", "add_bookmark", "update_bookmark", "delete_bookmarks",
            "create_folder", "update_folder", "delete_folder", "move_to_folder"]
 
@@ -43,6 +44,24 @@ _FOLDER_COLS = ", ".join(f'"{c}"' for c in FOLDER_COLUMNS)
 
 class NotOwner(PermissionError):
     """A bookmark or folder that belongs to someone else (or does not exist)."""
+
+
+class TooMany(ValueError):
+    """The owner already has the most bookmarks (or folders) a character may keep."""
+
+
+#: what one character may keep: a bound on what a client can make the database hold (EVEmu has
+#: none); a soft one on PostgreSQL, where two concurrent additions may both see room for one
+MAX_BOOKMARKS = 5000
+MAX_FOLDERS = 100
+
+
+def _room(conn, table, owner_id, limit, what):
+    ph = _placeholder(conn)
+    cur = conn.cursor()
+    cur.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "ownerID" = {ph}', (owner_id,))
+    if cur.fetchone()[0] >= limit:
+        raise TooMany(f"at most {limit} {what} per character")
 
 
 def _tx(conn, fn):
@@ -126,6 +145,7 @@ def add_bookmark(conn, owner_id, item_id, type_id, memo, note, point, location_i
     must be one of the owner's folders (NotOwner)."""
     def run():
         _own_folder(conn, owner_id, folder_id, lock=True)
+        _room(conn, "bookmarks", owner_id, MAX_BOOKMARKS, "bookmarks")
         bid = next_id(conn, "bookmark", 1, 'SELECT MAX("bookmarkID") FROM "bookmarks"')
         ph = _placeholder(conn)
         x, y, z = (float(v) for v in point)
@@ -166,6 +186,7 @@ def delete_bookmarks(conn, owner_id, ids):
 def create_folder(conn, owner_id, name):
     """A new folder of ``owner_id``: its row (a dict of FOLDER_COLUMNS)."""
     def run():
+        _room(conn, "bookmarkFolders", owner_id, MAX_FOLDERS, "bookmark folders")
         fid = next_id(conn, "bookmarkFolder", 1,
                       'SELECT MAX("folderID") FROM "bookmarkFolders"')
         ph = _placeholder(conn)

@@ -137,6 +137,8 @@ class BookmarkService(Service):
             return self.db.run(fn, *args)
         except bmdb.NotOwner:
             raise UserError(NOT_CREATOR) from None
+        except bmdb.TooMany as e:
+            raise CustomError(f"You cannot keep more: {e}.") from None
 
     def _owner(self, call, owner_id):
         cid = need_character(call)

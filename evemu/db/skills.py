@@ -27,12 +27,14 @@ import math
 
 from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
 from .importer import _begin, _placeholder, for_update
-from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_TRAINING_CANCELED,
-                            EVENT_TRAINING_STARTED, record)
+from . import inventory as inv
+from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_SKILL_INJECTED,
+                            EVENT_TRAINING_CANCELED, EVENT_TRAINING_STARTED, record)
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
-           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained"]
+           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained",
+           "InjectError", "inject", "MAX_INJECT", "REQUIRED_SKILLS"]
 
 SCHEMA = (
     'CREATE TABLE IF NOT EXISTS "chrSkillQueue" ('
@@ -370,6 +372,92 @@ def complete_due(conn, now):
                         (char_id, char_id))
             out[char_id] = events
         return out
+    return _tx(conn, run)
+
+
+# ------------------------------------------------------------------ injection
+CATEGORY_SKILL = 16
+MAX_INJECT = 50                           # books in one InjectSkillIntoBrain call
+#: (requiredSkillN, requiredSkillNLevel) attribute pairs of dgmTypeAttributes, N = 1..6
+REQUIRED_SKILLS = ((182, 277), (183, 278), (184, 279), (1285, 1286), (1289, 1287),
+                   (1290, 1288))
+
+
+class InjectError(ValueError):
+    """A skill book the character cannot inject: ``reason`` is one of ``"not_owned"`` (no
+    such item, or someone else's), ``"not_skill"``, ``"known"`` (the character has the skill)
+    or ``"prerequisites"`` (``missing``: [(typeID, level)] not trained)."""
+
+    def __init__(self, reason, item_id, type_id=None, missing=()):
+        super().__init__(f"item {item_id}: {reason}")
+        self.reason, self.item_id, self.type_id, self.missing = (reason, item_id, type_id,
+                                                                 list(missing))
+
+
+def _required(conn, type_id):
+    """[(skill typeID, level)] a skill type requires (its requiredSkillN attributes)."""
+    cur, ph = _cur(conn)
+    ids = [a for pair in REQUIRED_SKILLS for a in pair]
+    cur.execute(f'SELECT "attributeID", "valueInt", "valueFloat" FROM "dgmTypeAttributes" '
+                f'WHERE "typeID" = {ph} AND "attributeID" IN ({", ".join(map(str, ids))})',
+                (type_id,))
+    a = {int(k): (vi if vi is not None else vf) for k, vi, vf in cur.fetchall()}
+    return [(int(a[s]), int(a.get(lv) or 0)) for s, lv in REQUIRED_SKILLS if a.get(s)]
+
+
+def inject(conn, char_id, item_ids, now, check=None):
+    """``InjectSkillIntoBrain``: each skill book of ``item_ids`` becomes a skill of the
+    character (location the character, flag 7, singleton, level 0, 0 points), one book taken
+    off a stack of several; all books or none, in ONE transaction.  EVEmu's checks
+    (Character::InjectSkillIntoBrain, Skill::SkillPrereqsComplete): the character owns the
+    book, it is a skill (category 16), the character does not know that skill, and each
+    required skill is known at the required level (a book injected earlier in the same call
+    counts, at level 0).  ``check(conn, item)`` may refuse a book too (where it is; raised
+    as is).  A SkillInjected (56) history row per book.  Returns ``(item changes, [new skill
+    itemIDs])``; raises :class:`InjectError`."""
+    def run():
+        inv._lock(conn, *item_ids)
+        sk = skills(conn, char_id)
+        changes, injected = [], []
+        for item_id in item_ids:
+            it = inv.item(conn, item_id)
+            if it is None or it["ownerID"] != char_id or it["itemID"] == char_id:
+                raise InjectError("not_owned", item_id)
+            if it["categoryID"] != CATEGORY_SKILL:
+                raise InjectError("not_skill", item_id, it["typeID"])
+            type_id = it["typeID"]
+            if type_id in sk:
+                raise InjectError("known", item_id, type_id)
+            if check is not None:
+                check(conn, it)
+            missing = [(t, lv) for t, lv in _required(conn, type_id)
+                       if t not in sk or sk[t]["level"] < lv]
+            if missing:
+                raise InjectError("prerequisites", item_id, type_id, missing)
+            if it["quantity"] > 1 and not it["singleton"]:
+                inv._update(conn, item_id, quantity=it["quantity"] - 1)
+                after = inv.item(conn, item_id)
+                changes.append((after, inv._changed(it, after)))
+                new_id = inv._new_item(conn, it, char_id, FLAG_SKILL, 1)
+                inv._update(conn, new_id, singleton=1)
+                new = inv.item(conn, new_id)
+                changes.append((new, inv._changed(dict(new, locationID=0, quantity=0), new)))
+            else:
+                new_id = item_id
+                inv._update(conn, item_id, locationID=char_id, flagID=FLAG_SKILL, quantity=1,
+                            singleton=1)
+                new = inv.item(conn, item_id)
+                ch = inv._changed(it, new)
+                if not it["singleton"]:          # the client's row: quantity 1 -> -1
+                    ch[inv.ITEM_COLUMNS.index("quantity")] = it["quantity"]
+                changes.append((new, ch))
+            _set_attr(conn, new_id, ATTR_SKILL_LEVEL, 0)
+            _set_attr(conn, new_id, ATTR_SKILL_POINTS, 0)
+            record(conn, char_id, EVENT_SKILL_INJECTED, now, type_id, 0, 0, keep_empty=True)
+            sk[type_id] = {"itemID": new_id, "typeID": type_id, "flagID": FLAG_SKILL,
+                           "level": 0, "points": 0}
+            injected.append(new_id)
+        return changes, injected
     return _tx(conn, run)
 
 

@@ -10,9 +10,16 @@ that is not a skill is not written).  The event ids are the client's (``EVE_Skil
 ``EvESkill::Event``); the ones written here and where EVEmu writes them:
 
 ====  ==========================  ===========================================================
+ 35   TaskMaster                  a correction: a queued level that is already trained is left
+                                  out of the queue (logDate: now; points: the skill's),
+                                  ``AddToSkillQueue``; here: a save or start whose queue
+                                  holds the level that completed as training stopped
  36   TrainingStarted             a level starts training (logDate: its start; points: the
                                   points of the level it trains to), ``AddToSkillQueue``,
                                   ``SkillQueueLoop``, ``LoadPausedSkillQueue``
+ 37   TrainingComplete            training stopped after the entry's end (the clock had not
+                                  completed it yet): the level completes (logDate: its end;
+                                  points: the level's), ``CancelSkillInTraining``
  38   TrainingCanceled            training stopped before the end (logDate: now; points: the
                                   points so far), ``CancelSkillInTraining``
  53   QueueTrainingCompleted      a queued level completed (logDate: its end; points: the
@@ -33,7 +40,7 @@ the next level at the same instant read in the order they happened, backwards.
 """
 from .importer import _placeholder
 
-__all__ = ["SCHEMA", "EVENT_TRAINING_STARTED", "EVENT_TRAINING_COMPLETE",
+__all__ = ["SCHEMA", "EVENT_TASK_MASTER", "EVENT_TRAINING_STARTED", "EVENT_TRAINING_COMPLETE",
            "EVENT_TRAINING_CANCELED", "EVENT_QUEUE_TRAINING_COMPLETED",
            "EVENT_SKILL_INJECTED", "EVENT_SKILL_POINTS_APPLIED", "HISTORY_COLUMNS", "HISTORY_LIMIT", "record",
            "history"]
@@ -61,6 +68,7 @@ SCHEMA = {
     ''',
 }
 
+EVENT_TASK_MASTER = 35
 EVENT_TRAINING_STARTED = 36
 EVENT_TRAINING_COMPLETE = 37
 EVENT_TRAINING_CANCELED = 38

@@ -29,7 +29,8 @@ from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, sk
 from .importer import _begin, _placeholder, for_update
 from . import inventory as inv
 from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_SKILL_INJECTED,
-                            EVENT_TRAINING_CANCELED, EVENT_TRAINING_STARTED, record)
+                            EVENT_TASK_MASTER, EVENT_TRAINING_CANCELED,
+                            EVENT_TRAINING_COMPLETE, EVENT_TRAINING_STARTED, record)
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
@@ -211,16 +212,42 @@ def _current_points(s, entry, now):
 
 def _stop_front(conn, char_id, sk, q, now, events, silent=True):
     """Stop training the first entry (its points so far stored, flag 7, a TrainingCanceled
-    history row); times cleared."""
+    history row); times cleared.  An entry that already reached its end (the clock has not
+    completed it yet) completes instead, as EVEmu's ``Character::CancelSkillInTraining``: the
+    level and its points set, a TrainingComplete (37) row at the entry's end and
+    ``OnSkillTrained``; returns its (typeID, level) then, else None."""
     if not q or q[0][3] == 0:
-        return
-    s = sk[q[0][0]]
+        return None
+    type_id, level, _start, end = q[0]
+    s = sk[type_id]
     points = _current_points(s, q[0], now)
-    record(conn, char_id, EVENT_TRAINING_CANCELED, now, q[0][0], q[0][1], points)
+    target = skill_points(s["rank"], level)
+    if end <= now or points >= target:
+        record(conn, char_id, EVENT_TRAINING_COMPLETE, end, type_id, level, target)
+        _set_attr(conn, s["itemID"], ATTR_SKILL_LEVEL, level)
+        _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, target)
+        _set_flag(conn, s["itemID"], FLAG_SKILL)
+        s.update(level=level, points=target, flagID=FLAG_SKILL)
+        _sum_points(conn, char_id)
+        events.append(("OnSkillTrained", s["itemID"]))
+        return (type_id, level)
+    record(conn, char_id, EVENT_TRAINING_CANCELED, now, type_id, level, points)
     _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
     _set_flag(conn, s["itemID"], FLAG_SKILL)
     s["points"], s["flagID"] = points, FLAG_SKILL
     events.append(("OnSkillTrainingStopped", s["itemID"], silent))
+    return None
+
+
+def _sum_points(conn, char_id):
+    """``chrCharacterInfo.skillPoints``: the sum of the character's skills' points."""
+    cur, ph = _cur(conn)
+    cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
+                f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
+                f'"invItems" i ON i."itemID" = a."itemID" WHERE i."locationID" = {ph} '
+                f'AND i."flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING}) AND '
+                f'a."attributeID" = {ATTR_SKILL_POINTS}) WHERE "characterID" = {ph}',
+                (char_id, char_id))
 
 
 def _timed(sk, pairs, now):
@@ -266,7 +293,12 @@ def _replace(conn, char_id, pairs, now, train):
         rest = _timed(sk, pairs[1:], first[3])
         _write_queue(conn, char_id, [first] + rest)
         return events
-    _stop_front(conn, char_id, sk, q, now, events)
+    done = _stop_front(conn, char_id, sk, q, now, events)
+    if done in pairs:
+        # the level the client still queues completed just now: EVEmu's AddToSkillQueue
+        # writes a TaskMaster (35) correction (now, the skill's points) and leaves it out
+        pairs.remove(done)
+        record(conn, char_id, EVENT_TASK_MASTER, now, done[0], done[1], sk[done[0]]["points"])
     if train:
         entries = _timed(sk, pairs, now)
         _start_front(conn, char_id, sk, entries, events)
@@ -300,7 +332,8 @@ def stop(conn, char_id, now):
             return []
         sk = skills(conn, char_id)
         events = []
-        _stop_front(conn, char_id, sk, q, now, events)
+        if _stop_front(conn, char_id, sk, q, now, events):
+            q = q[1:]                                    # it completed
         _write_queue(conn, char_id, [(t, lv, 0, 0) for t, lv, _s, _e in q])
         return events
     return _tx(conn, run)
@@ -364,12 +397,7 @@ def complete_due(conn, now):
                 else:
                     events.append(("OnSkillTrained", s["itemID"]))
             _write_queue(conn, char_id, q)
-            cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
-                        f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
-                        f'"invItems" i ON i."itemID" = a."itemID" WHERE i."locationID" = {ph} '
-                        f'AND i."flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING}) AND '
-                        f'a."attributeID" = {ATTR_SKILL_POINTS}) WHERE "characterID" = {ph}',
-                        (char_id, char_id))
+            _sum_points(conn, char_id)
             out[char_id] = events
         return out
     return _tx(conn, run)

@@ -9,6 +9,8 @@ entry of the OnMultiEvent) -> Character::InjectSkillIntoBrain (Character.cpp: al
 Skill::SkillPrereqsComplete's requiredSkillN / requiredSkillNLevel attributes, a stack split to
 one, singleton, moved to the character with flag skill, level and points 0, the SkillInjected
 56 history row); its TODO names the UserError CharacterAlreadyKnowsSkill."""
+import time
+
 import pytest
 
 from server_helpers import bounded, running_server
@@ -18,7 +20,7 @@ from test_world_skill_history import history
 
 from evemu.client import RemoteError
 from evemu.db import characters as chars
-from evemu.db import filetime_now
+from evemu.db import Database, filetime_now
 from evemu.db import inventory as inv
 from evemu.db import skill_history as H
 from evemu.db import skills
@@ -207,3 +209,52 @@ def test_an_injected_skill_is_queued_and_trained(server):
         # level 2 queues after it as for any skill
         c.call_bound(sk, "AddToEndOfSkillQueue", SHARPSHOOTER, 2)
         assert db.run(skills.queue, cid)[0][:2] == (SHARPSHOOTER, 2)
+
+
+def test_two_servers_injecting_the_same_skill_at_once_make_one_skill(pg_url, monkeypatch):
+    """Two servers (two Database objects on one PostgreSQL) inject two books of one skill for
+    one character at the same moment: the character's row is locked for the injection, so
+    the second sees the first's skill and is refused as already known (without the lock both
+    read 'not known' and the character ended with two Sharpshooter skills)."""
+    import threading
+    from evemu.machonet import constants as C
+    with bounded(90):
+        dbs = [Database(pg_url), Database(pg_url)]
+        try:
+            dbs[0].start_up()
+            account = dbs[0].create_account("racer", C.ROLE_STD, digest=b"d" * 20)
+            cid = dbs[0].run(chars.create_character, account.id, "Rac Er", 7, 1, 13, 20,
+                             filetime_now())
+            books = [give(dbs[0], cid, SHARPSHOOTER), give(dbs[0], cid, SHARPSHOOTER)]
+            inside, first = threading.Event(), []
+            real = skills._required
+
+            def slow_required(conn, type_id):
+                if not first:                 # the first injection waits inside its tx
+                    first.append(1)
+                    inside.set()
+                    time.sleep(1.0)
+                return real(conn, type_id)
+            monkeypatch.setattr(skills, "_required", slow_required)
+            out = [None, None]
+
+            def inject(i):
+                if i == 1:
+                    inside.wait(30)
+                try:
+                    out[i] = dbs[i].run(skills.inject, cid, [books[i]], filetime_now())
+                except skills.InjectError as e:
+                    out[i] = e
+            threads = [threading.Thread(target=inject, args=(i,)) for i in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert isinstance(out[0], tuple), out
+            assert isinstance(out[1], skills.InjectError) and out[1].reason == "known"
+            assert [it["typeID"] for it in dbs[0].run(inv.items_in, cid, 7)].count(
+                SHARPSHOOTER) == 1
+            assert dbs[0].run(inv.item, books[1])["locationID"] == STATION
+        finally:
+            for db in dbs:
+                db.close()

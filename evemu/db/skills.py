@@ -444,7 +444,10 @@ def inject(conn, char_id, item_ids, now, check=None):
     as is).  A SkillInjected (56) history row per book.  Returns ``(item changes, [new skill
     itemIDs])``; raises :class:`InjectError`."""
     def run():
-        inv._lock(conn, *item_ids)
+        # the character's own row too: two injections for one character (two servers) take
+        # turns, so the second reads the first's skill (PostgreSQL; SQLite's BEGIN
+        # IMMEDIATE already serialises them)
+        inv._lock(conn, char_id, *item_ids)
         sk = skills(conn, char_id)
         changes, injected = [], []
         for item_id in item_ids:

@@ -10,7 +10,8 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
 * ``skillMgr``: ``GetSkillQueueAndFreePoints()`` ``([(typeID, level)...], freePoints)``,
   ``GetEndOfTraining()`` a FILETIME (0: nothing training), ``GetSkillHistory()`` a
   util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints; chrSkillHistory, newest 50
-  first), ``GetRespecInfo()`` a dict
+  first), ``InjectSkillIntoBrain(skillItemIDs, stationID)`` None (the books become
+  skills; OnItemChange + OnMultiEvent OnSkillInjected), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
   a list of (itemID, typeID, operation, value);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,

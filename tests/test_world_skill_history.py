@@ -246,3 +246,77 @@ def test_levels_completed_during_a_restart_are_told_at_selection(tmp_path):
             c.call("charUnboundMgr", "SelectCharacterID", cid)
             assert skill_events(c) == [("OnSkillTrained", have[MINING]["itemID"])]
     db.close()
+
+
+TASK_MASTER, COMPLETE = 35, 37
+
+
+def test_stopping_after_the_end_completes_the_level(server):
+    """EVEmu Character::CancelSkillInTraining: a level whose end has passed (our clock has not
+    completed it yet) completes when training stops: level and points set, TrainingComplete
+    (37) at the entry's end, OnSkillTrained (not OnSkillTrainingStopped); the rest of the
+    queue stays, paused."""
+    with login(server, "late") as c:
+        cid, _ = create_and_select(c, "La Te")
+        db = server.db
+        sk, _ = bind(c, "skillMgr", None)
+        have = db.run(skills.skills, cid)
+        c.call_bound(sk, "SaveSkillQueue", [(MINING, 2), (GUNNERY, 3)])
+        skill_events(c)
+        first, second = db.run(skills.queue, cid)
+        clock(server).stop()                          # the round has not come yet
+        clock(server).skew = first[3] - filetime_now() + MINUTE
+        assert c.call_bound(sk, "CharStopTrainingSkill") is None
+        assert skill_events(c) == [("OnSkillTrained", have[MINING]["itemID"])]
+        now = db.run(skills.skills, cid)
+        points = chars.skill_points(now[MINING]["rank"], 2)
+        assert (now[MINING]["level"], now[MINING]["points"], now[MINING]["flagID"]) == (
+            2, points, 7)
+        assert db.run(skills.queue, cid) == [(GUNNERY, 3, 0, 0)]
+        rows = history(c, sk)
+        assert rows[0] == (first[3], COMPLETE, MINING, points)
+        assert CANCELED not in [r[1] for r in rows]
+        assert db.run(chars.character_row, cid)["skillPoints"] == sum(
+            s["points"] for s in now.values())
+
+
+def test_a_queue_holding_the_level_just_completed_is_corrected(server):
+    """EVEmu ClearSkillQueue + AddToSkillQueue: the level that completed as training stopped
+    (37) is left out of the new queue with a TaskMaster (35) correction row (now, the skill's
+    points); the rest trains from now."""
+    with login(server, "corrected") as c:
+        cid, _ = create_and_select(c, "Correc Ted")
+        db = server.db
+        sk, _ = bind(c, "skillMgr", None)
+        have = db.run(skills.skills, cid)
+        c.call_bound(sk, "SaveSkillQueue", [(MINING, 2)])
+        skill_events(c)
+        (first,) = db.run(skills.queue, cid)
+        clock(server).stop()
+        clock(server).skew = first[3] - filetime_now() + MINUTE
+        c.call_bound(sk, "SaveSkillQueue", [(GUNNERY, 3), (MINING, 2)])
+        evs = skill_events(c)
+        (q,) = db.run(skills.queue, cid)
+        assert q[:2] == (GUNNERY, 3)
+        assert evs == [("OnSkillTrained", have[MINING]["itemID"]),
+                       ("OnSkillStartTraining", have[GUNNERY]["itemID"], q[3]),
+                       ("OnSkillTrainingSaved",)]
+        points = chars.skill_points(have[MINING]["rank"], 2)
+        by_event = {r[1]: r for r in history(c, sk)}
+        assert by_event[COMPLETE] == (first[3], COMPLETE, MINING, points)
+        assert by_event[TASK_MASTER][1:] == (TASK_MASTER, MINING, points)
+        assert by_event[TASK_MASTER][0] == q[2]                 # now
+        # the same through CharStartTrainingSkillByTypeID: Mining 3 due, start Gunnery
+        c.call_bound(sk, "SaveSkillQueue", [(MINING, 3)])
+        skill_events(c)
+        (m3,) = db.run(skills.queue, cid)
+        clock(server).skew = m3[3] - filetime_now() + MINUTE
+        c.call_bound(sk, "CharStartTrainingSkillByTypeID", GUNNERY)
+        assert [e[0] for e in skill_events(c)] == ["OnSkillTrained", "OnSkillStartTraining"]
+        assert [e[:2] for e in db.run(skills.queue, cid)] == [(GUNNERY, 3)]
+        assert db.run(skills.skills, cid)[MINING]["level"] == 3
+        # newest first: Gunnery started and the correction (both now, the start written
+        # last), then Mining 3 complete at its end
+        assert [r[1:3] for r in history(c, sk)[:3]] == [(STARTED, GUNNERY),
+                                                       (TASK_MASTER, MINING),
+                                                       (COMPLETE, MINING)]

@@ -10,13 +10,26 @@ that is not a skill is not written).  The event ids are the client's (``EVE_Skil
 ``EvESkill::Event``); the ones written here and where EVEmu writes them:
 
 ====  ==========================  ===========================================================
+ 35   TaskMaster                  a correction: a queued level that is already trained is left
+                                  out of the queue (logDate: now; points: the skill's),
+                                  ``AddToSkillQueue``; here: a save or start whose queue
+                                  holds the level that completed as training stopped
  36   TrainingStarted             a level starts training (logDate: its start; points: the
                                   points of the level it trains to), ``AddToSkillQueue``,
                                   ``SkillQueueLoop``, ``LoadPausedSkillQueue``
+ 37   TrainingComplete            training stopped after the entry's end (the clock had not
+                                  completed it yet): the level completes (logDate: its end;
+                                  points: the level's), ``CancelSkillInTraining``
  38   TrainingCanceled            training stopped before the end (logDate: now; points: the
                                   points so far), ``CancelSkillInTraining``
  53   QueueTrainingCompleted      a queued level completed (logDate: its end; points: the
                                   level's), ``SkillQueueLoop``
+ 56   SkillInjected               a skill book injected (logDate: now; level 0, points 0),
+                                  ``Character::InjectSkillIntoBrain``; EVEmu's own
+                                  ``SaveSkillHistory`` then drops that row for its 0 points,
+                                  we keep it (``record(..., keep_empty=True)``) so the
+                                  injection is in the history (the client labels it
+                                  "Unknown")
 307   SkillPointsApplied          the starting skills of a new character (EVEmu writes these
                                   instead of CharCreation 33, which the client shows as
                                   "Unknown"), ``CharUnboundMgrService::CreateCharacterWithDoll``
@@ -27,9 +40,9 @@ the next level at the same instant read in the order they happened, backwards.
 """
 from .importer import _placeholder
 
-__all__ = ["SCHEMA", "EVENT_TRAINING_STARTED", "EVENT_TRAINING_COMPLETE",
+__all__ = ["SCHEMA", "EVENT_TASK_MASTER", "EVENT_TRAINING_STARTED", "EVENT_TRAINING_COMPLETE",
            "EVENT_TRAINING_CANCELED", "EVENT_QUEUE_TRAINING_COMPLETED",
-           "EVENT_SKILL_POINTS_APPLIED", "HISTORY_COLUMNS", "HISTORY_LIMIT", "record",
+           "EVENT_SKILL_INJECTED", "EVENT_SKILL_POINTS_APPLIED", "HISTORY_COLUMNS", "HISTORY_LIMIT", "record",
            "history"]
 
 #: per dialect: EVEmu's columns; ``ai`` a generated id (its AUTO_INCREMENT)
@@ -55,10 +68,12 @@ SCHEMA = {
     ''',
 }
 
+EVENT_TASK_MASTER = 35
 EVENT_TRAINING_STARTED = 36
 EVENT_TRAINING_COMPLETE = 37
 EVENT_TRAINING_CANCELED = 38
 EVENT_QUEUE_TRAINING_COMPLETED = 53
+EVENT_SKILL_INJECTED = 56
 EVENT_SKILL_POINTS_APPLIED = 307
 
 #: GetSkillHistory's rowset header, EVEmu's SELECT list in its order
@@ -66,10 +81,11 @@ HISTORY_COLUMNS = ("logDate", "eventTypeID", "skillTypeID", "absolutePoints")
 HISTORY_LIMIT = 50
 
 
-def record(conn, char_id, event, log_date, type_id, level, points):
+def record(conn, char_id, event, log_date, type_id, level, points, keep_empty=False):
     """Write one history row in the caller's transaction (EVEmu's Character::SaveSkillHistory:
-    nothing when ``points`` or ``log_date`` is below 1).  Returns True if written."""
-    if points < 1 or log_date < 1:
+    nothing when ``points`` or ``log_date`` is below 1; ``keep_empty``: a row of 0 points is
+    written, for SkillInjected).  Returns True if written."""
+    if (points < 1 and not (keep_empty and points == 0)) or log_date < 1:
         return False
     ph = _placeholder(conn)
     conn.cursor().execute(

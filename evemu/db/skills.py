@@ -27,12 +27,15 @@ import math
 
 from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
 from .importer import _begin, _placeholder, for_update
-from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_TRAINING_CANCELED,
-                            EVENT_TRAINING_STARTED, record)
+from . import inventory as inv
+from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_SKILL_INJECTED,
+                            EVENT_TASK_MASTER, EVENT_TRAINING_CANCELED,
+                            EVENT_TRAINING_COMPLETE, EVENT_TRAINING_STARTED, record)
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
-           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained"]
+           "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained",
+           "InjectError", "inject", "MAX_INJECT", "REQUIRED_SKILLS"]
 
 SCHEMA = (
     'CREATE TABLE IF NOT EXISTS "chrSkillQueue" ('
@@ -209,16 +212,42 @@ def _current_points(s, entry, now):
 
 def _stop_front(conn, char_id, sk, q, now, events, silent=True):
     """Stop training the first entry (its points so far stored, flag 7, a TrainingCanceled
-    history row); times cleared."""
+    history row); times cleared.  An entry that already reached its end (the clock has not
+    completed it yet) completes instead, as EVEmu's ``Character::CancelSkillInTraining``: the
+    level and its points set, a TrainingComplete (37) row at the entry's end and
+    ``OnSkillTrained``; returns its (typeID, level) then, else None."""
     if not q or q[0][3] == 0:
-        return
-    s = sk[q[0][0]]
+        return None
+    type_id, level, _start, end = q[0]
+    s = sk[type_id]
     points = _current_points(s, q[0], now)
-    record(conn, char_id, EVENT_TRAINING_CANCELED, now, q[0][0], q[0][1], points)
+    target = skill_points(s["rank"], level)
+    if end <= now or points >= target:
+        record(conn, char_id, EVENT_TRAINING_COMPLETE, end, type_id, level, target)
+        _set_attr(conn, s["itemID"], ATTR_SKILL_LEVEL, level)
+        _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, target)
+        _set_flag(conn, s["itemID"], FLAG_SKILL)
+        s.update(level=level, points=target, flagID=FLAG_SKILL)
+        _sum_points(conn, char_id)
+        events.append(("OnSkillTrained", s["itemID"]))
+        return (type_id, level)
+    record(conn, char_id, EVENT_TRAINING_CANCELED, now, type_id, level, points)
     _set_attr(conn, s["itemID"], ATTR_SKILL_POINTS, points)
     _set_flag(conn, s["itemID"], FLAG_SKILL)
     s["points"], s["flagID"] = points, FLAG_SKILL
     events.append(("OnSkillTrainingStopped", s["itemID"], silent))
+    return None
+
+
+def _sum_points(conn, char_id):
+    """``chrCharacterInfo.skillPoints``: the sum of the character's skills' points."""
+    cur, ph = _cur(conn)
+    cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
+                f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
+                f'"invItems" i ON i."itemID" = a."itemID" WHERE i."locationID" = {ph} '
+                f'AND i."flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING}) AND '
+                f'a."attributeID" = {ATTR_SKILL_POINTS}) WHERE "characterID" = {ph}',
+                (char_id, char_id))
 
 
 def _timed(sk, pairs, now):
@@ -264,7 +293,12 @@ def _replace(conn, char_id, pairs, now, train):
         rest = _timed(sk, pairs[1:], first[3])
         _write_queue(conn, char_id, [first] + rest)
         return events
-    _stop_front(conn, char_id, sk, q, now, events)
+    done = _stop_front(conn, char_id, sk, q, now, events)
+    if done in pairs:
+        # the level the client still queues completed just now: EVEmu's AddToSkillQueue
+        # writes a TaskMaster (35) correction (now, the skill's points) and leaves it out
+        pairs.remove(done)
+        record(conn, char_id, EVENT_TASK_MASTER, now, done[0], done[1], sk[done[0]]["points"])
     if train:
         entries = _timed(sk, pairs, now)
         _start_front(conn, char_id, sk, entries, events)
@@ -298,7 +332,8 @@ def stop(conn, char_id, now):
             return []
         sk = skills(conn, char_id)
         events = []
-        _stop_front(conn, char_id, sk, q, now, events)
+        if _stop_front(conn, char_id, sk, q, now, events):
+            q = q[1:]                                    # it completed
         _write_queue(conn, char_id, [(t, lv, 0, 0) for t, lv, _s, _e in q])
         return events
     return _tx(conn, run)
@@ -362,14 +397,98 @@ def complete_due(conn, now):
                 else:
                     events.append(("OnSkillTrained", s["itemID"]))
             _write_queue(conn, char_id, q)
-            cur.execute(f'UPDATE "chrCharacterInfo" SET "skillPoints" = (SELECT '
-                        f'COALESCE(SUM(a."value"), 0) FROM "invItemAttributes" a JOIN '
-                        f'"invItems" i ON i."itemID" = a."itemID" WHERE i."locationID" = {ph} '
-                        f'AND i."flagID" IN ({FLAG_SKILL}, {FLAG_SKILL_IN_TRAINING}) AND '
-                        f'a."attributeID" = {ATTR_SKILL_POINTS}) WHERE "characterID" = {ph}',
-                        (char_id, char_id))
+            _sum_points(conn, char_id)
             out[char_id] = events
         return out
+    return _tx(conn, run)
+
+
+# ------------------------------------------------------------------ injection
+CATEGORY_SKILL = 16
+MAX_INJECT = 50                           # books in one InjectSkillIntoBrain call
+#: (requiredSkillN, requiredSkillNLevel) attribute pairs of dgmTypeAttributes, N = 1..6
+REQUIRED_SKILLS = ((182, 277), (183, 278), (184, 279), (1285, 1286), (1289, 1287),
+                   (1290, 1288))
+
+
+class InjectError(ValueError):
+    """A skill book the character cannot inject: ``reason`` is one of ``"not_owned"`` (no
+    such item, or someone else's), ``"not_skill"``, ``"known"`` (the character has the skill)
+    or ``"prerequisites"`` (``missing``: [(typeID, level)] not trained)."""
+
+    def __init__(self, reason, item_id, type_id=None, missing=()):
+        super().__init__(f"item {item_id}: {reason}")
+        self.reason, self.item_id, self.type_id, self.missing = (reason, item_id, type_id,
+                                                                 list(missing))
+
+
+def _required(conn, type_id):
+    """[(skill typeID, level)] a skill type requires (its requiredSkillN attributes)."""
+    cur, ph = _cur(conn)
+    ids = [a for pair in REQUIRED_SKILLS for a in pair]
+    cur.execute(f'SELECT "attributeID", "valueInt", "valueFloat" FROM "dgmTypeAttributes" '
+                f'WHERE "typeID" = {ph} AND "attributeID" IN ({", ".join(map(str, ids))})',
+                (type_id,))
+    a = {int(k): (vi if vi is not None else vf) for k, vi, vf in cur.fetchall()}
+    return [(int(a[s]), int(a.get(lv) or 0)) for s, lv in REQUIRED_SKILLS if a.get(s)]
+
+
+def inject(conn, char_id, item_ids, now, check=None):
+    """``InjectSkillIntoBrain``: each skill book of ``item_ids`` becomes a skill of the
+    character (location the character, flag 7, singleton, level 0, 0 points), one book taken
+    off a stack of several; all books or none, in ONE transaction.  EVEmu's checks
+    (Character::InjectSkillIntoBrain, Skill::SkillPrereqsComplete): the character owns the
+    book, it is a skill (category 16), the character does not know that skill, and each
+    required skill is known at the required level (a book injected earlier in the same call
+    counts, at level 0).  ``check(conn, item)`` may refuse a book too (where it is; raised
+    as is).  A SkillInjected (56) history row per book.  Returns ``(item changes, [new skill
+    itemIDs])``; raises :class:`InjectError`."""
+    def run():
+        # the character's own row too: two injections for one character (two servers) take
+        # turns, so the second reads the first's skill (PostgreSQL; SQLite's BEGIN
+        # IMMEDIATE already serialises them)
+        inv._lock(conn, char_id, *item_ids)
+        sk = skills(conn, char_id)
+        changes, injected = [], []
+        for item_id in item_ids:
+            it = inv.item(conn, item_id)
+            if it is None or it["ownerID"] != char_id or it["itemID"] == char_id:
+                raise InjectError("not_owned", item_id)
+            if it["categoryID"] != CATEGORY_SKILL:
+                raise InjectError("not_skill", item_id, it["typeID"])
+            type_id = it["typeID"]
+            if type_id in sk:
+                raise InjectError("known", item_id, type_id)
+            if check is not None:
+                check(conn, it)
+            missing = [(t, lv) for t, lv in _required(conn, type_id)
+                       if t not in sk or sk[t]["level"] < lv]
+            if missing:
+                raise InjectError("prerequisites", item_id, type_id, missing)
+            if it["quantity"] > 1 and not it["singleton"]:
+                inv._update(conn, item_id, quantity=it["quantity"] - 1)
+                after = inv.item(conn, item_id)
+                changes.append((after, inv._changed(it, after)))
+                new_id = inv._new_item(conn, it, char_id, FLAG_SKILL, 1)
+                inv._update(conn, new_id, singleton=1)
+                new = inv.item(conn, new_id)
+                changes.append((new, inv._changed(dict(new, locationID=0, quantity=0), new)))
+            else:
+                new_id = item_id
+                inv._update(conn, item_id, locationID=char_id, flagID=FLAG_SKILL, quantity=1,
+                            singleton=1)
+                new = inv.item(conn, item_id)
+                ch = inv._changed(it, new)
+                if not it["singleton"]:          # the client's row: quantity 1 -> -1
+                    ch[inv.ITEM_COLUMNS.index("quantity")] = it["quantity"]
+                changes.append((new, ch))
+            _set_attr(conn, new_id, ATTR_SKILL_LEVEL, 0)
+            _set_attr(conn, new_id, ATTR_SKILL_POINTS, 0)
+            record(conn, char_id, EVENT_SKILL_INJECTED, now, type_id, 0, 0, keep_empty=True)
+            sk[type_id] = {"itemID": new_id, "typeID": type_id, "flagID": FLAG_SKILL,
+                           "level": 0, "points": 0}
+            injected.append(new_id)
+        return changes, injected
     return _tx(conn, run)
 
 

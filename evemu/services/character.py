@@ -10,7 +10,8 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
 * ``skillMgr``: ``GetSkillQueueAndFreePoints()`` ``([(typeID, level)...], freePoints)``,
   ``GetEndOfTraining()`` a FILETIME (0: nothing training), ``GetSkillHistory()`` a
   util.Rowset (logDate, eventTypeID, skillTypeID, absolutePoints; chrSkillHistory, newest 50
-  first), ``GetRespecInfo()`` a dict
+  first), ``InjectSkillIntoBrain(skillItemIDs, stationID)`` None (the books become
+  skills; OnItemChange + OnMultiEvent OnSkillInjected), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
   a list of (itemID, typeID, operation, value);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,
@@ -35,7 +36,8 @@ from evemu.wire.marshal import (DBTYPE_BOOL, DBTYPE_I1, DBTYPE_I4, DBTYPE_I8, DB
                                 Instance, PackedRow)
 
 from . import BindableService, BoundObject, Service, UserError, exposed
-from .inventory import FLAG_SKILL, _int, item_row, need_character
+from .inventory import (FLAG_SKILL, SOMEONE_ELSES, _int, item_row, need_character,
+                        need_reachable, send_item_changes)
 from .notify import notify_chars
 from .rowsets import crowset, descriptor, keyval, rowset
 
@@ -62,6 +64,10 @@ ISK = 28                             # UserError parameter type of an ISK amount
 MINUTE = 60 * 10_000_000
 FITTING_FLAGS = set(range(11, 35)) | set(range(92, 100)) | set(range(125, 133))
 ATTR_SKILL_TIME_CONSTANT, ATTR_ONLINE = 275, 2
+UE_TYPEID = 4                        # UserError parameter type of a type's name
+#: EVEmu's SendNotifyMsg / status texts of Character::InjectSkillIntoBrain
+PREREQUISITES_TEXT = b"Injection failed.  Skill prerequisites incomplete."
+NOT_SKILL_TEXT = b"Injection failed.  That item is not a skill book."
 
 
 class CharMgrService(Service):
@@ -170,6 +176,42 @@ class SkillMgrBound(BoundObject):
         if it is None or it["ownerID"] != cid or it["locationID"] != cid:
             raise UserError("CantDoThatWithSomeoneElsesStuff")
         return self._change(call, skills.start, it["typeID"])
+
+    @exposed
+    def InjectSkillIntoBrain(self, call, skillItemIDs, stationID=None):
+        """EVEmu SkillMgrBound::InjectSkillIntoBrain(skillItemIDs, stationID) ->
+        Character::InjectSkillIntoBrain: every book becomes a skill at level 0 (one off a
+        stack), all in one transaction (EVEmu goes book by book; a refused book here refuses
+        the call and changes nothing).  Answers None; the client hears OnItemChange for each
+        changed item and ``OnMultiEvent([('OnSkillInjected',)])`` (EVEmu's
+        QueueDestinyEvent).  Refusals: CantDoThatWithSomeoneElsesStuff (not our item),
+        CharacterAlreadyKnowsSkill {skillName} (EVEmu's named UserError), CustomError with
+        EVEmu's texts for missing prerequisites and a book that is not a skill, and
+        need_reachable's for a book not in our station or ship."""
+        cid = self._cid(call)
+        if not isinstance(skillItemIDs, (list, tuple)):
+            raise UserError("CustomError", {b"error": b"skillItemIDs must be a list"})
+        if len(skillItemIDs) > skills.MAX_INJECT:
+            raise UserError("CustomError", {
+                b"error": f"at most {skills.MAX_INJECT} skill books at once".encode()})
+        ids = list(dict.fromkeys(_int(i, "skillItemID") for i in skillItemIDs))
+        if not ids:
+            return None
+        try:
+            changes, _new = self.db.run(skills.inject, cid, ids, self.service.clock.now(),
+                                        lambda conn, it: need_reachable(conn, call, it))
+        except skills.InjectError as e:
+            if e.reason == "not_owned":
+                raise UserError(SOMEONE_ELSES) from None
+            if e.reason == "known":
+                raise UserError("CharacterAlreadyKnowsSkill",
+                                {b"skillName": (UE_TYPEID, e.type_id)}) from None
+            if e.reason == "prerequisites":
+                raise UserError("CustomError", {b"error": PREREQUISITES_TEXT}) from None
+            raise UserError("CustomError", {b"error": NOT_SKILL_TEXT}) from None
+        send_item_changes(self.service.manager, changes)
+        self.service.send_events(cid, [("OnSkillInjected",)])
+        return None
 
     @exposed
     def CharStopTrainingSkill(self, call):

@@ -8,7 +8,8 @@ CorpStationMgr.cpp, ShipService.cpp):
   ownerID, stationTypeID, stationName, position, dock entry/orientation, serviceMask, ...);
   ``GetStationItemBits()``: ``(hangarGraphicID, ownerID, stationID, serviceMask,
   stationTypeID)``;
-* ``station.GetGuests()``: ``[(charID, corpID, allianceID, warFactionID), ...]``;
+* ``station.GetGuests()``: ``[(charID, corpID, allianceID, warFactionID), ...]``, four ints
+  (0 for no alliance / faction, as EVEmu);
 * the other guests get ``OnCharNowInStation(((charID, corpID, allianceID, factionID),))`` when
   a character docks (selects a character here) and ``OnCharNoLongerInStation`` (same shape)
   when it leaves (logs off); id type ``stationid``;
@@ -81,7 +82,10 @@ class StationGuestsService(Service):
         if sid is None:
             return
         cid = row["characterID"]
-        guest = (cid, row["corporationID"], None, None)
+        # EVEmu StationService::GetGuests / Client::CharNowInStation: four PyInts, the unset
+        # alliance and war faction as 0 (ClientSession::GetCurrentInt), never None
+        guest = (cid, row["corporationID"], call.session.get("allianceid") or 0,
+                 call.session.get("warfactionid") or 0)
         here = self.guests.setdefault(sid, {})
         others = [c for c in here if c != cid]
         visit = _Visit(self, call.connection, sid, guest)
@@ -132,7 +136,9 @@ class StationSvc(Service):
             return None
         return keyval({
             "stationID": st["stationID"], "ownerID": st["corporationID"],
-            "stationTypeID": st["stationTypeID"], "stationName": st["stationName"],
+            # PyString in EVEmu (StationDataMgr::LoadStationPyData): Py2 str, so bytes
+            "stationTypeID": st["stationTypeID"],
+            "stationName": (st["stationName"] or "").encode("utf-8"),
             "operationID": st["operationID"], "x": st["x"], "y": st["y"], "z": st["z"],
             "dockEntryX": st["dockEntryX"] or 0.0, "dockEntryY": st["dockEntryY"] or 0.0,
             "dockEntryZ": st["dockEntryZ"] or 0.0,

@@ -5,7 +5,9 @@ never ``None``.  docs/review.md keeps the table of calls checked."""
 import pytest
 
 from server_helpers import bounded, running_server
-from test_world_items import STATION, create_and_select, login
+from test_world_items import STATION, bind, create_and_select, login
+
+from evemu.wire.marshal import DBTYPE_I4, DBTYPE_UI4, Instance, ObjectEx2, Token
 
 
 @pytest.fixture
@@ -42,3 +44,88 @@ def test_get_station_strings_are_py2_str(server):
                     b"orbitID"):
             assert type(d[key]) is int, key
         assert type(d[b"conquerable"]) is bool
+
+
+def crowset_columns(value):
+    """The (name, DBTYPE) columns of a dbutil.CRowset, and its rows."""
+    assert type(value) is ObjectEx2
+    (token,), state = value.header
+    assert token == Token("dbutil.CRowset")
+    cols = [(n.decode() if isinstance(n, bytes) else n, t)
+            for n, t in state[b"header"].columns]
+    return cols, list(value.list)
+
+
+def corp_station_mgr(c):
+    mgr, _ = bind(c, "corpStationMgr", STATION)
+    return mgr
+
+
+def test_station_offices_are_a_crowset_of_staoffices(server):
+    # CorpStationMgr.cpp CorpStationMgrIMBound::GetStationOffices / GetCorporateStationOffice
+    # -> StationItem::GetOffices -> StationDB::GetOffices: DBResultToCRowset of
+    # "SELECT corporationID, itemID, officeFolderID FROM staOffices" (int(10): I4 each).
+    with login(server, "shapes3") as c:
+        create_and_select(c, "Shape Offices")
+        mgr = corp_station_mgr(c)
+        for method in ("GetStationOffices", "GetCorporateStationOffice"):
+            cols, rows = crowset_columns(c.call_bound(mgr, method))
+            assert cols == [("corporationID", DBTYPE_I4), ("itemID", DBTYPE_I4),
+                            ("officeFolderID", DBTYPE_I4)], method
+            assert rows == []            # no player corporation rents an office here
+
+
+def test_owner_ids_of_clones_at_station(server):
+    # CorpStationMgrIMBound::GetOwnerIDsOfClonesAtStation -> StationDB::
+    # GetOwnerIDsOfClonesAtStation: DBResultToCRowset of "SELECT ownerID, corporationID FROM
+    # entity ... JOIN chrCharacters WHERE groupID=23 AND locationID=station [AND corpID]";
+    # entity.ownerID and chrCharacters.corporationID are int(10) unsigned: UI4.
+    with login(server, "shapes4") as c:
+        cid, _ = create_and_select(c, "Shape Clone")
+        mgr = corp_station_mgr(c)
+        cols, rows = crowset_columns(c.call_bound(mgr, "GetOwnerIDsOfClonesAtStation", 1000168))
+        assert cols == [("ownerID", DBTYPE_UI4), ("corporationID", DBTYPE_UI4)]
+        assert [tuple(r) for r in rows] == [(cid, 1000168)]
+        assert crowset_columns(c.call_bound(mgr, "GetOwnerIDsOfClonesAtStation",
+                                            1000044))[1] == []
+        assert [tuple(r) for r in crowset_columns(
+            c.call_bound(mgr, "GetOwnerIDsOfClonesAtStation", -1))[1]] == [(cid, 1000168)]
+
+
+def test_station_service_access_rule_default(server):
+    # CorpStationMgrIMBound::GetStationServiceAccessRule: with no rule a util.KeyVal of
+    # serviceID (PyInt) and five PyFloat(0) limits -- never None.
+    with login(server, "shapes5") as c:
+        create_and_select(c, "Shape Rule")
+        rule = c.call_bound(corp_station_mgr(c), "GetStationServiceAccessRule", STATION, 4096)
+        assert type(rule) is Instance and rule.name == "util.KeyVal"
+        assert rule.state == {b"serviceID": 4096, b"minimumStanding": 0.0,
+                              b"minimumCharSecurity": 0.0, b"maximumCharSecurity": 0.0,
+                              b"minimumCorpSecurity": 0.0, b"maximumCorpSecurity": 0.0}
+        assert all(type(v) is float for k, v in rule.state.items() if k != b"serviceID")
+
+
+def test_improvement_static_data_is_a_keyval_of_a_crowset(server):
+    # CorpStationMgr::GetImprovementStaticData: util.KeyVal {improvementTypes: CRowset of
+    # typeID, raceID, requiredAssemblyLineTypeID, requiredImprovementTypeID (I4 each)}.
+    with login(server, "shapes6") as c:
+        create_and_select(c, "Shape Improve")
+        kv = c.call("corpStationMgr", "GetImprovementStaticData")
+        assert type(kv) is Instance and kv.name == "util.KeyVal"
+        cols, rows = crowset_columns(kv.state[b"improvementTypes"])
+        assert cols == [("typeID", DBTYPE_I4), ("raceID", DBTYPE_I4),
+                        ("requiredAssemblyLineTypeID", DBTYPE_I4),
+                        ("requiredImprovementTypeID", DBTYPE_I4)]
+        assert rows == []
+
+
+def test_corp_station_mgr_refuses_bad_arguments(server):
+    with login(server, "shapes7") as c:
+        create_and_select(c, "Shape Hostile")
+        mgr = corp_station_mgr(c)
+        from evemu.client import RemoteError
+        for bad in ("1000168", None, 1.5, [1], True):
+            with pytest.raises(RemoteError):
+                c.call_bound(mgr, "GetOwnerIDsOfClonesAtStation", bad)
+            with pytest.raises(RemoteError):
+                c.call_bound(mgr, "GetStationServiceAccessRule", STATION, bad)

@@ -20,13 +20,13 @@ import logging
 
 from evemu.db import characters as chars
 from evemu.db import inventory as inv
-from evemu.wire.marshal import Instance
+from evemu.wire.marshal import DBTYPE_I4, DBTYPE_UI4, Instance
 
 from . import BindableService, BoundObject, Service, UserError, exposed
 from .inventory import (CATEGORY_SHIP, FLAG_HANGAR, SOMEONE_ELSES, _int, need_character,
                         own_item, send_item_changes)
 from .notify import notify_chars
-from .rowsets import keyval
+from .rowsets import crowset, keyval
 
 log = logging.getLogger("evemu.services.station")
 
@@ -34,6 +34,17 @@ log = logging.getLogger("evemu.services.station")
 #: a school's station offers: bounty, market, clone bay, repair, fitting, insurance, ...)
 DEFAULT_SERVICE_MASK = 0x3FFFFFF
 FLAG_PILOT = 57
+
+#: StationDB::GetOffices' columns (staOffices: int(10) each -> I4)
+OFFICE_COLUMNS = (("corporationID", DBTYPE_I4), ("itemID", DBTYPE_I4),
+                  ("officeFolderID", DBTYPE_I4))
+#: StationDB::GetOwnerIDsOfClonesAtStation's columns (entity.ownerID and
+#: chrCharacters.corporationID: int(10) unsigned -> UI4)
+CLONE_OWNER_COLUMNS = (("ownerID", DBTYPE_UI4), ("corporationID", DBTYPE_UI4))
+#: CorpStationMgr::GetImprovementStaticData's rowset header
+IMPROVEMENT_COLUMNS = (("typeID", DBTYPE_I4), ("raceID", DBTYPE_I4),
+                       ("requiredAssemblyLineTypeID", DBTYPE_I4),
+                       ("requiredImprovementTypeID", DBTYPE_I4))
 
 
 def service_mask(conn, operation_id):
@@ -203,11 +214,14 @@ class CorpStationMgrBound(BoundObject):
 
     @exposed
     def GetStationOffices(self, call):
-        return []
+        # EVEmu CorpStationMgrIMBound::GetStationOffices -> StationDB::GetOffices: a CRowset
+        # (there are no player corporations, so no rented offices: no rows)
+        return crowset(OFFICE_COLUMNS, [])
 
     @exposed
     def GetCorporateStationOffice(self, call):
-        return []
+        # EVEmu CorpStationMgrIMBound::GetCorporateStationOffice: the same CRowset
+        return crowset(OFFICE_COLUMNS, [])
 
     @exposed
     def DoesPlayersCorpHaveJunkAtStation(self, call):
@@ -218,12 +232,22 @@ class CorpStationMgrBound(BoundObject):
         return None
 
     @exposed
-    def GetStationServiceAccessRule(self, call, stationID=None, serviceID=None):
-        return None
+    def GetStationServiceAccessRule(self, call, stationID, serviceID):
+        # EVEmu CorpStationMgrIMBound::GetStationServiceAccessRule: without a rule (there are
+        # none: no outposts) a util.KeyVal of serviceID and five PyFloat(0) limits
+        _int(stationID, "stationID")
+        return keyval({"serviceID": _int(serviceID, "serviceID"), "minimumStanding": 0.0,
+                       "minimumCharSecurity": 0.0, "maximumCharSecurity": 0.0,
+                       "minimumCorpSecurity": 0.0, "maximumCorpSecurity": 0.0})
 
     @exposed
-    def GetOwnerIDsOfClonesAtStation(self, call, corpID=None):
-        return []
+    def GetOwnerIDsOfClonesAtStation(self, call, corpID):
+        # EVEmu CorpStationMgrIMBound::GetOwnerIDsOfClonesAtStation: a CRowset (ownerID,
+        # corporationID) of the clones in this station; corporationID -1 means every one
+        corp = _int(corpID, "corporationID")
+        rows = self.service.db.run(chars.clone_owners_at, self.station_id,
+                                   None if corp == -1 else corp)
+        return crowset(CLONE_OWNER_COLUMNS, rows)
 
     @exposed
     def GetPotentialHomeStations(self, call):
@@ -249,7 +273,9 @@ class CorpStationMgrService(BindableService):
 
     @exposed
     def GetImprovementStaticData(self, call):
-        return keyval({"improvementTypes": []})
+        # EVEmu CorpStationMgr::GetImprovementStaticData: {improvementTypes: CRowset}; the
+        # outpost improvement types are not in the shipped data, so no rows
+        return keyval({"improvementTypes": crowset(IMPROVEMENT_COLUMNS, [])})
 
 
 class ShipBound(BoundObject):

@@ -129,3 +129,22 @@ def test_corp_station_mgr_refuses_bad_arguments(server):
                 c.call_bound(mgr, "GetOwnerIDsOfClonesAtStation", bad)
             with pytest.raises(RemoteError):
                 c.call_bound(mgr, "GetStationServiceAccessRule", STATION, bad)
+
+
+def test_characters_to_select_delete_time_is_zero_not_none(server):
+    # CharUnboundMgrService::GetCharactersToSelect -> CharacterDB::GetCharacterList: the
+    # column is chrCharacters.deletePrepareDateTime, bigint unsigned DEFAULT 0, which EVEmu
+    # only ever sets to a FILETIME or back to 0 (CharacterDB::CancelCharacterDeletePrepare):
+    # a UI8 0 on the wire, never None.
+    with login(server, "shapes8") as c:
+        cid = c.call("charUnboundMgr", "CreateCharacterWithDoll", "Shape Select", 7, 1, 13,
+                     Instance("util.KeyVal", {}), Instance("util.KeyVal", {}), 20)
+        cols, rows = crowset_columns(c.call("charUnboundMgr", "GetCharactersToSelect"))
+        assert ("deletePrepareDateTime", 21) in cols       # DBTYPE_UI8
+        assert rows[0].deletePrepareDateTime == 0 and type(rows[0].deletePrepareDateTime) is int
+        when = c.call("charUnboundMgr", "PrepareCharacterForDelete", cid)
+        assert c.call("charUnboundMgr", "GetCharactersToSelect").list[0] \
+            .deletePrepareDateTime == when
+        c.call("charUnboundMgr", "CancelCharacterDeletePrepare", cid)
+        assert c.call("charUnboundMgr", "GetCharactersToSelect").list[0] \
+            .deletePrepareDateTime == 0

@@ -150,7 +150,7 @@ def test_get_characters_to_select_reads_sqlite(server, client):
     assert rowset.header[0][0].name == "dbutil.CRowset"
     rows = [r.asdict() for r in rowset.list]
     assert rows == [{"characterID": cid, "characterName": "Caller Prime",
-                     "deletePrepareDateTime": None, "gender": 1, "typeID": 1373}]
+                     "deletePrepareDateTime": 0, "gender": 1, "typeID": 1373}]
 
 
 def test_get_cluster_session_statistics_and_time(client):

@@ -56,7 +56,7 @@ def test_create_a_character_of_each_race(server, race):
         listed = c.call("charUnboundMgr", "GetCharactersToSelect")
         assert [r.asdict() for r in listed.list] == [{
             "characterID": cid, "characterName": f"Pilot Race{race}",
-            "deletePrepareDateTime": None, "gender": race % 2,
+            "deletePrepareDateTime": 0, "gender": race % 2,
             "typeID": server.db.execute(
                 'SELECT "typeID" FROM "bloodlineTypes" WHERE "bloodlineID"=?', (bl,)
             )[0][0]}]
@@ -262,7 +262,7 @@ def test_delete_needs_prepare_and_its_delay(server):
         assert e.value.msg == "CharacterDeleteTooSoon"
         assert c.call("charUnboundMgr", "CancelCharacterDeletePrepare", cid) is None
         assert c.call("charUnboundMgr", "GetCharactersToSelect").list[0] \
-            .deletePrepareDateTime is None
+            .deletePrepareDateTime == 0
         svc.termination_delay = 0
         c.call("charUnboundMgr", "PrepareCharacterForDelete", cid)
         assert c.call("charUnboundMgr", "DeleteCharacter", cid) is None

@@ -33,7 +33,7 @@ def test_station_fan_out(server):
         locs = c.call("config", "GetMultiLocationsEx", [station, system])
         assert {r[0] for r in locs[1]} == {station, system}
         assert is_instance(c.call("stationSvc", "GetStation", station), "util.KeyVal")
-        assert c.call("station", "GetGuests") == [(cid, s["corpid"], None, None)]
+        assert c.call("station", "GetGuests") == [(cid, s["corpid"], 0, 0)]
         broker, _ = bind(c, "invbroker", (station, 15))
         hangar = bound_id(c.call_bound(broker, "GetInventory", C_HANGAR))
         assert is_crowset(c.call_bound(hangar, "List"))

@@ -36,7 +36,7 @@ def test_get_station_and_item_bits(server):
         d = st.state
         assert d[b"stationID"] == STATION and d[b"ownerID"] == 1000168
         assert d[b"solarSystemID"] == 30004971 and d[b"regionID"] == 10000064
-        assert isinstance(d[b"stationName"], str) and d[b"stationName"]
+        assert isinstance(d[b"stationName"], bytes) and d[b"stationName"]
         assert isinstance(d[b"x"], float) and isinstance(d[b"serviceMask"], int)
         assert d[b"dockingBayGraphicID"] is None and d[b"upgradeLevel"] == 0
         for key in (b"dockEntryX", b"dockOrientationZ", b"security", b"radius",
@@ -51,16 +51,16 @@ def test_get_station_and_item_bits(server):
 def test_guests_arrive_and_leave(server):
     with login(server, "guest1") as a:
         cid_a, _ = create_and_select(a, "First Guest")
-        assert a.call("station", "GetGuests") == [(cid_a, 1000168, None, None)]
+        assert a.call("station", "GetGuests") == [(cid_a, 1000168, 0, 0)]
         n = len(a.notifications)
         b = login(server, "guest2")
         try:
             cid_b, _ = create_and_select(b, "Second Guest")
             guests = b.call("station", "GetGuests")
-            assert sorted(guests) == sorted([(cid_a, 1000168, None, None),
-                                             (cid_b, 1000168, None, None)])
+            assert sorted(guests) == sorted([(cid_a, 1000168, 0, 0),
+                                             (cid_b, 1000168, 0, 0)])
             assert a.ping() is not None          # let a read what arrived meanwhile
-            assert events(a, "OnCharNowInStation", n) == [((cid_b, 1000168, None, None),)]
+            assert events(a, "OnCharNowInStation", n) == [((cid_b, 1000168, 0, 0),)]
             assert events(b, "OnCharNowInStation") == []      # not to the newcomer itself
             # a third one in another station hears nothing
             with login(server, "faraway") as f:
@@ -68,15 +68,15 @@ def test_guests_arrive_and_leave(server):
                                10, Instance("util.KeyVal", {}), Instance("util.KeyVal", {}),
                                17)
                 f.call("charUnboundMgr", "SelectCharacterID", cid_f)
-                assert f.call("station", "GetGuests") == [(cid_f, 1000167, None, None)]
+                assert f.call("station", "GetGuests") == [(cid_f, 1000167, 0, 0)]
             assert b.ping() is not None
             assert events(b, "OnCharNoLongerInStation") == []
         finally:
             b.close()
         assert settle(lambda: len(server.services.lookup("station").guests[STATION]) == 1)
         assert a.ping() is not None
-        assert events(a, "OnCharNoLongerInStation", n) == [((cid_b, 1000168, None, None),)]
-        assert a.call("station", "GetGuests") == [(cid_a, 1000168, None, None)]
+        assert events(a, "OnCharNoLongerInStation", n) == [((cid_b, 1000168, 0, 0),)]
+        assert a.call("station", "GetGuests") == [(cid_a, 1000168, 0, 0)]
 
 
 def test_corp_station_mgr_basics(server):
@@ -144,7 +144,7 @@ def test_undocked_guest_is_not_listed_and_others_hear_of_it(server):
                         c.session.get("charid") == cid_b)
             conn.session.set("stationid", None)
             conn.session.clear_changes()
-            assert a.call("station", "GetGuests") == [(cid_a, 1000168, None, None)]
+            assert a.call("station", "GetGuests") == [(cid_a, 1000168, 0, 0)]
             n = len(a.notifications)
 
             class Call:                     # what an undocking service hands over
@@ -152,5 +152,5 @@ def test_undocked_guest_is_not_listed_and_others_hear_of_it(server):
                 connection = conn
             server.services.lookup("station").undocked(Call)
             assert a.ping() is not None
-            assert events(a, "OnCharNoLongerInStation", n) == [((cid_b, 1000168, None, None),)]
+            assert events(a, "OnCharNoLongerInStation", n) == [((cid_b, 1000168, 0, 0),)]
             assert cid_b not in server.services.lookup("station").guests[STATION]

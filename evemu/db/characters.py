@@ -497,3 +497,24 @@ def corporation_hq(conn, corp_id):
     row = _one(conn.cursor(), f'SELECT "stationID" FROM "crpCorporation" WHERE '
                               f'"corporationID" = {ph}', (corp_id,))
     return row[0] if row else None
+
+
+#: invGroups.groupID of clones (EVEmu's ``groupID=23``)
+GROUP_CLONE = 23
+
+
+def clone_owners_at(conn, station_id, corp_id=None):
+    """``[(ownerID, corporationID)]`` of the characters whose clone is in the station, of one
+    corporation unless ``corp_id`` is None (EVEmu StationDB::GetOwnerIDsOfClonesAtStation)."""
+    ph = _placeholder(conn)
+    sql = ('SELECT i."ownerID", c."corporationID" FROM "invItems" i '
+           'JOIN "invTypes" t ON t."typeID" = i."typeID" '
+           'JOIN "chrCharacters" c ON c."characterID" = i."ownerID" '
+           f'WHERE t."groupID" = {GROUP_CLONE:d} AND i."locationID" = {ph}')
+    args = [station_id]
+    if corp_id is not None:
+        sql += f' AND c."corporationID" = {ph}'
+        args.append(corp_id)
+    cur = conn.cursor()
+    cur.execute(sql + ' ORDER BY i."ownerID"', args)
+    return [(int(o), int(c)) for o, c in cur.fetchall()]

@@ -97,9 +97,11 @@ class CharUnboundMgrService(Service):
     @exposed
     def GetCharactersToSelect(self, call):
         rows = self.db.characters_of(call.userid)
+        # EVEmu's deletePrepareDateTime is 0 when no deletion is pending, never NULL
+        # (CharacterDB::CancelCharacterDeletePrepare sets 0): UI8 0 on the wire
         return crowset(CHARACTER_SELECT_COLUMNS,
-                       [(c.characterID, c.characterName, c.deletePrepareDateTime, c.gender,
-                         c.typeID) for c in rows])
+                       [(c.characterID, c.characterName, c.deletePrepareDateTime or 0,
+                         c.gender, c.typeID) for c in rows])
 
     @exposed
     def GetCharacterToSelect(self, call, characterID):

@@ -8,7 +8,8 @@ CorpStationMgr.cpp, ShipService.cpp):
   ownerID, stationTypeID, stationName, position, dock entry/orientation, serviceMask, ...);
   ``GetStationItemBits()``: ``(hangarGraphicID, ownerID, stationID, serviceMask,
   stationTypeID)``;
-* ``station.GetGuests()``: ``[(charID, corpID, allianceID, warFactionID), ...]``;
+* ``station.GetGuests()``: ``[(charID, corpID, allianceID, warFactionID), ...]``, four ints
+  (0 for no alliance / faction, as EVEmu);
 * the other guests get ``OnCharNowInStation(((charID, corpID, allianceID, factionID),))`` when
   a character docks (selects a character here) and ``OnCharNoLongerInStation`` (same shape)
   when it leaves (logs off); id type ``stationid``;
@@ -19,13 +20,13 @@ import logging
 
 from evemu.db import characters as chars
 from evemu.db import inventory as inv
-from evemu.wire.marshal import Instance
+from evemu.wire.marshal import DBTYPE_I4, DBTYPE_UI4, Instance
 
 from . import BindableService, BoundObject, Service, UserError, exposed
 from .inventory import (CATEGORY_SHIP, FLAG_HANGAR, SOMEONE_ELSES, _int, need_character,
                         own_item, send_item_changes)
 from .notify import notify_chars
-from .rowsets import keyval
+from .rowsets import crowset, keyval
 
 log = logging.getLogger("evemu.services.station")
 
@@ -33,6 +34,17 @@ log = logging.getLogger("evemu.services.station")
 #: a school's station offers: bounty, market, clone bay, repair, fitting, insurance, ...)
 DEFAULT_SERVICE_MASK = 0x3FFFFFF
 FLAG_PILOT = 57
+
+#: StationDB::GetOffices' columns (staOffices: int(10) each -> I4)
+OFFICE_COLUMNS = (("corporationID", DBTYPE_I4), ("itemID", DBTYPE_I4),
+                  ("officeFolderID", DBTYPE_I4))
+#: StationDB::GetOwnerIDsOfClonesAtStation's columns (entity.ownerID and
+#: chrCharacters.corporationID: int(10) unsigned -> UI4)
+CLONE_OWNER_COLUMNS = (("ownerID", DBTYPE_UI4), ("corporationID", DBTYPE_UI4))
+#: CorpStationMgr::GetImprovementStaticData's rowset header
+IMPROVEMENT_COLUMNS = (("typeID", DBTYPE_I4), ("raceID", DBTYPE_I4),
+                       ("requiredAssemblyLineTypeID", DBTYPE_I4),
+                       ("requiredImprovementTypeID", DBTYPE_I4))
 
 
 def service_mask(conn, operation_id):
@@ -81,7 +93,10 @@ class StationGuestsService(Service):
         if sid is None:
             return
         cid = row["characterID"]
-        guest = (cid, row["corporationID"], None, None)
+        # EVEmu StationService::GetGuests / Client::CharNowInStation: four PyInts, the unset
+        # alliance and war faction as 0 (ClientSession::GetCurrentInt), never None
+        guest = (cid, row["corporationID"], call.session.get("allianceid") or 0,
+                 call.session.get("warfactionid") or 0)
         here = self.guests.setdefault(sid, {})
         others = [c for c in here if c != cid]
         visit = _Visit(self, call.connection, sid, guest)
@@ -132,7 +147,9 @@ class StationSvc(Service):
             return None
         return keyval({
             "stationID": st["stationID"], "ownerID": st["corporationID"],
-            "stationTypeID": st["stationTypeID"], "stationName": st["stationName"],
+            # PyString in EVEmu (StationDataMgr::LoadStationPyData): Py2 str, so bytes
+            "stationTypeID": st["stationTypeID"],
+            "stationName": (st["stationName"] or "").encode("utf-8"),
             "operationID": st["operationID"], "x": st["x"], "y": st["y"], "z": st["z"],
             "dockEntryX": st["dockEntryX"] or 0.0, "dockEntryY": st["dockEntryY"] or 0.0,
             "dockEntryZ": st["dockEntryZ"] or 0.0,
@@ -197,11 +214,14 @@ class CorpStationMgrBound(BoundObject):
 
     @exposed
     def GetStationOffices(self, call):
-        return []
+        # EVEmu CorpStationMgrIMBound::GetStationOffices -> StationDB::GetOffices: a CRowset
+        # (there are no player corporations, so no rented offices: no rows)
+        return crowset(OFFICE_COLUMNS, [])
 
     @exposed
     def GetCorporateStationOffice(self, call):
-        return []
+        # EVEmu CorpStationMgrIMBound::GetCorporateStationOffice: the same CRowset
+        return crowset(OFFICE_COLUMNS, [])
 
     @exposed
     def DoesPlayersCorpHaveJunkAtStation(self, call):
@@ -212,12 +232,22 @@ class CorpStationMgrBound(BoundObject):
         return None
 
     @exposed
-    def GetStationServiceAccessRule(self, call, stationID=None, serviceID=None):
-        return None
+    def GetStationServiceAccessRule(self, call, stationID, serviceID):
+        # EVEmu CorpStationMgrIMBound::GetStationServiceAccessRule: without a rule (there are
+        # none: no outposts) a util.KeyVal of serviceID and five PyFloat(0) limits
+        _int(stationID, "stationID")
+        return keyval({"serviceID": _int(serviceID, "serviceID"), "minimumStanding": 0.0,
+                       "minimumCharSecurity": 0.0, "maximumCharSecurity": 0.0,
+                       "minimumCorpSecurity": 0.0, "maximumCorpSecurity": 0.0})
 
     @exposed
-    def GetOwnerIDsOfClonesAtStation(self, call, corpID=None):
-        return []
+    def GetOwnerIDsOfClonesAtStation(self, call, corpID):
+        # EVEmu CorpStationMgrIMBound::GetOwnerIDsOfClonesAtStation: a CRowset (ownerID,
+        # corporationID) of the clones in this station; corporationID -1 means every one
+        corp = _int(corpID, "corporationID")
+        rows = self.service.db.run(chars.clone_owners_at, self.station_id,
+                                   None if corp == -1 else corp)
+        return crowset(CLONE_OWNER_COLUMNS, rows)
 
     @exposed
     def GetPotentialHomeStations(self, call):
@@ -243,7 +273,9 @@ class CorpStationMgrService(BindableService):
 
     @exposed
     def GetImprovementStaticData(self, call):
-        return keyval({"improvementTypes": []})
+        # EVEmu CorpStationMgr::GetImprovementStaticData: {improvementTypes: CRowset}; the
+        # outpost improvement types are not in the shipped data, so no rows
+        return keyval({"improvementTypes": crowset(IMPROVEMENT_COLUMNS, [])})
 
 
 class ShipBound(BoundObject):

@@ -11,7 +11,7 @@ changes.  (EVEmu's DeleteBookmarks hands the row to owner 1 to keep copies alive
 no copies here, so the row is deleted.)
 """
 from .characters import next_id
-from .importer import _begin, _placeholder, for_update
+from .importer import _placeholder, for_update, _tx
 
 __all__ = ["SCHEMA", "BOOKMARK_COLUMNS", "FOLDER_COLUMNS", "NotOwner", "TooMany",
            "MAX_BOOKMARKS", "MAX_FOLDERS", "bookmarks_of",
@@ -62,17 +62,6 @@ def _room(conn, table, owner_id, limit, what):
     cur.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "ownerID" = {ph}', (owner_id,))
     if cur.fetchone()[0] >= limit:
         raise TooMany(f"at most {limit} {what} per character")
-
-
-def _tx(conn, fn):
-    _begin(conn)
-    try:
-        out = fn()
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return out
 
 
 def _bm(row):

@@ -7,7 +7,7 @@ Only user-created, non-temporary channels are kept: the fixed help channels are 
 session-bound channels follow sessions, and private conversations end with their last member.
 An access entry for everyone (accessor None) is stored with accessor 0.
 """
-from .importer import _begin, _placeholder
+from .importer import _placeholder, _tx
 
 __all__ = ["SCHEMA", "load_channels", "save_channel", "delete_channel", "set_access",
            "subscribe", "unsubscribe"]
@@ -30,17 +30,6 @@ SCHEMA = (
 CHANNEL_COLUMNS = ("channelID", "ownerID", "displayName", "motd", "comparisonKey",
                    "memberless", "password", "cspa")
 ACCESS_COLUMNS = ("accessor", "mode", "untilWhen", "originalMode", "admin", "reason")
-
-
-def _tx(conn, fn):
-    _begin(conn)
-    try:
-        out = fn()
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return out
 
 
 def load_channels(conn):

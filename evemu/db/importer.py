@@ -548,6 +548,20 @@ def _begin(conn):
         raw.execute("BEGIN")
 
 
+
+def _tx(conn, fn):
+    """``fn()`` in ONE transaction (:func:`_begin`): committed once if it returns, rolled back
+    on any exception (re-raised).  Returns what ``fn`` returned."""
+    _begin(conn)
+    try:
+        out = fn()
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return out
+
+
 def for_update(conn):
     """`` FOR UPDATE`` on PostgreSQL (row locks held to the end of the transaction), nothing on
     SQLite (whose ``BEGIN IMMEDIATE`` already excludes every other writer)."""

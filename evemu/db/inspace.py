@@ -7,7 +7,7 @@ whole state in one transaction: the ship stays in the solar system (flag 0), the
 row names the system and no station (``stationID`` NULL: ``charUnboundMgr`` then selects it
 into space), and the ship's point is kept for the login warp.
 """
-from .importer import _begin, _placeholder
+from .importer import _placeholder, _tx
 
 __all__ = ["SCHEMA", "log_off_in_space", "ship_position"]
 
@@ -18,17 +18,6 @@ SCHEMA = (
 )
 
 FLAG_IN_SPACE = 0
-
-
-def _tx(conn, fn):
-    _begin(conn)
-    try:
-        out = fn()
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return out
 
 
 def log_off_in_space(conn, char_id, ship_id, system_id, constellation_id, region_id, point):

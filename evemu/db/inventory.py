@@ -12,7 +12,7 @@ changed, as ``(row_after,
 An item that stops existing (merged away) is reported at the junkyard location (6) with
 quantity 0, as EVEmu does for a deleted item.
 """
-from .importer import _begin, _placeholder, for_update
+from .importer import _placeholder, for_update, _tx
 from .characters import FIRST_ITEM_ID, next_id
 
 __all__ = ["ITEM_COLUMNS", "item", "items_in", "move", "split", "merge", "stack_all",
@@ -88,17 +88,6 @@ def _update(conn, item_id, **cols):
     sets = ", ".join(f'"{k}" = {ph}' for k in cols)
     conn.cursor().execute(f'UPDATE "invItems" SET {sets} WHERE "itemID" = {ph}',
                           (*cols.values(), item_id))
-
-
-def _tx(conn, fn):
-    _begin(conn)
-    try:
-        out = fn()
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return out
 
 
 def _new_item(conn, src, location, flag, qty):

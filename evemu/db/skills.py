@@ -26,7 +26,7 @@ newItemID, endOfTraining)`` (a level completed and the next entry started at its
 import math
 
 from .characters import ATTR_SKILL_LEVEL, ATTR_SKILL_POINTS, ATTR_SKILL_RANK, skill_points
-from .importer import _begin, _placeholder, for_update
+from .importer import _placeholder, for_update, _tx
 from . import inventory as inv
 from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_SKILL_INJECTED,
                             EVENT_TASK_MASTER, EVENT_TRAINING_CANCELED,
@@ -142,17 +142,6 @@ def next_due(conn):
 
 
 # ------------------------------------------------------------------ writing
-def _tx(conn, fn):
-    _begin(conn)
-    try:
-        out = fn()
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return out
-
-
 def _set_attr(conn, item_id, attr, value):
     cur, ph = _cur(conn)
     cur.execute(f'DELETE FROM "invItemAttributes" WHERE "itemID" = {ph} AND "attributeID" = '

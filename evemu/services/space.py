@@ -33,7 +33,7 @@ from evemu.db import filetime_now
 from evemu.db import bookmarks as bmdb
 from evemu.db import inspace
 from evemu.db import inventory as inv
-from evemu.db.importer import _placeholder
+from evemu.db.importer import _placeholder, _tx
 from evemu.machonet.broadcast import notification_addresses, notification_body
 from evemu.wire.marshal import PackedRow
 from evemu.world.space import (BadArgument, NotAllowed, Observer, ShipControl, Space,
@@ -136,7 +136,7 @@ def set_character_station(conn, char_id, station_id, system_id, constellation_id
         cur.execute(f'UPDATE "chrCharacterInfo" SET "constellationID" = {ph}, '
                     f'"regionID" = {ph} WHERE "characterID" = {ph}',
                     (constellation_id, region_id, char_id))
-    inv._tx(conn, run)
+    _tx(conn, run)
 
 
 # ----------------------------------------------------------------------------- the world

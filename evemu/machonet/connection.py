@@ -205,18 +205,23 @@ class Connection:
             self._held(len(frame))
             return
         if self._writer is None and self._raw_send:
-            try:
-                sent = _raw_send(self.sock, frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
+            sent = self._send_now(frame)
             if sent >= len(frame):
                 return
             if sent:
                 frame = memoryview(frame)[sent:]
         self._enqueue(frame)
+
+    def _send_now(self, data):
+        """One non-blocking send() with nothing queued before it: the bytes the socket took
+        (0 when full).  A failing socket closes the connection and raises _Closed."""
+        try:
+            return _raw_send(self.sock, data)
+        except BlockingIOError:
+            return 0
+        except OSError as e:
+            self.close(f"send failed: {e!r}")
+            raise _Closed() from None
 
     def _enqueue(self, frame):
         """Queue one frame (or the rest of one) for the writer tasklet, starting it if idle;
@@ -241,13 +246,7 @@ class Connection:
         could be sent a whole turn's output without being dropped)."""
         if self._writer is None and self._raw_send:
             data = frames[0] if len(frames) == 1 else b"".join(frames)
-            try:
-                sent = _raw_send(self.sock, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as e:
-                self.close(f"send failed: {e!r}")
-                raise _Closed() from None
+            sent = self._send_now(data)
             if sent >= len(data):
                 return
             del data

@@ -18,7 +18,9 @@ The SQL is portable (DB-API cursor, double-quoted identifiers), so each migratio
 of the connection, the same on every dialect.  ``IF NOT EXISTS`` keeps them harmless on a
 database whose tables an older start-up hook already created.
 """
-from . import characters, importer, skill_history, static
+import importlib
+
+from . import importer, skill_history, static
 from .migrations import migration, register
 
 __all__ = ["REGISTRY_SQL"]
@@ -40,52 +42,25 @@ def _registry(conn):
     static._blob_table(conn)
 
 
-@migration(200, "characters: id sequences, character info, items, item attributes, journal")
-def _characters(conn):
-    cur = conn.cursor()
-    for stmt in characters.SCHEMA:
-        cur.execute(stmt)
+def _schema(module, attr="SCHEMA"):
+    """A migration action that runs the statements of ``evemu.db.<module>.<attr>`` (the module
+    imported when the migration runs: some of them import this one's neighbours)."""
+    def action(conn):
+        stmts = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        cur = conn.cursor()
+        for stmt in stmts:
+            cur.execute(stmt)
+    return action
 
 
-@migration(300, "skills: the skill queue (chrSkillQueue)")
-def _skill_queue(conn):
-    from . import skills
-    cur = conn.cursor()
-    for stmt in skills.SCHEMA:
-        cur.execute(stmt)
-
-
-@migration(301, "chat: user channels, their access lists and subscribers")
-def _chat_channels(conn):
-    from . import chat
-    cur = conn.cursor()
-    for stmt in chat.SCHEMA:
-        cur.execute(stmt)
-
-
+register(200, "characters: id sequences, character info, items, item attributes, journal",
+         _schema("characters"))
+register(300, "skills: the skill queue (chrSkillQueue)", _schema("skills"))
+register(301, "chat: user channels, their access lists and subscribers", _schema("chat"))
 register(310, "skills: the skill history (chrSkillHistory; EVEmu's table, ai generated)",
          skill_history.SCHEMA)
-
-
-@migration(311, "skills: levels trained while the character was away (chrSkillTrainedUnseen)")
-def _skills_trained_unseen(conn):
-    from . import skills
-    cur = conn.cursor()
-    for stmt in skills.UNSEEN_SCHEMA:
-        cur.execute(stmt)
-
-
-@migration(500, "bookmarks: personal bookmarks and their folders")
-def _bookmarks(conn):
-    from . import bookmarks
-    cur = conn.cursor()
-    for stmt in bookmarks.SCHEMA:
-        cur.execute(stmt)
-
-
-@migration(501, "space: the point a ship was left at in space (shipPositions)")
-def _ship_positions(conn):
-    from . import inspace
-    cur = conn.cursor()
-    for stmt in inspace.SCHEMA:
-        cur.execute(stmt)
+register(311, "skills: levels trained while the character was away (chrSkillTrainedUnseen)",
+         _schema("skills", "UNSEEN_SCHEMA"))
+register(500, "bookmarks: personal bookmarks and their folders", _schema("bookmarks"))
+register(501, "space: the point a ship was left at in space (shipPositions)",
+         _schema("inspace"))

@@ -8,7 +8,11 @@ EVE's rules (the client computes the same figures):
 * a character trains ``primary + secondary / 2`` skill points a minute, the two attributes the
   skill names (dgmTypeAttributes 180 and 181; the character's own values in
   ``chrCharacterInfo``);
-* only the first entry of the queue trains; the others start when the one before ends.
+* only the first entry of the queue trains; the others start when the one before ends;
+* only one character of an account trains: a change that would start or keep a queue
+  training while another character of the account has an active one raises
+  :class:`AccountTrainingError` (checked in the change's transaction after a lock on the
+  account's row, :func:`_lock_account`).
 
 ``chrSkillQueue`` (migration 300) holds the queue in order with each entry's start and end
 (FILETIME).  Training: the first entry has times and its skill item has flag 61

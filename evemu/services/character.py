@@ -13,7 +13,9 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
   first), ``InjectSkillIntoBrain(skillItemIDs, stationID)`` None (the books become
   skills; OnItemChange + OnMultiEvent OnSkillInjected), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
-  a list of (itemID, typeID, operation, value);
+  a list of (itemID, typeID, operation, value); a queue call that would train while another
+  character of the account trains: ``UserError('UserAlreadyHasSkillInTraining',
+  {charactersTrainingCount, charName1, charName2})`` (the client's name; EVEmu has none);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,
   shipModifiedCharAttribs, charInfo, shipInfo, shipState}; charInfo / shipInfo map itemID ->
   util.KeyVal {itemID, invItem (item row), activeEffects, attributes, description, time};

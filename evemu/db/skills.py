@@ -8,7 +8,11 @@ EVE's rules (the client computes the same figures):
 * a character trains ``primary + secondary / 2`` skill points a minute, the two attributes the
   skill names (dgmTypeAttributes 180 and 181; the character's own values in
   ``chrCharacterInfo``);
-* only the first entry of the queue trains; the others start when the one before ends.
+* only the first entry of the queue trains; the others start when the one before ends;
+* only one character of an account trains: a change that would start or keep a queue
+  training while another character of the account has an active one raises
+  :class:`AccountTrainingError` (checked in the change's transaction after a lock on the
+  account's row, :func:`_lock_account`).
 
 ``chrSkillQueue`` (migration 300) holds the queue in order with each entry's start and end
 (FILETIME).  Training: the first entry has times and its skill item has flag 61
@@ -33,6 +37,7 @@ from .skill_history import (EVENT_QUEUE_TRAINING_COMPLETED, EVENT_SKILL_INJECTED
                             EVENT_TRAINING_COMPLETE, EVENT_TRAINING_STARTED, record)
 
 __all__ = ["SCHEMA", "MINUTE", "MAX_LEVEL", "MAX_QUEUE", "SkillQueueError",
+           "AccountTrainingError", "training_elsewhere",
            "sp_per_minute", "training_end", "queue", "save_queue", "add_to_end", "stop",
            "start", "complete_due", "next_due", "skills", "hold_trained", "take_trained",
            "InjectError", "inject", "MAX_INJECT", "REQUIRED_SKILLS"]
@@ -57,6 +62,17 @@ CHAR_ATTRS = {164: "charisma", 165: "intelligence", 166: "memory", 167: "percept
 class SkillQueueError(ValueError):
     """A queue the character cannot train: the message says why (sent as the client's
     CustomError)."""
+
+
+class AccountTrainingError(Exception):
+    """Training refused: another character of the same account has an active queue (EVE lets
+    one character of an account train at a time).  ``others``: [(characterID, name)] of the
+    characters training (the client's ``UserAlreadyHasSkillInTraining``)."""
+
+    def __init__(self, others):
+        super().__init__("another character of this account is training: " +
+                         ", ".join(str(c) for c, _n in others))
+        self.others = list(others)
 
 
 def sp_per_minute(primary, secondary):
@@ -141,7 +157,41 @@ def next_due(conn):
     return None if row is None or row[0] is None else int(row[0])
 
 
+def training_elsewhere(conn, char_id, now):
+    """[(characterID, characterName)] of the other characters of ``char_id``'s account whose
+    queue is active at ``now`` (an entry that ends after it: training, not paused, not all
+    ended), in id order."""
+    cur, ph = _cur(conn)
+    cur.execute(f'SELECT c."characterID", c."characterName" FROM "chrCharacters" c WHERE '
+                f'c."accountID" = (SELECT "accountID" FROM "chrCharacters" WHERE '
+                f'"characterID" = {ph}) AND c."characterID" <> {ph} AND EXISTS (SELECT 1 FROM '
+                f'"chrSkillQueue" q WHERE q."characterID" = c."characterID" AND '
+                f'q."endTime" > {ph}) ORDER BY c."characterID"', (char_id, char_id, now))
+    return [(int(c), n) for c, n in cur.fetchall()]
+
+
 # ------------------------------------------------------------------ writing
+def _lock_account(conn, char_id):
+    """Lock the row of ``char_id``'s account to the end of the transaction (PostgreSQL; on
+    SQLite ``BEGIN IMMEDIATE`` already excludes every other writer): two characters of one
+    account starting to train at once, on two servers, take turns, so the second sees the
+    first's queue in :func:`training_elsewhere` (read committed: each statement reads what
+    was committed before it started, and the lock is taken before the check reads)."""
+    lock = for_update(conn)
+    if lock:
+        cur, ph = _cur(conn)
+        cur.execute(f'SELECT accountID FROM account WHERE accountID = (SELECT "accountID" '
+                    f'FROM "chrCharacters" WHERE "characterID" = {ph}){lock}', (char_id,))
+
+
+def _need_no_other_training(conn, char_id, now):
+    """EVE's rule, one character of an account in training: raise
+    :class:`AccountTrainingError` when another character of the account trains."""
+    others = training_elsewhere(conn, char_id, now)
+    if others:
+        raise AccountTrainingError(others)
+
+
 def _set_attr(conn, item_id, attr, value):
     cur, ph = _cur(conn)
     cur.execute(f'DELETE FROM "invItemAttributes" WHERE "itemID" = {ph} AND "attributeID" = '
@@ -270,7 +320,10 @@ def _start_front(conn, char_id, sk, entries, events, announce=True):
 
 def _replace(conn, char_id, pairs, now, train):
     """The queue becomes ``pairs``: the old first entry stops (unless it goes on training
-    unchanged), and the new one starts when ``train``; returns the events."""
+    unchanged), and the new one starts when ``train``; returns the events.  A queue that
+    trains is refused (:class:`AccountTrainingError`, the transaction rolled back) while
+    another character of the account trains (the caller has taken :func:`_lock_account`
+    before reading anything)."""
     sk = skills(conn, char_id)
     pairs = _validate(sk, pairs)
     q = queue(conn, char_id)
@@ -278,6 +331,7 @@ def _replace(conn, char_id, pairs, now, train):
     training = bool(q) and q[0][3] > 0
     if training and train and pairs and pairs[0] == q[0][:2]:
         # the skill in training goes on: keep its start, time the rest after it
+        _need_no_other_training(conn, char_id, now)
         first = q[0]
         rest = _timed(sk, pairs[1:], first[3])
         _write_queue(conn, char_id, [first] + rest)
@@ -289,6 +343,8 @@ def _replace(conn, char_id, pairs, now, train):
         pairs.remove(done)
         record(conn, char_id, EVENT_TASK_MASTER, now, done[0], done[1], sk[done[0]]["points"])
     if train:
+        if pairs:
+            _need_no_other_training(conn, char_id, now)
         entries = _timed(sk, pairs, now)
         _start_front(conn, char_id, sk, entries, events)
     else:
@@ -300,12 +356,16 @@ def _replace(conn, char_id, pairs, now, train):
 def save_queue(conn, char_id, pairs, now):
     """``SaveSkillQueue``: the queue becomes ``pairs`` and trains (EVEmu clears it and adds
     each entry, so the first one starts)."""
-    return _tx(conn, lambda: _replace(conn, char_id, pairs, now, True))
+    def run():
+        _lock_account(conn, char_id)
+        return _replace(conn, char_id, pairs, now, True)
+    return _tx(conn, run)
 
 
 def add_to_end(conn, char_id, type_id, level, now):
     """``AddToEndOfSkillQueue``: append one level; an empty queue starts training it."""
     def run():
+        _lock_account(conn, char_id)
         q = queue(conn, char_id)
         pairs = [e[:2] for e in q] + [(type_id, level)]
         training = not q or q[0][3] > 0
@@ -332,6 +392,7 @@ def start(conn, char_id, type_id, now):
     """``CharStartTrainingSkillByTypeID`` / ``CharStartTrainingSkill``: train ``type_id``
     now: first in the (paused) queue, or its next level alone when it is not queued."""
     def run():
+        _lock_account(conn, char_id)
         sk = skills(conn, char_id)
         s = sk.get(type_id)
         if s is None:

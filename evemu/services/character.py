@@ -13,7 +13,9 @@ DogmaIMService.cpp + Ship.cpp + InventoryItem.cpp, AccountService.cpp + AccountD
   first), ``InjectSkillIntoBrain(skillItemIDs, stationID)`` None (the books become
   skills; OnItemChange + OnMultiEvent OnSkillInjected), ``GetRespecInfo()`` a dict
   (freeRespecs, lastRespecDate, nextTimedRespec), ``GetCharacterAttributeModifiers(attr)``
-  a list of (itemID, typeID, operation, value);
+  a list of (itemID, typeID, operation, value); a queue call that would train while another
+  character of the account trains: ``UserError('UserAlreadyHasSkillInTraining',
+  {charactersTrainingCount, charName1, charName2})`` (the client's name; EVEmu has none);
 * ``dogmaIM.GetAllInfo(getCharInfo, getShipInfo)``: util.KeyVal {activeShipID, locationInfo,
   shipModifiedCharAttribs, charInfo, shipInfo, shipState}; charInfo / shipInfo map itemID ->
   util.KeyVal {itemID, invItem (item row), activeEffects, attributes, description, time};
@@ -68,6 +70,19 @@ UE_TYPEID = 4                        # UserError parameter type of a type's name
 #: EVEmu's SendNotifyMsg / status texts of Character::InjectSkillIntoBrain
 PREREQUISITES_TEXT = b"Injection failed.  Skill prerequisites incomplete."
 NOT_SKILL_TEXT = b"Injection failed.  That item is not a skill book."
+#: the client's UserError when another character of the account is training (its skill
+#: queue service, skillQueueSvc.CommitTransaction, expects it from SaveSkillQueue and
+#: CharStartTrainingSkillByTypeID)
+ALREADY_TRAINING = "UserAlreadyHasSkillInTraining"
+
+
+def already_training(others):
+    """The client's UserError for a character that may not train while ``others``
+    [(characterID, name)] of its account do: ``UserAlreadyHasSkillInTraining`` with the
+    keywords its message box reads (charactersTrainingCount, charName1, charName2)."""
+    names = [n for _c, n in others] + [""]
+    return UserError(ALREADY_TRAINING, {b"charactersTrainingCount": len(others),
+                                        b"charName1": names[0], b"charName2": names[1]})
 
 
 class CharMgrService(Service):
@@ -134,6 +149,8 @@ class SkillMgrBound(BoundObject):
             events = self.db.run(fn, cid, *args, clock.now())
         except skills.SkillQueueError as e:
             raise UserError("CustomError", {b"error": str(e).encode()}) from None
+        except skills.AccountTrainingError as e:
+            raise already_training(e.others) from None
         if saved:
             events = list(events) + [("OnSkillTrainingSaved",)]
         self.service.send_events(cid, events)

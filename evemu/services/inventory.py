@@ -129,6 +129,15 @@ def need_reachable(conn, call, it):
         raise UserError("CustomError", {b"error": b"That item is not here."})
 
 
+def own_reachable_item(conn, call, item_id, character_anywhere=False):
+    """:func:`own_item` then :func:`need_reachable` on one connection (one ``db.run``, one
+    pool checkout); ``character_anywhere``: the character's own item skips the second."""
+    it = own_item(conn, call, item_id)
+    if not (character_anywhere and it["itemID"] == call.session.get("charid")):
+        need_reachable(conn, call, it)
+    return it
+
+
 class InventoryBound(BoundObject):
     """One inventory: ``location`` (a station, an item or the character), the flag its
     listing keeps to (None: all) and the owner it lists for."""
@@ -291,10 +300,9 @@ class InvBrokerBound(BoundObject):
         inventoryID = _int(inventoryID, "inventoryID")
         if inventoryID == call.session.get("stationid"):
             return self._bind(call, inventoryID, FLAG_HANGAR, cid, FLAG_HANGAR)
-        it = self.db.run(own_item, call, inventoryID)
+        it = self.db.run(own_reachable_item, call, inventoryID, character_anywhere=True)
         if it["itemID"] == cid:
             return self._bind(call, cid, FLAG_SKILL, cid, FLAG_SKILL)
-        self.db.run(need_reachable, call, it)
         default = FLAG_CARGO if it["categoryID"] == CATEGORY_SHIP else FLAG_HANGAR
         return self._bind(call, it["itemID"], None, cid, default)
 
@@ -317,8 +325,7 @@ class InvBrokerBound(BoundObject):
 
     @exposed
     def SplitStack(self, call, locationID, itemID, quantity, ownerID=None):
-        it = self.db.run(own_item, call, itemID)
-        self.db.run(need_reachable, call, it)
+        it = self.db.run(own_reachable_item, call, itemID)
         try:
             new_id, changes = self.db.run(inv.split, it["itemID"], _int(quantity, "quantity"))
         except ValueError as e:

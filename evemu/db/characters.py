@@ -427,6 +427,9 @@ CHARACTER_COLUMNS = (
     "paperDollState")
 
 
+_CHARACTER_SQL = {}         # (placeholder, ship, hq) -> character_row's statement
+
+
 def character_row(conn, char_id, *, ship=False, hq=False):
     """A dict of the character's columns (chrCharacters + chrCharacterInfo), or None.
 
@@ -435,18 +438,22 @@ def character_row(conn, char_id, *, ship=False, hq=False):
     (None, None when it has no ship or the row is gone; the name "" when NULL); ``hq`` adds
     ``hqID``, its corporation's headquarters station (None when unknown)."""
     ph = _placeholder(conn)
+    key = (ph, bool(ship), bool(hq))
+    sql = _CHARACTER_SQL.get(key)
+    if sql is None:
+        cols = [f'{"c" if i < 14 else "i"}."{n}"' for i, n in enumerate(CHARACTER_COLUMNS)]
+        joins = ""
+        if ship:
+            cols += ['s."itemID"', 's."typeID"', 's."itemName"']
+            joins += ' LEFT JOIN "invItems" s ON s."itemID" = i."shipID"'
+        if hq:
+            cols.append('h."stationID"')
+            joins += ' LEFT JOIN "crpCorporation" h ON h."corporationID" = c."corporationID"'
+        sql = _CHARACTER_SQL[key] = (
+            f'SELECT {", ".join(cols)} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
+            f'i."characterID" = c."characterID"{joins} WHERE c."characterID" = {ph}')
     cur = conn.cursor()
-    cols = [f'{"c" if i < 14 else "i"}."{n}"' for i, n in enumerate(CHARACTER_COLUMNS)]
-    joins = ""
-    if ship:
-        cols += ['s."itemID"', 's."typeID"', 's."itemName"']
-        joins += ' LEFT JOIN "invItems" s ON s."itemID" = i."shipID"'
-    if hq:
-        cols.append('h."stationID"')
-        joins += ' LEFT JOIN "crpCorporation" h ON h."corporationID" = c."corporationID"'
-    cur.execute(f'SELECT {", ".join(cols)} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
-                f'i."characterID" = c."characterID"{joins} WHERE c."characterID" = {ph}',
-                (char_id,))
+    cur.execute(sql, (char_id,))
     row = cur.fetchone()
     if not row:
         return None

@@ -5,9 +5,9 @@ Every change runs in ONE transaction (committed once; rolled back on any error) 
 rows it reads before it changes them (``FOR UPDATE`` on PostgreSQL, in item-id order so two
 moves never deadlock; SQLite's ``BEGIN IMMEDIATE`` excludes other writers), so two servers
 moving or splitting one stack at once can neither duplicate nor lose items.  (One exception,
-as safe: a whole item's move on PostgreSQL is a single compare-and-set UPDATE, see
-:func:`_move_whole_cas`.)  It returns what
-changed, as ``(row_after,
+as safe: a whole item's move on PostgreSQL is a single statement -- one that locks, checks
+the caller's ``allow`` and moves, :data:`_MOVE_ALLOWED`, or a compare-and-set UPDATE after the
+caller's check, :func:`_move_whole_cas`.)  It returns what changed, as ``(row_after,
 {column: old_value})`` pairs, so the services layer can send ``OnItemChange`` to the owner.
 An item that stops existing (merged away) is reported at the junkyard location (6) with
 quantity 0, as EVEmu does for a deleted item.

@@ -7,9 +7,10 @@
 Calls (each a real service call that reads or writes the database):
 
 - ``character selection``: ``charUnboundMgr.GetCharacterToSelect`` (the selection screen's
-  character sheet: two database reads);
+  character sheet: one read, the ship joined);
 - ``item move``: a whole stack moved between the ship's cargo and the hangar (``Add`` on the
-  bound inventories: one transaction that locks, reads and updates the item);
+  bound inventories: on PostgreSQL one statement that locks, reads and moves the item; on
+  SQLite one transaction);
 - ``ISK transfer``: ``account.GiveCash`` (one transaction: both characters locked, two journal
   rows, two balances).
 

@@ -11,6 +11,9 @@ Prints one table:
   evemu.db does): p50/p99 in microseconds.
 - ``backend direct``: the same call without the thread hop or the pool (driver and server alone;
   on PostgreSQL the loop connection's waits, from the main tasklet).
+- ``Database.run, no statement``: ``db.run`` of a function that sends nothing: what is ours
+  around every statement (SQLite: the thread hop; PostgreSQL: the pool's checkout, the
+  connection's idle probe, the release's reset).
 - ``db thread (previous design)``: PostgreSQL only; a blocking psycopg connection on one
   database thread, the tasklet waiting on an Event (what evemu.db did before the pool).
 - ``raw libpq on loop``: PostgreSQL only; the same query sent with psycopg.pq's non-blocking
@@ -125,6 +128,10 @@ class ThreadedPG:
         self.thread.shutdown(wait=True)
 
 
+def _nothing(conn):
+    return None
+
+
 def concurrent(call, tasklets, per=20):
     def worker():
         for _ in range(per):
@@ -178,6 +185,11 @@ def main():
             else:
                 p = pct(timed(lambda: db.backend.get_account("bench"), a.n))
             rows.append((label, "backend direct (no thread hop, no pool)", *p))
+            # what is ours around a statement: the thread hop (SQLite), or the pool's checkout,
+            # the connection's probe and the release's reset (PostgreSQL)
+            in_tasklet(lambda: timed(lambda: db.run(_nothing), 200))
+            p = pct(in_tasklet(lambda: timed(lambda: db.run(_nothing), a.n)))
+            rows.append((label, "Database.run, no statement (our own cost)", *p))
             cps = concurrent(lambda: db.get_account("bench"), a.tasklets)
             rows.append((label, f"concurrent, {a.tasklets} tasklets, {how}", None, cps))
             if target == url:
@@ -208,7 +220,8 @@ def main():
         if p50 is None:
             print(f"{label:<24} {what:<44} {'':>8} {'':>8} {p99:>9.0f}")
         else:
-            print(f"{label:<24} {what:<44} {p50:>8.0f} {p99:>8.0f} {'':>9}")
+            d = 1 if p50 < 10 else 0            # a few microseconds: one decimal
+            print(f"{label:<24} {what:<44} {p50:>8.{d}f} {p99:>8.{d}f} {'':>9}")
 
 
 if __name__ == "__main__":

@@ -427,19 +427,48 @@ CHARACTER_COLUMNS = (
     "paperDollState")
 
 
-def character_row(conn, char_id):
-    """A dict of the character's columns (chrCharacters + chrCharacterInfo), or None."""
+_CHARACTER_SQL = {}         # (placeholder, ship, hq) -> character_row's statement
+
+
+def character_row(conn, char_id, *, ship=False, hq=False):
+    """A dict of the character's columns (chrCharacters + chrCharacterInfo), or None.
+
+    In the same statement (one round trip on PostgreSQL), when asked: ``ship`` adds
+    ``shipTypeID`` and ``shipName``, the type and name of its active ship's ``invItems`` row
+    (None, None when it has no ship or the row is gone; the name "" when NULL); ``hq`` adds
+    ``hqID``, its corporation's headquarters station (None when unknown)."""
     ph = _placeholder(conn)
+    key = (ph, bool(ship), bool(hq))
+    sql = _CHARACTER_SQL.get(key)
+    if sql is None:
+        cols = [f'{"c" if i < 14 else "i"}."{n}"' for i, n in enumerate(CHARACTER_COLUMNS)]
+        joins = ""
+        if ship:
+            cols += ['s."itemID"', 's."typeID"', 's."itemName"']
+            joins += ' LEFT JOIN "invItems" s ON s."itemID" = i."shipID"'
+        if hq:
+            cols.append('h."stationID"')
+            joins += ' LEFT JOIN "crpCorporation" h ON h."corporationID" = c."corporationID"'
+        sql = _CHARACTER_SQL[key] = (
+            f'SELECT {", ".join(cols)} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
+            f'i."characterID" = c."characterID"{joins} WHERE c."characterID" = {ph}')
     cur = conn.cursor()
-    cols = ", ".join(f'{"c" if i < 14 else "i"}."{n}"'
-                     for i, n in enumerate(CHARACTER_COLUMNS))
-    cur.execute(f'SELECT {cols} FROM "chrCharacters" c JOIN "chrCharacterInfo" i ON '
-                f'i."characterID" = c."characterID" WHERE c."characterID" = {ph}', (char_id,))
+    cur.execute(sql, (char_id,))
     row = cur.fetchone()
     if not row:
         return None
-    out = dict(zip(CHARACTER_COLUMNS, row))
+    n = len(CHARACTER_COLUMNS)
+    out = dict(zip(CHARACTER_COLUMNS, row[:n]))
     out["balance"] = float(out["balance"])      # NUMERIC on PostgreSQL: a float on the wire
+    rest = row[n:]
+    if ship:
+        (found, type_id, name), rest = rest[:3], rest[3:]
+        if out["shipID"] and found is not None:
+            out["shipTypeID"], out["shipName"] = type_id, name or ""
+        else:
+            out["shipTypeID"] = out["shipName"] = None
+    if hq:
+        out["hqID"] = rest[0]
     return out
 
 
@@ -482,21 +511,6 @@ def set_delete_prepare(conn, account_id, char_id, when):
     n = cur.rowcount
     conn.commit()
     return n == 1
-
-
-def item_type_and_name(conn, item_id):
-    """``(typeID, itemName)`` of an item, or None."""
-    ph = _placeholder(conn)
-    return _one(conn.cursor(), f'SELECT "typeID", "itemName" FROM "invItems" WHERE '
-                               f'"itemID" = {ph}', (item_id,))
-
-
-def corporation_hq(conn, corp_id):
-    """The headquarters station of a corporation, or None."""
-    ph = _placeholder(conn)
-    row = _one(conn.cursor(), f'SELECT "stationID" FROM "crpCorporation" WHERE '
-                              f'"corporationID" = {ph}', (corp_id,))
-    return row[0] if row else None
 
 
 #: invGroups.groupID of clones (EVEmu's ``groupID=23``)

@@ -476,14 +476,24 @@ def parse_dump(text, filename="<dump>", on_progress=None):
 
 
 # ------------------------------------------------------------------------------ storing
+_drivers = {}           # connection class -> its DB-API module's name
+
+
 def _driver(conn):
     """The DB-API module's name of a connection (of its class or a base: psycopg's
-    connections are subclassed by :mod:`evemu.db.pgloop`)."""
-    for cls in type(conn).__mro__:
-        mod = cls.__module__.split(".")[0]
-        if mod in ("sqlite3", "_sqlite3", "psycopg", "psycopg2"):
-            return mod
-    return type(conn).__module__.split(".")[0]
+    connections are subclassed by :mod:`evemu.db.pgloop`).  Remembered per class: every
+    query function asks it (placeholder, dialect, ``FOR UPDATE``) once or more per call."""
+    cls = type(conn)
+    mod = _drivers.get(cls)
+    if mod is None:
+        for c in cls.__mro__:
+            mod = c.__module__.split(".")[0]
+            if mod in ("sqlite3", "_sqlite3", "psycopg", "psycopg2"):
+                break
+        else:
+            mod = cls.__module__.split(".")[0]
+        _drivers[cls] = mod
+    return mod
 
 
 def dialect(conn):

@@ -5,9 +5,9 @@ Every change runs in ONE transaction (committed once; rolled back on any error) 
 rows it reads before it changes them (``FOR UPDATE`` on PostgreSQL, in item-id order so two
 moves never deadlock; SQLite's ``BEGIN IMMEDIATE`` excludes other writers), so two servers
 moving or splitting one stack at once can neither duplicate nor lose items.  (One exception,
-as safe: a whole item's move on PostgreSQL is a single compare-and-set UPDATE, see
-:func:`_move_whole_cas`.)  It returns what
-changed, as ``(row_after,
+as safe: a whole item's move on PostgreSQL is a single statement -- one that locks, checks
+the caller's ``allow`` and moves, :data:`_MOVE_ALLOWED`, or a compare-and-set UPDATE after the
+caller's check, :func:`_move_whole_cas`.)  It returns what changed, as ``(row_after,
 {column: old_value})`` pairs, so the services layer can send ``OnItemChange`` to the owner.
 An item that stops existing (merged away) is reported at the junkyard location (6) with
 quantity 0, as EVEmu does for a deleted item.
@@ -136,15 +136,15 @@ def _idle_postgresql(conn):
     return raw if info is not None and info.transaction_status == 0 else None
 
 
-def _move_whole_cas(conn, item_id, location, flag, qty, check):
+def _move_whole_cas(conn, item_id, location, flag, qty, check, first=None):
     """PostgreSQL, a whole item moved: read it (no lock), check it, then ONE ``UPDATE`` that
     applies only if the row still has the owner, place and quantity that were checked (a
     compare-and-set: atomic on its own, no lock held across round trips): 2 round trips
     instead of BEGIN / SELECT FOR UPDATE / UPDATE / COMMIT.  A row changed in between is read
-    and checked again.  None: not a whole move, or the row kept changing (the caller takes
-    the transaction)."""
+    and checked again.  ``first``: the row as just read (its first read is then saved).
+    None: not a whole move, or the row kept changing (the caller takes the transaction)."""
     for _ in range(_CAS_TRIES):
-        it = item(conn, item_id)
+        it, first = (item(conn, item_id) if first is None else first), None
         if it is None:
             raise KeyError(item_id)
         if check is not None:
@@ -164,15 +164,65 @@ def _move_whole_cas(conn, item_id, location, flag, qty, check):
     return None
 
 
-def move(conn, item_id, location, flag, qty=None, check=None):
+#: A whole item's move in ONE statement when the row meets a caller's ``allow`` (see
+#: :func:`move`): the row locked (``FOR UPDATE``: a concurrent change is waited for and the
+#: conditions evaluated on its newest version), moved if it qualifies, and returned as it was
+#: before, with whether it moved.  One statement is atomic, and the lock lasts only for it.
+_MOVE_ALLOWED = (
+    'WITH it ("itemID", "typeID", "ownerID", "locationID", "flagID", "quantity", "groupID", '
+    '"categoryID", "customInfo", "singleton", "itemName") AS ('
+    + _SELECT + ' WHERE i."itemID" = %(item)s FOR UPDATE OF i), '
+    'moved AS (UPDATE "invItems" u SET "locationID" = %(location)s, "flagID" = %(flag)s '
+    'FROM it WHERE u."itemID" = it."itemID" AND it."ownerID" = %(owner)s '
+    'AND it."locationID" = ANY(%(places)s) AND it."itemID" <> ALL(%(not_items)s) '
+    'AND (%(ships)s OR NOT (it."categoryID" = %(ship_category)s AND it."singleton" <> 0)) '
+    'AND (%(qty)s::BIGINT IS NULL OR it."singleton" <> 0 OR it."quantity" <= %(qty)s) '
+    'RETURNING u."itemID") '
+    'SELECT it.*, EXISTS (SELECT 1 FROM moved) FROM it')
+
+#: invCategories.categoryID of ships (``allow``'s ``ships``)
+CATEGORY_SHIP = 6
+
+
+def _move_allowed(conn, item_id, location, flag, qty, allow):
+    """PostgreSQL: :data:`_MOVE_ALLOWED`.  Returns ``(row before, moved)``; KeyError if there
+    is no such item."""
+    cur = conn.cursor()
+    cur.execute(_MOVE_ALLOWED, {
+        "item": item_id, "location": location, "flag": flag, "qty": qty,
+        "owner": allow["owner"],
+        "places": [int(p) for p in allow["places"] if p is not None],
+        "not_items": [int(i) for i in allow.get("not_items", ()) if i is not None],
+        "ships": bool(allow.get("ships", False)), "ship_category": CATEGORY_SHIP})
+    r = cur.fetchone()
+    if r is None:
+        raise KeyError(item_id)
+    return _row(r[:11]), bool(r[11])
+
+
+def move(conn, item_id, location, flag, qty=None, check=None, allow=None):
     """Move ``qty`` of an item (all of it when None or at least its quantity) to ``location``
     / ``flag``.  A part of a stack is split off as a new item in the destination.  Returns
     ``(moved itemID, changes)``.  ``check(conn, item)``, when given, runs on the row the move
     applies to (a caller's permission checks: what it raises changes nothing): inside the
     transaction on the locked row, or, for a whole item on PostgreSQL, before a
-    compare-and-set ``UPDATE`` that applies only to that row unchanged (:func:`_move_whole_cas`)."""
+    compare-and-set ``UPDATE`` that applies only to that row unchanged (:func:`_move_whole_cas`).
+
+    ``allow`` (PostgreSQL; ignored on SQLite): a condition under which ``check`` certainly
+    passes, as values -- the item's ``owner``, one of the ``places`` it may be in, the
+    ``not_items`` it may not be, and, unless ``ships`` is true, not an assembled ship.  A whole
+    item that meets it moves in ONE statement (:data:`_MOVE_ALLOWED`), ``check`` not called;
+    any other goes the ``check`` way (the row that statement read saves the first read).  It
+    must never be looser than ``check``: what it lets through is not checked again."""
     if _idle_postgresql(conn) is not None:
-        out = _move_whole_cas(conn, item_id, location, flag, qty, check)
+        first = None
+        if allow is not None:
+            first, moved = _move_allowed(conn, item_id, location, flag, qty, allow)
+            if moved:
+                after = dict(first, locationID=location, flagID=flag)
+                ch = _changed(first, after)
+                return item_id, ([(after, ch)] if ch else [])
+        out = _move_whole_cas(conn, item_id, location, flag, qty, check, first)
         if out is not None:
             return out
 

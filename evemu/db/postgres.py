@@ -173,7 +173,7 @@ class PostgreSQLBackend(Backend):
     def _c(self):
         """The connection, a new one if the last one broke or the server closed it."""
         conn = self.conn
-        if conn is None or conn.closed or conn.broken:
+        if conn is None or conn.closed:               # (a broken one is closed too)
             if conn is not None:
                 self.reconnects += 1
                 log.warning("%s: connection lost; reconnecting", self.path)
@@ -209,11 +209,13 @@ class PostgreSQLBackend(Backend):
         neither committed nor rolled back) is rolled back, never carried into the next call; a
         connection stopped mid-statement is closed (the next use reconnects)."""
         conn = self.conn
-        if conn is None or conn.closed or conn.broken:
+        if conn is None:
             return
-        status = conn.info.transaction_status
+        # libpq's status as a plain int (conn.info builds an object and an enum per access);
+        # a closed or broken connection's is UNKNOWN, never IDLE
         pq = self._psycopg.pq.TransactionStatus
-        if status == pq.IDLE:
+        status = conn.pgconn.transaction_status
+        if status == pq.IDLE or conn.closed:            # (a broken one is closed too)
             return
         if status in (pq.INTRANS, pq.INERROR):
             log.warning("%s: a call left a transaction open; rolled back", self.path)

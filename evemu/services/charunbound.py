@@ -86,9 +86,11 @@ class CharUnboundMgrService(Service):
         self.online = {}            # characterID -> connection that selected it
 
 
-    def _own_character(self, call, char_id):
+    def _own_character(self, call, char_id, **extra):
+        """The character's row (:func:`evemu.db.characters.character_row`, ``extra`` its
+        joined columns), if it is the calling account's."""
         char_id = _int(char_id, "characterID")
-        row = self.db.run(chars.character_row, char_id)
+        row = self.db.run(chars.character_row, char_id, **extra)
         if row is None or row["accountID"] != call.userid:
             raise UserError("CharacterNotFound", {b"charID": char_id})
         return row
@@ -105,15 +107,17 @@ class CharUnboundMgrService(Service):
 
     @exposed
     def GetCharacterToSelect(self, call, characterID):
-        c = self._own_character(call, characterID)
-        ship = self.db.run(chars.item_type_and_name, c["shipID"]) if c["shipID"] else None
-        ship_type, ship_name = ship if ship else (606, "My Ship")
+        c = self._own_character(call, characterID, ship=True)    # one query, the ship joined
+        if c["shipTypeID"] is None:
+            ship_type, ship_name = 606, "My Ship"
+        else:
+            ship_type, ship_name = c["shipTypeID"], c["shipName"]
         return crowset(CHARACTER_TO_SELECT_COLUMNS, [(
             0, 0, 0, c["characterID"], c["petitionMessage"], c["gender"], c["bloodlineID"],
             c["createDateTime"], c["startDateTime"], c["corporationID"], 0, c["stationID"],
             c["solarSystemID"], c["constellationID"], c["regionID"], 0, 0, "none",
             c["bounty"], c["skillQueueEndTime"], c["skillPoints"], ship_type,
-            ship_name or "", c["securityRating"], c["title"], c["balance"], c["aurBalance"],
+            ship_name, c["securityRating"], c["title"], c["balance"], c["aurBalance"],
             15, 30, c["paperDollState"])])
 
     @exposed
@@ -126,19 +130,19 @@ class CharUnboundMgrService(Service):
 
     @exposed
     def SelectCharacterID(self, call, characterID, loadDungeon=0, secondChoiceID=None):
-        c = self._own_character(call, characterID)
+        c = self._own_character(call, characterID, hq=True)      # one query, the HQ joined
         char_id = c["characterID"]
         space = self.manager.lookup("beyonce")        # its last log-off in space written first
         wait = getattr(space, "wait_logged_off", None)
         if wait is not None and wait(char_id):
-            c = self._own_character(call, characterID)
+            c = self._own_character(call, characterID, hq=True)
         if call.session.get("charid") is not None:
             raise UserError("CharacterAlreadySelected")
         other = self.online.get(char_id)
         if other is not None and other is not call.connection and not other.closed:
             raise UserError("CharacterAlreadyOnline")
         self.online[char_id] = call.connection
-        hq = self.db.run(chars.corporation_hq, c["corporationID"])
+        hq = c["hqID"]
         s = call.session
         s.update(genderID=c["gender"], bloodlineID=c["bloodlineID"], raceID=c["raceID"],
                  charid=char_id, corpid=c["corporationID"], cloneStationID=c["stationID"],

@@ -129,6 +129,15 @@ def need_reachable(conn, call, it):
         raise UserError("CustomError", {b"error": b"That item is not here."})
 
 
+def own_reachable_item(conn, call, item_id, character_anywhere=False):
+    """:func:`own_item` then :func:`need_reachable` on one connection (one ``db.run``, one
+    pool checkout); ``character_anywhere``: the character's own item skips the second."""
+    it = own_item(conn, call, item_id)
+    if not (character_anywhere and it["itemID"] == call.session.get("charid")):
+        need_reachable(conn, call, it)
+    return it
+
+
 class InventoryBound(BoundObject):
     """One inventory: ``location`` (a station, an item or the character), the flag its
     listing keeps to (None: all) and the owner it lists for."""
@@ -190,8 +199,21 @@ class InventoryBound(BoundObject):
                 raise UserError("CustomError", {b"error": b"An assembled ship cannot go there."})
         return check
 
+    def _movable_allow(self, call):
+        """``allow`` for :func:`evemu.db.inventory.move`: a narrower form of
+        :meth:`_movable_check`'s rules, as values, under which that check certainly passes
+        (ours, directly in the station or the active ship, not the character, this inventory
+        or the active ship, and no assembled ship unless this is the station's hangar): on
+        PostgreSQL a whole item that meets it moves in one statement.  Keep it inside the
+        check: whatever it lets through is not checked again."""
+        station, ship = call.session.get("stationid"), call.session.get("shipid")
+        return {"owner": need_character(call), "places": (station, ship),
+                "not_items": (self.owner, self.location, ship),
+                "ships": station is not None and self.location == station}
+
     def _move(self, call, item_id, flag, qty):
-        """One database call and one transaction: the item locked, checked, moved."""
+        """One database call and one transaction: the item locked, checked, moved (on
+        PostgreSQL a whole item that meets :meth:`_movable_allow`: one statement)."""
         item_id = _int(item_id, "itemID")
         if qty is not None:
             qty = _int(qty, "qty")
@@ -200,7 +222,8 @@ class InventoryBound(BoundObject):
         dest_flag = self.default_flag if flag is None else _flag(flag)
         try:
             new_id, changes = self.db.run(inv.move, item_id, self.location, dest_flag, qty,
-                                          check=self._movable_check(call))
+                                          check=self._movable_check(call),
+                                          allow=self._movable_allow(call))
         except KeyError:
             raise UserError(SOMEONE_ELSES) from None
         except ValueError as e:
@@ -291,10 +314,9 @@ class InvBrokerBound(BoundObject):
         inventoryID = _int(inventoryID, "inventoryID")
         if inventoryID == call.session.get("stationid"):
             return self._bind(call, inventoryID, FLAG_HANGAR, cid, FLAG_HANGAR)
-        it = self.db.run(own_item, call, inventoryID)
+        it = self.db.run(own_reachable_item, call, inventoryID, character_anywhere=True)
         if it["itemID"] == cid:
             return self._bind(call, cid, FLAG_SKILL, cid, FLAG_SKILL)
-        self.db.run(need_reachable, call, it)
         default = FLAG_CARGO if it["categoryID"] == CATEGORY_SHIP else FLAG_HANGAR
         return self._bind(call, it["itemID"], None, cid, default)
 
@@ -317,8 +339,7 @@ class InvBrokerBound(BoundObject):
 
     @exposed
     def SplitStack(self, call, locationID, itemID, quantity, ownerID=None):
-        it = self.db.run(own_item, call, itemID)
-        self.db.run(need_reachable, call, it)
+        it = self.db.run(own_reachable_item, call, itemID)
         try:
             new_id, changes = self.db.run(inv.split, it["itemID"], _int(quantity, "quantity"))
         except ValueError as e:

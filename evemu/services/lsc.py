@@ -24,6 +24,7 @@ import time
 import stackless
 
 from evemu.db import chat as chat_db
+from evemu.db.importer import _placeholder
 from evemu.machonet.calls import ClientCallError, call_client
 from evemu.world import chat as W
 from evemu.world.chat import ChatError
@@ -85,7 +86,22 @@ def session_changed(connection):
 
 
 def _fetch_one(conn, sql, args):
-    return conn.execute(sql, args).fetchone()
+    """The first row of ``sql`` (``?`` placeholders on both backends), or None."""
+    return conn.execute(sql.replace("?", _placeholder(conn)), args).fetchone()
+
+
+def _first_value(conn, queries, args):
+    """The first true first value of the first row of ``queries``, tried in order; a query
+    that fails (its table is not there without the static data) counts as no row.  None if
+    none has one."""
+    for sql in queries:
+        try:
+            row = _fetch_one(conn, sql, args)
+        except Exception:               # noqa: BLE001 -- table or column missing: the next
+            continue
+        if row and row[0]:
+            return row[0]
+    return None
 
 
 # ------------------------------------------------------------------ wire helpers
@@ -266,42 +282,41 @@ class LSCService(Service):
 
     # ------------------------------------------------------------ look-ups
     #: where a session-bound channel's MOTD (the entity's name) comes from: EVEmu's LSCDB
-    #: tables first, then CCP's static-data names
+    #: tables first, then CCP's static-data names.  Quoted names and ``?`` (the connection's
+    #: placeholder is put in): PostgreSQL folds unquoted names to lower case and takes ``%s``
     _NAME_QUERIES = {
-        "solarsystemid2": ("SELECT solarSystemName FROM mapSolarSystems WHERE solarSystemID=?",),
-        "solarsystemid": ("SELECT solarSystemName FROM mapSolarSystems WHERE solarSystemID=?",),
-        "constellationid": ("SELECT constellationName FROM mapConstellations "
-                            "WHERE constellationID=?",),
-        "regionid": ("SELECT regionName FROM mapRegions WHERE regionID=?",),
-        "corpid": ("SELECT corporationName FROM crpCorporation WHERE corporationID=?",
-                   "SELECT itemName FROM invNames WHERE itemID=?",
-                   "SELECT itemName FROM eveNames WHERE itemID=?",
-                   "SELECT corporationName FROM crpNPCCorporations WHERE corporationID=?"),
-        "allianceid": ("SELECT shortName FROM alnAlliance WHERE allianceID=?",),
+        "solarsystemid2": ('SELECT "solarSystemName" FROM "mapSolarSystems" '
+                           'WHERE "solarSystemID" = ?',),
+        "solarsystemid": ('SELECT "solarSystemName" FROM "mapSolarSystems" '
+                          'WHERE "solarSystemID" = ?',),
+        "constellationid": ('SELECT "constellationName" FROM "mapConstellations" '
+                            'WHERE "constellationID" = ?',),
+        "regionid": ('SELECT "regionName" FROM "mapRegions" WHERE "regionID" = ?',),
+        "corpid": ('SELECT "corporationName" FROM "crpCorporation" WHERE "corporationID" = ?',
+                   'SELECT "itemName" FROM "invNames" WHERE "itemID" = ?',
+                   'SELECT "itemName" FROM "eveNames" WHERE "itemID" = ?',
+                   'SELECT "corporationName" FROM "crpNPCCorporations" '
+                   'WHERE "corporationID" = ?'),
+        "allianceid": ('SELECT "shortName" FROM "alnAlliance" WHERE "allianceID" = ?',),
     }
 
     def _name_of(self, kind, entity_id):
-        for sql in self._NAME_QUERIES.get(kind, ()):
-            name = self._query_one(sql, entity_id)
-            if name:
-                return name
-        return str(entity_id)
-
-    def _query_one(self, sql, *args):
-        db = self.manager.server.db
-        try:
-            row = db.run(_fetch_one, sql, args)         # on the database thread
-        except Exception:               # table not there (no static data): a plain fallback
-            return None
-        return row[0] if row else None
+        queries = self._NAME_QUERIES.get(kind, ())
+        name = None
+        if queries:
+            try:            # all of a kind's queries on one connection (one db.run)
+                name = self.manager.server.db.run(_first_value, queries, (entity_id,))
+            except Exception:           # noqa: BLE001 -- no database: the plain fallback
+                name = None
+        return name or str(entity_id)
 
     def _character(self, charid):
         got = self._names.get(charid)
         if got is None:
             db = self.manager.server.db
             try:
-                row = db.run(_fetch_one, "SELECT characterName, typeID FROM chrCharacters "
-                             "WHERE characterID = ?", (charid,))
+                row = db.run(_fetch_one, 'SELECT "characterName", "typeID" FROM '
+                             '"chrCharacters" WHERE "characterID" = ?', (charid,))
             except Exception:
                 row = None
             got = (row[0], row[1]) if row else (f"Character {charid}", 1373)
@@ -848,6 +863,9 @@ class LSCService(Service):
         the character joins its session-bound channels (local, corp), and the welcome text
         waits for the client's own JoinChannels of local (see :meth:`send_motd`)."""
         from .charunbound import motd_text
+        # the speaker's name and type from the row the selection read: no query of its own
+        self._names[character["characterID"]] = (character["characterName"],
+                                                 character["typeID"])
         self.sync_session(call.connection)
         self.send_motd(call.connection, motd_text(self.manager.server, call.session))
 

@@ -550,11 +550,33 @@ class Loop:
         events = self._poller.poll(timeout)
         if events:
             wakefd = self._wakefd
+            fds = self._fds
             for fd, ev in events:
                 if fd == wakefd:
                     self._wakeup.drain()
-                else:
-                    self._dispatch_fd(fd, ev)
+                    continue
+                # The usual event, inline: readable, and readers (plain Waiters) wait for
+                # it -- a socket's reader, once per request.  Same steps as _dispatch_fd
+                # and Waiter.wake (this is the loop's thread): wake them all, then empty
+                # the list.  Anything else goes through _dispatch_fd.
+                if ev == READ:
+                    entry = fds.get(fd)
+                    if entry is not None:
+                        readers = entry[0]
+                        if readers:
+                            for w in readers:
+                                if type(w) is Waiter:
+                                    if w.state == _WAITING:
+                                        w.state = _WOKEN
+                                        w.value = None
+                                        ch = w.channel
+                                        if ch is not None and ch.balance < 0:
+                                            ch.send(None)
+                                else:
+                                    w.wake()
+                            entry[0] = []
+                            continue
+                self._dispatch_fd(fd, ev)
         timers = self._timers
         if timers.live or timers.cancelled:
             due = timers.pop_due(_monotonic())

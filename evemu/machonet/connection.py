@@ -72,6 +72,7 @@ _getcurrent = stackless.getcurrent
 _dumps = marshal.dumps
 _substream = SubStream.from_raw
 _DEBUG = logging.DEBUG
+_pack_header = _HEADER.pack
 _raw_send = socket.socket.send
 _raw_recv_into = socket.socket.recv_into
 _scratch = threading.local()
@@ -671,7 +672,10 @@ class Connection:
                 attrs = session._attrs
                 rsp = call_rsp_wire(packet, attrs.get("clientID"), attrs.get("userid"),
                                     _substream(_dumps(result, None)), oob)
-                frame = encode_frame(_dumps(rsp, 8192))
+                data = _dumps(rsp, 8192)
+                if len(data) > 0xFFFFFFFF:      # (encode_frame, inline)
+                    raise ValueError("payload too large for a 32-bit length prefix")
+                frame = _pack_header(len(data)) + data
                 if session._changes:    # the changes this call made go out before its reply
                     change = session.change_packet(self.server.node_id)
                     if change is not None:

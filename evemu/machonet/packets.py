@@ -9,7 +9,7 @@ connection is dropped: a client that sends malformed packets is broken or hostil
 Strings: on the wire a Python 2 ``str`` is ``bytes``; here service/method names are ``str`` and
 are converted at this boundary (ASCII only: a non-ASCII name is a malformed packet).
 """
-from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, make_instance
+from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, loads as _loads, make_instance
 
 from . import constants as C
 
@@ -365,9 +365,9 @@ def parse_call_packet(value):
     if type(ss) is not SubStream:
         return None
     inner = ss._value
-    if inner is _MISSING:
+    if inner is _MISSING:               # (SubStream.value, without its frame)
         try:
-            inner = ss.value
+            inner = ss._value = _loads(ss._raw)
         except ValueError:
             return None
     if type(inner) is not tuple or len(inner) != 4:
@@ -416,8 +416,9 @@ def call_rsp_wire(request, client_id, userid, payload, oob=None):
     without intermediate Packet/Address objects (one per call, so it is on the hot path):
     source = the request's destination, destination = ``Client(clientID, callID, None)``, body
     ``(payload,)`` (a SubStream), EVEmu's ``Client::_SendCallReturn`` shape."""
+    dst = request.destination
     return make_instance("macho.CallRsp", (
-        C.CALL_RSP, request.destination.to_wire(),
+        C.CALL_RSP, dst._wire if dst._wire is not None else dst.to_wire(),
         make_instance("macho.MachoAddress",
                       (C.ADDRESS_CLIENT, client_id, request.source.call_id, None)),
         userid, (payload,), oob, None))

@@ -69,6 +69,7 @@ _getcurrent = _sl.getcurrent
 _getruncount = _sl.getruncount
 _schedule = _sl.schedule
 _channel = _sl.channel
+_new = object.__new__
 _get_ident = threading.get_ident
 _set_wakeup_fd = getattr(_sl, "set_wakeup_fd", None)   # not in every core yet
 
@@ -340,12 +341,15 @@ class Loop:
             if entry is None:
                 entry = fds[fd] = [[], []]
             idx = 0 if event == READ else 1
-            w = Waiter(self)
+            w = _new(Waiter)          # (Waiter(self), without its __init__ frame)
+            w.loop = self
+            w.state = _WAITING
+            w.value = w.exc = None
             ch = w.channel = _channel()
             ch.preference = 1         # the waker keeps running; we are queued
             entry[idx].append(w)
             poller = self._poller
-            mask = poller.mask(fd)
+            mask = poller._masks.get(fd, 0)     # (poller.mask(fd))
             if not mask & event:
                 try:
                     poller.set_mask(fd, mask | event)

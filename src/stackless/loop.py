@@ -582,8 +582,10 @@ class Loop:
                             continue
                 self._dispatch_fd(fd, ev)
         timers = self._timers
-        if timers.live or timers.cancelled:
-            due = timers.pop_due(_monotonic())
+        ticks = timers._ticks       # (pop_due only when the earliest millisecond is due:
+        if ticks:                   # no call and no list on the turns where nothing is)
+            now = _monotonic()
+            due = timers.pop_due(now) if ticks[0] <= int(now * 1000.0) else ()
             i = 0
             try:
                 for entry in due:

@@ -9,7 +9,8 @@ connection is dropped: a client that sends malformed packets is broken or hostil
 Strings: on the wire a Python 2 ``str`` is ``bytes``; here service/method names are ``str`` and
 are converted at this boundary (ASCII only: a non-ASCII name is a malformed packet).
 """
-from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, loads as _loads, make_instance
+from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, make_instance
+from evemu.wire.marshal import loads as _loads
 
 from . import constants as C
 
@@ -304,9 +305,10 @@ def parse_call_packet(value):
     """``(packet, request)`` for a decoded CallReq, as ``parse_packet`` then ``parse_call``
     give them (same objects, same checks), in one frame for the shape of nearly every call:
     a plain ``macho.CallReq`` from ``Client(clientID, callID, None)`` to ``Any(service,
-    callID)``, a ``((0, SubStream),)`` body and an int or ASCII target and method.  Anything
-    else -- another packet type, an address of another kind, a malformed value -- returns
-    None, and the caller takes the general path (which raises the errors)."""
+    callID)``, a ``((flag, SubStream),)`` body, an int or ASCII target and method and no
+    keywords.  Anything else -- another packet type, an address of another kind, keywords, a
+    malformed value -- returns None, and the caller takes the general path (which raises
+    the errors)."""
     if type(value) is not Instance or value.name != _CALL_REQ_NAME:
         return None
     st = value.state

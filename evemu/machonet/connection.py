@@ -51,7 +51,7 @@ from .errors import CustomError, UserError
 from .handshake import Handshake, HandshakeError, LoginRefused, handshake_ack
 from .broadcast import Broadcaster, notification_addresses, notification_body
 from .packets import (Address, Packet, PacketError, call_rsp_wire, parse_call,
-                      parse_notification, parse_packet)
+                      parse_call_packet, parse_notification, parse_packet)
 from .session import Session
 
 __all__ = ["Connection"]
@@ -68,6 +68,11 @@ MAX_CORKED_BYTES = 256 << 10
 #: a broadcast of a large notification to thousands of clients is not held whole either.
 MAX_CORKED_TOTAL = 2 << 20
 _monotonic = time.monotonic
+_getcurrent = stackless.getcurrent
+_dumps = marshal.dumps
+_substream = SubStream.from_raw
+_DEBUG = logging.DEBUG
+_pack_header = _HEADER.pack
 _raw_send = socket.socket.send
 _raw_recv_into = socket.socket.recv_into
 _scratch = threading.local()
@@ -79,6 +84,9 @@ def _thread_scratch():
         buf = _scratch.chunk = bytearray(16 * 1024)
     return buf
 _ids = itertools.count(1)
+
+
+_NOTHING = object()       # the packet loop: no complete frame buffered
 
 
 class _Closed(Exception):
@@ -490,6 +498,13 @@ class Connection:
         loads = marshal.loads
         handle = self._handle
         unpack = _HEADER.unpack_from
+        # a CallReq of the usual shape is parsed in one step and its call tasklet started
+        # here (the general path: parse_packet -> _handle -> parse_call -> _start_call)
+        parse_call_req = parse_call_packet
+        calls = self.calls
+        max_calls = self._max_calls
+        run_call = self._run_call
+        new_tasklet = stackless.tasklet
         started = None                   # when the first bytes of the pending frame came
         now = _monotonic()
         while not self.closed:
@@ -505,34 +520,57 @@ class Connection:
                     del buf[:4 + size]
                     reader.frames += 1
                     started = now if buf else None      # the rest came with the last recv
-                    if idle:
-                        self._last_rx = now
-                        self._pinged_at = None
-                    handle(parse_packet(loads(payload, max_size=max_inflated)))
-                    continue
-            if not have:
-                wait_fd(fd, _READ, None, True)
-            else:
-                if started is None:
-                    started = now
-                if frame_timeout:
-                    remaining = started + frame_timeout - _monotonic()
-                    if remaining <= 0 or not wait_fd(fd, _READ, remaining, True):
-                        raise FramingError(f"frame not completed within {frame_timeout:g} s")
+                    value = loads(payload, max_size=max_inflated)
                 else:
+                    value = _NOTHING
+            else:
+                value = _NOTHING
+            if value is _NOTHING:
+                if not have:
                     wait_fd(fd, _READ, None, True)
-            try:
-                n = _raw_recv_into(sock, chunk)
-            except (BlockingIOError, InterruptedError):
-                continue
-            if not n:
-                if buf:
-                    need = unpack(buf)[0] if len(buf) >= 4 else 4
-                    raise TruncatedFrame(len(buf) - 4 if len(buf) >= 4 else len(buf), need)
-                raise _Closed("peer closed the connection")
-            buf += chunk[:n]
-            reader.bytes += n
-            now = _monotonic()
+                else:
+                    if started is None:
+                        started = now
+                    if frame_timeout:
+                        remaining = started + frame_timeout - _monotonic()
+                        if remaining <= 0 or not wait_fd(fd, _READ, remaining, True):
+                            raise FramingError(
+                                f"frame not completed within {frame_timeout:g} s")
+                    else:
+                        wait_fd(fd, _READ, None, True)
+                try:
+                    n = _raw_recv_into(sock, chunk)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not n:
+                    if buf:
+                        need = unpack(buf)[0] if len(buf) >= 4 else 4
+                        raise TruncatedFrame(len(buf) - 4 if len(buf) >= 4 else len(buf),
+                                             need)
+                    raise _Closed("peer closed the connection")
+                reader.bytes += n
+                now = _monotonic()
+                # The usual case: nothing was buffered and this recv brought exactly one
+                # whole frame.  Decode it from the scratch (the decoder copies what it
+                # keeps) instead of copying it into the buffer and out again.
+                if have or n <= 4 or unpack(chunk)[0] + 4 != n or n - 4 > max_frame:
+                    buf += chunk[:n]
+                    continue
+                reader.frames += 1
+                started = None
+                value = loads(chunk[4:n], max_size=max_inflated)
+            if idle:
+                self._last_rx = now
+                self._pinged_at = None
+            pr = parse_call_req(value)
+            if pr is None:
+                handle(parse_packet(value))
+            elif len(calls) < max_calls and not self.closed:
+                task = new_tasklet(run_call)
+                calls.add(task)
+                task(*pr)
+            else:
+                self._start_call(*pr)
 
     def _packet_loop_reader(self, idle):
         """The packet loop through the FrameReader (sockets that are not non-blocking)."""
@@ -576,19 +614,7 @@ class Connection:
     def _handle(self, packet):
         t = packet.type
         if t == C.CALL_REQ:
-            req = parse_call(packet)
-            # back-pressure: at max_calls_per_connection running calls the reader waits for
-            # one to end (a counter on the fast path, an Event only when full)
-            while len(self.calls) >= self._max_calls:
-                ev = self._slot_free = sync.Event()
-                ev.wait()
-                if self.closed:
-                    raise _Closed()
-            if self.closed:
-                raise _Closed()
-            task = stackless.tasklet(self._run_call)
-            self.calls.add(task)
-            task(packet, req)
+            self._start_call(packet, parse_call(packet))
         elif t == C.PING_REQ:
             self._answer_ping(packet)
         elif t == C.NOTIFICATION:
@@ -599,6 +625,21 @@ class Connection:
             pass                                # the answer to a calls.call_client()
         else:
             self._warn("%s: ignoring a %s packet", self, packet.type_name)
+
+    def _start_call(self, packet, req):
+        """Start the call tasklet of a CallReq.  Back-pressure: at max_calls_per_connection
+        running calls the reader waits for one to end (a counter on the fast path, an Event
+        only when full)."""
+        while len(self.calls) >= self._max_calls:
+            ev = self._slot_free = sync.Event()
+            ev.wait()
+            if self.closed:
+                raise _Closed()
+        if self.closed:
+            raise _Closed()
+        task = stackless.tasklet(self._run_call)
+        self.calls.add(task)
+        task(packet, req)
 
     # ------------------------------------------------------------ limits (server core)
     def _logged_in(self):
@@ -611,9 +652,51 @@ class Connection:
 
     # ------------------------------------------------------------------ calls
     def _run_call(self, packet, req):
-        me = stackless.getcurrent()
+        """A call tasklet's body: dispatch to the service -> [SessionChangeNotification] ->
+        CallRsp, or an ErrorResponse (a UserError, or any exception of the service).  One
+        frame per call (it runs once per request)."""
+        me = _getcurrent()
         try:
-            self._serve_call(packet, req)
+            session = self.session
+            manager = self.server.services
+            ctx = CallContext(self, session, packet, req, manager)
+            debug = log.isEnabledFor(_DEBUG)
+            started = _monotonic() if debug else 0.0
+            try:
+                result = manager.dispatch(ctx)
+                oob = None
+                if isinstance(result, CallResult):
+                    result, oob = result.value, result.oob
+                # everything is encoded here, so that a value that cannot be sent is this
+                # call's error, not a broken connection
+                attrs = session._attrs
+                rsp = call_rsp_wire(packet, attrs.get("clientID"), attrs.get("userid"),
+                                    _substream(_dumps(result, None)), oob)
+                data = _dumps(rsp, 8192)
+                if len(data) > 0xFFFFFFFF:      # (encode_frame, inline)
+                    raise ValueError("payload too large for a 32-bit length prefix")
+                frame = _pack_header(len(data)) + data
+                if session._changes:    # the changes this call made go out before its reply
+                    change = session.change_packet(self.server.node_id)
+                    if change is not None:
+                        frame = self._frames(change) + frame
+            except UserError as e:
+                log.info("%s: %s.%s -> UserError %s", self,
+                         packet.destination.service or req.target, req.method, e)
+                self._send_error(packet, e)
+            except (stackless.TaskletExit, _Closed):
+                raise
+            except Exception as e:
+                log.exception("%s: call %s.%s failed", self,
+                              packet.destination.service or req.target, req.method)
+                self._send_error(packet,
+                                 CustomError(f"Internal server error: {type(e).__name__}"))
+            else:
+                self._send_frame(frame)
+                if debug:
+                    log.debug("%s: %s.%s served in %.1f ms", self,
+                              packet.destination.service or req.target, req.method,
+                              (_monotonic() - started) * 1000)
         except _Closed:
             pass
         except Exception:
@@ -632,43 +715,6 @@ class Connection:
         """Encode packets (None skipped) to one byte string of frames."""
         return b"".join(encode_frame(marshal.dumps(p.to_wire(), 8192))
                         for p in packets if p is not None)
-
-    def _serve_call(self, packet, req):
-        manager = self.server.services
-        session = self.session
-        ctx = CallContext(self, session, packet, req, manager)
-        where = packet.destination.service or req.target
-        debug = log.isEnabledFor(logging.DEBUG)
-        started = time.monotonic() if debug else 0.0
-        try:
-            result = manager.dispatch(ctx)
-            oob = None
-            if isinstance(result, CallResult):
-                result, oob = result.value, result.oob
-            # everything is encoded here, so that a value that cannot be sent is this call's
-            # error, not a broken connection
-            payload = SubStream.from_raw(marshal.dumps(result, None))
-            rsp = call_rsp_wire(packet, session.get("clientID"), session.get("userid"),
-                                payload, oob)
-            frame = encode_frame(marshal.dumps(rsp, 8192))
-            if session.dirty:           # the changes this call made go out before its reply
-                change = session.change_packet(self.server.node_id)
-                if change is not None:
-                    frame = self._frames(change) + frame
-        except UserError as e:
-            log.info("%s: %s.%s -> UserError %s", self, where, req.method, e)
-            self._send_error(packet, e)
-            return
-        except (stackless.TaskletExit, _Closed):
-            raise
-        except Exception as e:
-            log.exception("%s: call %s.%s failed", self, where, req.method)
-            self._send_error(packet, CustomError(f"Internal server error: {type(e).__name__}"))
-            return
-        self._send_frame(frame)
-        if debug:
-            log.debug("%s: %s.%s served in %.1f ms", self, where, req.method,
-                      (time.monotonic() - started) * 1000)
 
     def _send_error(self, packet, exc):
         body = (C.CALL_REQ, C.WRAPPEDEXCEPTION, (SubStream(exc.to_wire()),))

@@ -10,6 +10,7 @@ Strings: on the wire a Python 2 ``str`` is ``bytes``; here service/method names 
 are converted at this boundary (ASCII only: a non-ASCII name is a malformed packet).
 """
 from evemu.wire.marshal import Instance, ObjectEx1, SubStream, Token, make_instance
+from evemu.wire.marshal import loads as _loads
 
 from . import constants as C
 
@@ -289,6 +290,119 @@ def parse_call(packet):
     return CallRequest(target, method, args, kwargs)
 
 
+_new = object.__new__
+_CALL_REQ_NAME = "macho.CallReq"
+_ADDRESS_NAME = "macho.MachoAddress"
+_MISSING = SubStream._MISSING
+#: ``Any(service, None)`` destinations seen in CallReqs, by service name (bytes): the same for
+#: every call to a service, and an Address is a value (never mutated), so one object serves
+#: them all.  Bounded: names from the network beyond this many are not remembered.
+_dest_cache = {}
+_DEST_CACHE_MAX = 512
+
+
+def parse_call_packet(value):
+    """``(packet, request)`` for a decoded CallReq, as ``parse_packet`` then ``parse_call``
+    give them (same objects, same checks), in one frame for the shape of nearly every call:
+    a plain ``macho.CallReq`` from ``Client(clientID, callID, None)`` to ``Any(service,
+    callID)``, a ``((flag, SubStream),)`` body, an int or ASCII target and method and no
+    keywords.  Anything else -- another packet type, an address of another kind, keywords, a
+    malformed value -- returns None, and the caller takes the general path (which raises
+    the errors)."""
+    if type(value) is not Instance or value.name != _CALL_REQ_NAME:
+        return None
+    st = value.state
+    if type(st) is not tuple or len(st) not in (6, 7) or st[0] != 6 or type(st[0]) is not int:
+        return None
+    body = st[4]
+    oob = st[5]
+    uid = st[3]
+    if type(body) is not tuple or len(body) != 1 or (oob is not None and type(oob) is not dict) \
+            or (uid is not None and type(uid) is not int):
+        return None
+    # source Client(int, int|None, None)
+    w = st[1]
+    if type(w) is not Instance or w.name != _ADDRESS_NAME:
+        return None
+    a = w.state
+    if type(a) is not tuple or len(a) != 4 or a[0] != 2 or type(a[0]) is not int or \
+            type(a[1]) is not int or a[3] is not None or \
+            (a[2] is not None and type(a[2]) is not int):
+        return None
+    src = _new(Address)
+    src._wire = w
+    src.kind = 2
+    src.id = a[1]
+    src.service = None
+    src.call_id = a[2]
+    src.narrowcast = None
+    src.id_type = None
+    # destination Any(ascii bytes, int|None); Any(service, None) from the cache
+    w = st[2]
+    if type(w) is not Instance or w.name != _ADDRESS_NAME:
+        return None
+    a = w.state
+    if type(a) is not tuple or len(a) != 3 or a[0] != 8 or type(a[0]) is not int or \
+            type(a[1]) is not bytes or (a[2] is not None and type(a[2]) is not int):
+        return None
+    dst = _dest_cache.get(a[1]) if a[2] is None else None
+    if dst is None:
+        if not a[1].isascii():
+            return None
+        dst = _new(Address)
+        dst._wire = w
+        dst.kind = 8
+        dst.id = None
+        dst.service = a[1].decode("ascii")
+        dst.call_id = a[2]
+        dst.narrowcast = None
+        dst.id_type = None
+        if a[2] is None and len(_dest_cache) < _DEST_CACHE_MAX:
+            _dest_cache[a[1]] = dst
+    # body ((flag, SubStream((target, method, args, kwargs))),)
+    b = body[0]
+    if type(b) is not tuple or len(b) != 2:
+        return None
+    ss = b[1]
+    if type(ss) is not SubStream:
+        return None
+    inner = ss._value
+    if inner is _MISSING:               # (SubStream.value, without its frame)
+        try:
+            inner = ss._value = _loads(ss._raw)
+        except ValueError:
+            return None
+    if type(inner) is not tuple or len(inner) != 4:
+        return None
+    target, method, args, kwargs = inner
+    if type(target) is bytes:
+        if not target.isascii():
+            return None
+        target = target.decode("ascii")
+    elif type(target) is not int:
+        return None
+    if type(method) is not bytes or not method.isascii() or type(args) is not tuple:
+        return None
+    if kwargs is None or (type(kwargs) is dict and not kwargs):
+        kwargs = {}
+    else:
+        return None
+    pkt = _new(Packet)
+    pkt.type = 6
+    pkt.source = src
+    pkt.destination = dst
+    pkt.userid = uid
+    pkt.body = body
+    pkt.oob = oob
+    pkt.context_key = st[6] if len(st) == 7 else None
+    req = _new(CallRequest)
+    req.target = target
+    req.method = method.decode("ascii")
+    req.args = args
+    req.kwargs = kwargs
+    return pkt, req
+
+
 def parse_notification(packet):
     """Client -> server Notification: ``((flag, SubStream((elements, method, args, kw))),)``;
     returns ``(method, elements)``."""
@@ -304,8 +418,9 @@ def call_rsp_wire(request, client_id, userid, payload, oob=None):
     without intermediate Packet/Address objects (one per call, so it is on the hot path):
     source = the request's destination, destination = ``Client(clientID, callID, None)``, body
     ``(payload,)`` (a SubStream), EVEmu's ``Client::_SendCallReturn`` shape."""
+    dst = request.destination
     return make_instance("macho.CallRsp", (
-        C.CALL_RSP, request.destination.to_wire(),
+        C.CALL_RSP, dst._wire if dst._wire is not None else dst.to_wire(),
         make_instance("macho.MachoAddress",
                       (C.ADDRESS_CLIENT, client_id, request.source.call_id, None)),
         userid, (payload,), oob, None))

@@ -135,21 +135,14 @@ fail:
 
 /* loads(data, *, max_depth=200, max_size=67108864, allow_trailing=False)
  * --
- * Decode one marshal stream (0x7E ...) or zlib-compressed stream (0x78 ...). */
+ * Decode one marshal stream (0x7E ...) or zlib-compressed stream (0x78 ...).  Releases
+ * *view. */
 static PyObject *
-marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
+loads_impl(MarshalState *st, Py_buffer *view, int max_depth, Py_ssize_t max_size,
+           int allow_trailing)
 {
-    static char *kwlist[] = {"data", "max_depth", "max_size", "allow_trailing", NULL};
-    MarshalState *st = evm_state(module);
-    Py_buffer view;
-    int max_depth = DEFAULT_MAX_DEPTH;
-    Py_ssize_t max_size = DEFAULT_MAX_SIZE;
-    int allow_trailing = 0;
     PyObject *res = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|$inp:loads", kwlist, &view, &max_depth,
-                                     &max_size, &allow_trailing))
-        return NULL;
     if (check_registered(st) < 0)
         goto done;
     if (max_depth < 1 || max_depth > MAX_DEPTH_LIMIT || max_size < 0) {
@@ -157,9 +150,9 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
                      MAX_DEPTH_LIMIT);
         goto done;
     }
-    const unsigned char *buf = (const unsigned char *)view.buf;
-    if (view.len > 0 && buf[0] == ZLIB_HEADER) {
-        PyObject *raw = PyBytes_FromStringAndSize((const char *)buf, view.len);
+    const unsigned char *buf = (const unsigned char *)view->buf;
+    if (view->len > 0 && buf[0] == ZLIB_HEADER) {
+        PyObject *raw = PyBytes_FromStringAndSize((const char *)buf, view->len);
         if (raw == NULL)
             goto done;
         PyObject *inflated = inflate(st, raw, max_size);
@@ -172,16 +165,93 @@ marshal_loads(PyObject *module, PyObject *args, PyObject *kwds)
         Py_DECREF(inflated);
     }
     else {
-        if (view.len > max_size) {
-            evm_error(st, 0, "stream of %zd bytes exceeds the %zd-byte limit", view.len,
+        if (view->len > max_size) {
+            evm_error(st, 0, "stream of %zd bytes exceeds the %zd-byte limit", view->len,
                       max_size);
             goto done;
         }
-        res = evm_decode(st, buf, view.len, max_depth, max_size, allow_trailing);
+        res = evm_decode(st, buf, view->len, max_depth, max_size, allow_trailing);
     }
 done:
-    PyBuffer_Release(&view);
+    PyBuffer_Release(view);
     return res;
+}
+
+/* The general argument parsing of loads (every form, every error message). */
+static PyObject *
+marshal_loads_kw(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "max_depth", "max_size", "allow_trailing", NULL};
+    Py_buffer view;
+    int max_depth = DEFAULT_MAX_DEPTH;
+    Py_ssize_t max_size = DEFAULT_MAX_SIZE;
+    int allow_trailing = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|$inp:loads", kwlist, &view, &max_depth,
+                                     &max_size, &allow_trailing))
+        return NULL;
+    return loads_impl(evm_state(module), &view, max_depth, max_size, allow_trailing);
+}
+
+/* A METH_FASTCALL call passed on to a METH_VARARGS | METH_KEYWORDS function: the positional args as a tuple, the keywords as a
+ * dict, for fn's PyArg_ParseTupleAndKeywords. */
+static PyObject *
+call_parsed(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+            PyObject *(*fn)(PyObject *, PyObject *, PyObject *))
+{
+    PyObject *tuple = PyTuple_New(nargs), *kw = NULL, *res = NULL;
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(tuple, i, args[i]);
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nkw > 0) {
+        kw = PyDict_New();
+        if (kw == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; i < nkw; i++)
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+                goto done;
+    }
+    res = fn(module, tuple, kw);
+done:
+    Py_XDECREF(kw);
+    Py_DECREF(tuple);
+    return res;
+}
+
+/* loads as METH_FASTCALL: the server calls it once or twice per request, as loads(data) or
+ * loads(data, max_size=n), and PyArg_ParseTupleAndKeywords (with the tuple and dict built
+ * for it) cost more than decoding a small packet.  Those two forms are taken here; anything
+ * else (and anything these checks do not like) goes through marshal_loads_kw, which gives
+ * the same result or error as before. */
+static PyObject *
+marshal_loads(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t max_size = DEFAULT_MAX_SIZE;
+    Py_buffer view;
+
+    if (nargs != 1)
+        goto general;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+        if (PyTuple_GET_SIZE(kwnames) != 1 || !PyLong_CheckExact(args[1]) ||
+            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "max_size") != 0)
+            goto general;
+        max_size = PyLong_AsSsize_t(args[1]);
+        if (max_size == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            goto general;
+        }
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        goto general;
+    }
+    return loads_impl(evm_state(module), &view, DEFAULT_MAX_DEPTH, max_size, 0);
+general:
+    return call_parsed(module, args, nargs, kwnames, marshal_loads_kw);
 }
 
 /* dumps(obj, compress_threshold=8192, *, max_depth=200)
@@ -189,17 +259,10 @@ done:
  * Encode obj as one marshal stream; zlib-compress it when it is at least compress_threshold
  * bytes long (None: never). */
 static PyObject *
-marshal_dumps(PyObject *module, PyObject *args, PyObject *kwds)
+dumps_impl(MarshalState *st, PyObject *obj, PyObject *threshold_obj, int max_depth)
 {
-    static char *kwlist[] = {"obj", "compress_threshold", "max_depth", NULL};
-    MarshalState *st = evm_state(module);
-    PyObject *obj, *threshold_obj = NULL;
-    int max_depth = DEFAULT_MAX_DEPTH;
     Py_ssize_t threshold = DEFAULT_COMPRESS_THRESHOLD;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$i:dumps", kwlist, &obj, &threshold_obj,
-                                     &max_depth))
-        return NULL;
     if (check_registered(st) < 0)
         return NULL;
     if (threshold_obj == Py_None)
@@ -223,6 +286,31 @@ marshal_dumps(PyObject *module, PyObject *args, PyObject *kwds)
     PyObject *z = PyObject_CallOneArg(st->zlib_compress, data);
     Py_DECREF(data);
     return z;
+}
+
+/* The general argument parsing of dumps (every form, every error message). */
+static PyObject *
+marshal_dumps_kw(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"obj", "compress_threshold", "max_depth", NULL};
+    PyObject *obj, *threshold_obj = NULL;
+    int max_depth = DEFAULT_MAX_DEPTH;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$i:dumps", kwlist, &obj, &threshold_obj,
+                                     &max_depth))
+        return NULL;
+    return dumps_impl(evm_state(module), obj, threshold_obj, max_depth);
+}
+
+/* dumps as METH_FASTCALL: dumps(obj) and dumps(obj, threshold) (twice per request in the
+ * server) without building an args tuple and parsing it; keywords take the general path. */
+static PyObject *
+marshal_dumps(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if ((kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && (nargs == 1 || nargs == 2))
+        return dumps_impl(evm_state(module), args[0], nargs == 2 ? args[1] : NULL,
+                          DEFAULT_MAX_DEPTH);
+    return call_parsed(module, args, nargs, kwnames, marshal_dumps_kw);
 }
 
 PyObject *
@@ -390,12 +478,12 @@ marshal_rle_unpack(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef marshal_methods[] = {
-    {"loads", (PyCFunction)(void (*)(void))marshal_loads, METH_VARARGS | METH_KEYWORDS,
+    {"loads", (PyCFunction)(void (*)(void))marshal_loads, METH_FASTCALL | METH_KEYWORDS,
      "loads(data, *, max_depth=200, max_size=67108864, allow_trailing=False)\n--\n\n"
      "Decode one EVE marshal stream (0x7E...) or a zlib-compressed one (0x78...).\n"
      "Raises MarshalError (a ValueError) with .offset on any malformed input;\n"
      "allow_trailing=True ignores bytes between the root object and the slot map."},
-    {"dumps", (PyCFunction)(void (*)(void))marshal_dumps, METH_VARARGS | METH_KEYWORDS,
+    {"dumps", (PyCFunction)(void (*)(void))marshal_dumps, METH_FASTCALL | METH_KEYWORDS,
      "dumps(obj, compress_threshold=8192, *, max_depth=200)\n--\n\n"
      "Encode obj as an EVE marshal stream, zlib-compressed when at least\n"
      "compress_threshold bytes long (None: never compress)."},

@@ -83,12 +83,11 @@ if hasattr(select, "epoll"):
                 events = self._ep.poll(-1 if timeout is None else min(timeout, _MAX_WAIT))
             except InterruptedError:
                 return []
-            out = []
-            for fd, ev in events:
+            for _fd, ev in events:      # (usually no error bits: the kernel's list as is)
                 if ev & _ERRMASK:
-                    ev |= READ | WRITE
-                out.append((fd, ev))
-            return out
+                    return [(fd, ev | READ | WRITE if ev & _ERRMASK else ev)
+                            for fd, ev in events]
+            return events
 
         def close(self):
             self._masks.clear()

@@ -69,6 +69,7 @@ _getcurrent = _sl.getcurrent
 _getruncount = _sl.getruncount
 _schedule = _sl.schedule
 _channel = _sl.channel
+_new = object.__new__
 _get_ident = threading.get_ident
 _set_wakeup_fd = getattr(_sl, "set_wakeup_fd", None)   # not in every core yet
 
@@ -340,12 +341,15 @@ class Loop:
             if entry is None:
                 entry = fds[fd] = [[], []]
             idx = 0 if event == READ else 1
-            w = Waiter(self)
+            w = _new(Waiter)          # (Waiter(self), without its __init__ frame)
+            w.loop = self
+            w.state = _WAITING
+            w.value = w.exc = None
             ch = w.channel = _channel()
             ch.preference = 1         # the waker keeps running; we are queued
             entry[idx].append(w)
             poller = self._poller
-            mask = poller.mask(fd)
+            mask = poller._masks.get(fd, 0)     # (poller.mask(fd))
             if not mask & event:
                 try:
                     poller.set_mask(fd, mask | event)
@@ -550,14 +554,38 @@ class Loop:
         events = self._poller.poll(timeout)
         if events:
             wakefd = self._wakefd
+            fds = self._fds
             for fd, ev in events:
                 if fd == wakefd:
                     self._wakeup.drain()
-                else:
-                    self._dispatch_fd(fd, ev)
+                    continue
+                # The usual event, inline: readable, and readers (plain Waiters) wait for
+                # it -- a socket's reader, once per request.  Same steps as _dispatch_fd
+                # and Waiter.wake (this is the loop's thread): wake them all, then empty
+                # the list.  Anything else goes through _dispatch_fd.
+                if ev == READ:
+                    entry = fds.get(fd)
+                    if entry is not None:
+                        readers = entry[0]
+                        if readers:
+                            for w in readers:
+                                if type(w) is Waiter:
+                                    if w.state == _WAITING:
+                                        w.state = _WOKEN
+                                        w.value = None
+                                        ch = w.channel
+                                        if ch is not None and ch.balance < 0:
+                                            ch.send(None)
+                                else:
+                                    w.wake()
+                            entry[0] = []
+                            continue
+                self._dispatch_fd(fd, ev)
         timers = self._timers
-        if timers.live or timers.cancelled:
-            due = timers.pop_due(_monotonic())
+        ticks = timers._ticks       # (pop_due only when the earliest millisecond is due:
+        if ticks:                   # no call and no list on the turns where nothing is)
+            now = _monotonic()
+            due = timers.pop_due(now) if ticks[0] <= int(now * 1000.0) else ()
             i = 0
             try:
                 for entry in due:

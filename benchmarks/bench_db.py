@@ -17,6 +17,8 @@ Calls (each a real service call that reads or writes the database):
 For each: one client, ``--n`` calls in a row: p50/p99 latency in microseconds; then
 ``--clients`` clients making ``--per`` calls each at once (its own character each): calls per
 second and p50/p99.  Without ``--pg`` a throw-away PostgreSQL is started (tests/pg_helpers.py).
+``--split-cores`` puts that PostgreSQL on the last CPU and everything else (this process with
+its clients, the server subprocess, SQLite's database thread) on the others, for both backends.
 """
 import argparse
 import os
@@ -129,8 +131,18 @@ def main():
     ap.add_argument("--per", type=int, default=40)
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--pg", help="postgresql:// URL of an empty database")
+    ap.add_argument("--split-cores", action="store_true",
+                    help="PostgreSQL (the throw-away cluster) on the last CPU, this process, "
+                         "its server and SQLite on the others: the database server on a core "
+                         "of its own, as on a machine of its own")
     a = ap.parse_args()
     cluster, rows = None, []
+    cpus = sorted(os.sched_getaffinity(0))
+    if a.split_cores:
+        if len(cpus) < 2:
+            ap.error("--split-cores needs at least 2 CPUs")
+        db_cpus, app_cpus = set(cpus[-1:]), set(cpus[:-1])
+        os.sched_setaffinity(0, app_cpus)
     try:
         for backend in (["sqlite", "postgresql"] if a.backend == "both" else [a.backend]):
             work = tempfile.mkdtemp(prefix="evemu-bench-db-")
@@ -141,7 +153,11 @@ def main():
                     target = a.pg
                 else:
                     from pg_helpers import PgCluster
+                    if a.split_cores:               # its processes inherit the affinity
+                        os.sched_setaffinity(0, db_cpus)
                     cluster = PgCluster().start()
+                    if a.split_cores:
+                        os.sched_setaffinity(0, app_cpus)
                     target = cluster.url(cluster.create_database())
                 rows += bench_backend(backend, target, work, a)
             finally:

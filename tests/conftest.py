@@ -19,6 +19,7 @@ Kept generic on purpose (other suites live beside the runtime's):
 """
 import faulthandler
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -194,19 +195,24 @@ def _run_python(code, timeout=60, args=(), env=None, input=None):
     if env:
         child_env.update(env)
     cmd = [sys.executable, "-c", code] + list(args)
-    try:
-        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=timeout, env=child_env,
-                              input=input, cwd=os.path.dirname(os.path.abspath(__file__)))
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout or ""
-        err = e.stderr or ""
-        if isinstance(out, bytes):
-            out = out.decode("utf-8", "replace")
-        if isinstance(err, bytes):
-            err = err.decode("utf-8", "replace")
-        pytest.fail("child interpreter hung for %ss\n--- stdout ---\n%s\n--- stderr ---\n%s"
-                    % (timeout, out, err), pytrace=False)
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else None,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=child_env,
+                          cwd=os.path.dirname(os.path.abspath(__file__))) as p:
+        try:
+            out, err = p.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # SIGABRT first: faulthandler (PYTHONFAULTHANDLER) writes every thread's
+            # Python stack to stderr, so a hang says where it hung; then SIGKILL.
+            p.send_signal(signal.SIGABRT)
+            try:
+                out, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            pytest.fail("child interpreter hung for %ss\n--- stdout ---\n%s\n--- stderr ---\n%s"
+                        % (timeout, out or "", err or ""), pytrace=False)
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 @pytest.fixture

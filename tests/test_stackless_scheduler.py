@@ -674,6 +674,9 @@ t2.kill()
 def test_keyboardinterrupt_in_tasklet_reaches_run(run_python):
     r = run_python(r"""
 import os, signal, threading, time, stackless
+# Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start-up,
+# and a shell's background job (nohup ... &) starts with it ignored: install it here.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def busy():
     while True:
         stackless.schedule()

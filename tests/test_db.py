@@ -214,6 +214,29 @@ def test_verifiers_derived_on_many_threads_at_once_are_right():
     assert got == want
 
 
+@pytest.mark.parametrize("mode,pragma", [(None, 2), ("full", 2), ("FULL", 2), ("normal", 1)])
+def test_sqlite_commits_wait_for_fsync_by_default(tmp_path, mode, pragma):
+    # full: an acknowledged commit survives a power cut (as PostgreSQL's); normal on request
+    kw = {} if mode is None else {"sqlite_sync": mode}
+    db = Database(str(tmp_path / "s.sqlite3"), **kw)
+    try:
+        assert db.call(lambda b: b.conn.execute("PRAGMA synchronous").fetchone()[0]) == pragma
+        assert db.call(lambda b: b.conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+        assert db.call(lambda b: b.sync) == (mode or "full").lower()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("bad", ["off", "", "extra", 2, None])
+def test_a_bad_sqlite_sync_is_refused_before_anything_is_opened(tmp_path, bad):
+    from evemu.db.sqlite import SQLiteBackend
+    with pytest.raises(ValueError, match=r"sqlite_sync: expected full or normal, not "):
+        Database(str(tmp_path / "s.sqlite3"), sqlite_sync=bad)
+    with pytest.raises(ValueError, match=r"sqlite_sync: expected full or normal, not "):
+        SQLiteBackend(str(tmp_path / "t.sqlite3"), sync=bad)
+    assert not (tmp_path / "s.sqlite3").exists() and not (tmp_path / "t.sqlite3").exists()
+
+
 def test_needs_upgrade():
     assert needs_upgrade("sha256") and needs_upgrade("scrypt:2048:8:1")
     assert not needs_upgrade(DEFAULT_KDF)

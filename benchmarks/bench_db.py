@@ -16,7 +16,12 @@ Calls (each a real service call that reads or writes the database):
 
 For each: one client, ``--n`` calls in a row: p50/p99 latency in microseconds; then
 ``--clients`` clients making ``--per`` calls each at once (its own character each): calls per
-second and p50/p99.  Without ``--pg`` a throw-away PostgreSQL is started (tests/pg_helpers.py).
+second and p50/p99; for both, the evemu server process's CPU time per call (its own
+process: with SQLite the database work is in it, with PostgreSQL not).  Without ``--pg`` a throw-away PostgreSQL is started (tests/pg_helpers.py)
+with PostgreSQL's durable defaults (``fsync=on``: a commit returns after its WAL is on disk).
+SQLite runs with the server's ``sqlite_sync`` setting: ``full`` (the default: an fsync per
+commit, the same promise) and, for comparison, ``normal`` (``--sqlite-sync`` picks one or
+both).  The last table compares PostgreSQL with SQLite at the same durability.
 ``--split-cores`` puts that PostgreSQL on the last CPU and everything else (this process with
 its clients, the server subprocess, SQLite's database thread) on the others, for both backends.
 """
@@ -80,6 +85,16 @@ def timed(fn, n):
     return out
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process ``pid`` so far (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def in_tasklet(fn):
     box = []
     loop.run_until(stackless.tasklet(lambda: box.append(fn()))())
@@ -101,19 +116,25 @@ def bench_backend(label, target, work, a):
             s = sessions[0]
             fn = getattr(s, what)
             in_tasklet(lambda: timed(fn, 20))                          # warm up
+            cpu0 = cpu_seconds(server.proc.pid)
             p50, p99 = pct(in_tasklet(lambda: timed(fn, a.n)))
-            rows.append((label, what, "1 client", p50, p99, 1e6 / p50))
+            cpu1 = cpu_seconds(server.proc.pid)
+            per = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / a.n * 1e6
+            rows.append((label, what, "1 client", p50, p99, 1e6 / p50, per))
             samples = []
 
             def client(s):
                 samples.extend(timed(getattr(s, what), a.per))
             t0 = time.perf_counter()
+            cpu0 = cpu_seconds(server.proc.pid)
             ts = [stackless.tasklet(client)(s) for s in sessions[1:]]
             for t in ts:
                 loop.run_until(t)
             cps = len(samples) / (time.perf_counter() - t0)
+            cpu1 = cpu_seconds(server.proc.pid)
+            per = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / len(samples) * 1e6
             p50, p99 = pct(samples)
-            rows.append((label, what, f"{a.clients} clients", p50, p99, cps))
+            rows.append((label, what, f"{a.clients} clients", p50, p99, cps, per))
         for s in sessions:
             s.close()
     finally:
@@ -131,6 +152,12 @@ def main():
     ap.add_argument("--per", type=int, default=40)
     ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--pg", help="postgresql:// URL of an empty database")
+    ap.add_argument("--pg-socket", action="store_true",
+                    help="reach the throw-away PostgreSQL over its unix socket (as a local "
+                         "install is reached by default) instead of TCP on 127.0.0.1")
+    ap.add_argument("--sqlite-sync", choices=["full", "normal", "both"], default="both",
+                    help="the server's sqlite_sync for the SQLite runs (default: both, full "
+                         "first)")
     ap.add_argument("--split-cores", action="store_true",
                     help="PostgreSQL (the throw-away cluster) on the last CPU, this process, "
                          "its server and SQLite on the others: the database server on a core "
@@ -144,31 +171,52 @@ def main():
         db_cpus, app_cpus = set(cpus[-1:]), set(cpus[:-1])
         os.sched_setaffinity(0, app_cpus)
     try:
-        for backend in (["sqlite", "postgresql"] if a.backend == "both" else [a.backend]):
+        syncs = ["full", "normal"] if a.sqlite_sync == "both" else [a.sqlite_sync]
+        runs = ([("sqlite", s) for s in syncs] if a.backend != "postgresql" else []) \
+            + ([("postgresql", None)] if a.backend != "sqlite" else [])
+        for backend, sync in runs:
             work = tempfile.mkdtemp(prefix="evemu-bench-db-")
             try:
                 if backend == "sqlite":
                     target = os.path.join(work, "b.sqlite3")
+                    os.environ["EVEMU_SQLITE_SYNC"] = sync         # the server subprocess's
                 elif a.pg:
                     target = a.pg
                 else:
                     from pg_helpers import PgCluster
                     if a.split_cores:               # its processes inherit the affinity
                         os.sched_setaffinity(0, db_cpus)
-                    cluster = PgCluster().start()
+                    cluster = PgCluster(durable=True).start()
                     if a.split_cores:
                         os.sched_setaffinity(0, app_cpus)
                     target = cluster.url(cluster.create_database())
-                rows += bench_backend(backend, target, work, a)
+                    if a.pg_socket:
+                        target += f"?host={cluster.root}"
+                label = f"sqlite {sync}" if backend == "sqlite" else backend
+                rows += bench_backend(label, target, work, a)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     finally:
         if cluster is not None:
             cluster.remove()
-    print(f"{'backend':<11} {'call':<20} {'load':<11} {'p50 us':>8} {'p99 us':>8} "
-          f"{'calls/s':>8}")
-    for label, what, load, p50, p99, cps in rows:
-        print(f"{label:<11} {NAMES[what]:<20} {load:<11} {p50:>8.0f} {p99:>8.0f} {cps:>8.0f}")
+    print(f"{'backend':<14} {'call':<20} {'load':<11} {'p50 us':>8} {'p99 us':>8} "
+          f"{'calls/s':>8} {'server CPU us/call':>19}")
+    for label, what, load, p50, p99, cps, per in rows:
+        per = "-" if per is None else f"{per:.0f}"
+        print(f"{label:<14} {NAMES[what]:<20} {load:<11} {p50:>8.0f} {p99:>8.0f} {cps:>8.0f} "
+              f"{per:>19}")
+    by = {(label, what, load.split()[1]): (p50, cps) for label, what, load, p50, p99, cps, _
+          in rows}
+    for sync in ("full", "normal"):
+        if not any(k[0] == f"sqlite {sync}" for k in by) or not any(k[0] == "postgresql"
+                                                                    for k in by):
+            continue
+        print(f"\nPostgreSQL (fsync on) / SQLite ({sync})   1-client p50 latency"
+              f"   {a.clients}-client calls/s")
+        for what in NAMES:
+            pg1, sq1 = by[("postgresql", what, "client")], by[(f"sqlite {sync}", what, "client")]
+            pgn, sqn = by[("postgresql", what, "clients")], by[(f"sqlite {sync}", what, "clients")]
+            print(f"  {NAMES[what]:<36} {pg1[0] / sq1[0]:>10.2f}x {pgn[1] / sqn[1]:>22.2f}x")
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def serve(db_path):
 
     logging.basicConfig(level=logging.WARNING)
     srv = Server(lambda s: build_services(s, (WorldBenchStats,)),
-                 Config(port=0, max_connections=10000), db=Database(db_path))
+                 Config(port=0, max_connections=10000),
+                 db=Database(db_path, sqlite_sync=os.environ.get("EVEMU_SQLITE_SYNC", "full")))
     _host, port = srv.start()
     print(port, flush=True)
     prof_path = os.environ.get("BENCH_WORLD_PROFILE")

@@ -171,7 +171,7 @@ def cmd_account(ns, config, log):
     if ns.action in ("create", "passwd"):
         password = read_password(ns.name.strip().lower())
     try:
-        db = Database(config.db_path, kdf=config.kdf)
+        db = Database(config.db_path, kdf=config.kdf, sqlite_sync=config.sqlite_sync)
     except Exception as e:
         raise CliError(f"cannot open the database: {e}") from None
     try:

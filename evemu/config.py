@@ -60,6 +60,9 @@ class Config:
     max_frame: int = _s(1 << 20, "largest inbound frame after login (bytes)", cli=False)
     max_handshake_frame: int = _s(64 << 10, "largest inbound frame before login", cli=False)
     max_inflated: int = _s(16 << 20, "a zlib frame may not inflate beyond this", cli=False)
+    sqlite_sync: str = _s("full", "what a SQLite commit waits for: full (an fsync: an "
+                          "acknowledged change survives a power cut) or normal (survives a "
+                          "server crash, not a power cut; ~3x the write throughput)")
     # --- logins
     kdf: str = _s("scrypt:4096:8:1", "password KDF for new verifiers (scrypt:N:r:p)")
     login_free_failures: int = _s(5, "failed logins (per account, per address) before delays")
@@ -140,6 +143,10 @@ def parse_value(name, value):
         raise ConfigError(f"{name}: expected {t.__name__}, not {value!r}") from None
     if t in (int, float) and out < 0:
         raise ConfigError(f"{name}: must not be negative ({value!r})")
+    if name == "sqlite_sync":
+        out = out.strip().lower()
+        if out not in ("full", "normal"):
+            raise ConfigError(f"sqlite_sync: expected full or normal, not {value!r}")
     if name == "log_level":
         out = out.upper()
         if out not in ("DEBUG", "INFO", "WARNING", "ERROR"):

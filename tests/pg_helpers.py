@@ -87,10 +87,14 @@ shutil.rmtree(root, ignore_errors=True)
 
 
 class PgCluster:
-    """One throw-away cluster.  ``start()`` raises PgUnavailable with the reason."""
+    """One throw-away cluster.  ``start()`` raises PgUnavailable with the reason.
 
-    def __init__(self, bindir=None):
+    ``durable=False`` (tests): ``fsync=off``, ``full_page_writes=off``.  ``durable=True``
+    (benchmarks): PostgreSQL's own defaults, a commit fsync'ed before it returns."""
+
+    def __init__(self, bindir=None, durable=False):
         self.bindir = bindir or find_bindir()
+        self.durable = durable
         self.root = None
         self.port = None
         self.password = secrets.token_hex(12)
@@ -130,8 +134,9 @@ class PgCluster:
 
     def _server_options(self):
         # fsync off: a throw-away cluster; the crash-safety runs use their own
-        return (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c full_page_writes=off -c max_connections=60")
+        sync = "on" if self.durable else "off"
+        return (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync={sync} "
+                f"-c full_page_writes={sync} -c max_connections=60")
 
     def start(self):
         if self.bindir is None:

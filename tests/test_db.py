@@ -1,6 +1,7 @@
 """evemu.db without a network: the migration registry and runner, the verifier functions, the
 backend interface, the database thread."""
 import hashlib
+import os
 import sqlite3
 import threading
 
@@ -8,6 +9,7 @@ import pytest
 
 from evemu.db import AccountExists, Backend, Database, MigrationError, open_backend
 from evemu.db import migrations as M
+from evemu.db import passwords as P
 from evemu.db.backend import OPERATIONS
 from evemu.db.passwords import (DEFAULT_KDF, KdfError, check_verifier, make_verifier,
                                 needs_upgrade, parse_kdf, password_hash)
@@ -125,10 +127,114 @@ def test_verifier_roundtrip_and_refusals():
 
 
 @pytest.mark.parametrize("bad", ["md5", "scrypt", "scrypt:1000:8:1", "scrypt:a:b:c",
-                                 "scrypt:1048576:64:1", "sha256:1"])
+                                 "scrypt:1048576:64:1", "sha256:1",
+                                 "scrypt:65536:1:1", "scrypt:131072:1:1"])
 def test_unknown_kdf_is_refused(bad):
     with pytest.raises(KdfError):
         parse_kdf(bad)
+
+
+def test_the_largest_n_of_a_block_size_is_accepted_and_derives():
+    # scrypt requires n < 2**(16 r): 32768 is the largest for r = 1, and both implementations
+    # derive with it (the refused 65536 and 131072 above would fail at the first login)
+    assert parse_kdf("scrypt:32768:1:1") == ("scrypt", 32768, 1, 1)
+    digest = password_hash("someone", "pw")
+    assert check_verifier(digest, *make_verifier(digest, "scrypt:32768:1:1"))
+
+
+# RFC 7914 section 12, the first two vectors (passphrase, salt, N, r, p, dkLen=64)
+RFC7914 = [
+    (b"", b"", 16, 1, 1,
+     "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
+     "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906"),
+    (b"password", b"NaCl", 1024, 8, 16,
+     "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+     "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"),
+]
+
+
+@pytest.mark.parametrize("impl", ["sodium", "openssl"])
+@pytest.mark.parametrize("vector", RFC7914, ids=["rfc1", "rfc2"])
+def test_scrypt_implementations_give_the_rfc_vectors(impl, vector):
+    pw, salt, n, r, p, want = vector
+    assert P.scrypt(pw, salt, n, r, p, dklen=64, impl=impl).hex() == want
+
+
+def test_the_server_uses_libsodium_and_both_give_the_same_verifier():
+    # PyNaCl is a declared dependency: its scrypt (SSE2) is ~25% cheaper per login than
+    # OpenSSL's; the two are one function, so a verifier of either checks with the other
+    assert P.scrypt_implementation() == "sodium"
+    digest = password_hash("someone", "pw")
+    for salt in (b"", b"s", os.urandom(16), os.urandom(64)):
+        for n, r, p in ((2, 1, 1), (1024, 8, 2), (4096, 8, 1)):
+            assert (P.scrypt(digest, salt, n, r, p, impl="sodium")
+                    == P.scrypt(digest, salt, n, r, p, impl="openssl"))
+    kdf, salt, verifier = make_verifier(digest)
+    assert verifier == P.scrypt(digest, salt, 4096, 8, 1, impl="openssl")
+
+
+def test_without_pynacl_the_server_falls_back_to_openssl(monkeypatch):
+    digest = password_hash("someone", "pw")
+    kdf, salt, verifier = make_verifier(digest)                      # by libsodium
+    monkeypatch.setattr(P, "_sodium_scrypt", None)
+    assert P.scrypt_implementation() == "openssl"
+    assert check_verifier(digest, kdf, salt, verifier)               # checked by OpenSSL
+    assert not check_verifier(password_hash("someone", "PW"), kdf, salt, verifier)
+    kdf2, salt2, verifier2 = make_verifier(digest)
+    monkeypatch.undo()
+    assert check_verifier(digest, kdf2, salt2, verifier2)            # and back
+    monkeypatch.setattr(P, "_sodium_scrypt", None)
+    with pytest.raises(KdfError, match="PyNaCl is not installed"):
+        P.scrypt(digest, salt, 16, 1, 1, impl="sodium")
+
+
+def test_scrypt_refuses_an_unknown_implementation():
+    with pytest.raises(ValueError, match="unknown scrypt implementation 'argon2'"):
+        P.scrypt(b"x", b"s", 16, 1, 1, impl="argon2")
+
+
+def test_verifiers_derived_on_many_threads_at_once_are_right():
+    # the KDF threads run scrypt in parallel (it releases the GIL): no shared state between
+    # calls, each result the single-threaded one
+    digests = [password_hash(f"user{i}", "pw") for i in range(8)]
+    salts = [os.urandom(16) for _ in digests]
+    want = [P.scrypt(d, s, 1024, 8, 1, impl="openssl") for d, s in zip(digests, salts)]
+    got = [None] * len(digests)
+
+    def work(i):
+        for _ in range(3):
+            v = P.scrypt(digests[i], salts[i], 1024, 8, 1)
+            assert got[i] in (None, v)
+            got[i] = v
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(digests))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert got == want
+
+
+@pytest.mark.parametrize("mode,pragma", [(None, 2), ("full", 2), ("FULL", 2), ("normal", 1)])
+def test_sqlite_commits_wait_for_fsync_by_default(tmp_path, mode, pragma):
+    # full: an acknowledged commit survives a power cut (as PostgreSQL's); normal on request
+    kw = {} if mode is None else {"sqlite_sync": mode}
+    db = Database(str(tmp_path / "s.sqlite3"), **kw)
+    try:
+        assert db.call(lambda b: b.conn.execute("PRAGMA synchronous").fetchone()[0]) == pragma
+        assert db.call(lambda b: b.conn.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+        assert db.call(lambda b: b.sync) == (mode or "full").lower()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("bad", ["off", "", "extra", 2, None])
+def test_a_bad_sqlite_sync_is_refused_before_anything_is_opened(tmp_path, bad):
+    from evemu.db.sqlite import SQLiteBackend
+    with pytest.raises(ValueError, match=r"sqlite_sync: expected full or normal, not "):
+        Database(str(tmp_path / "s.sqlite3"), sqlite_sync=bad)
+    with pytest.raises(ValueError, match=r"sqlite_sync: expected full or normal, not "):
+        SQLiteBackend(str(tmp_path / "t.sqlite3"), sync=bad)
+    assert not (tmp_path / "s.sqlite3").exists() and not (tmp_path / "t.sqlite3").exists()
 
 
 def test_needs_upgrade():

@@ -214,6 +214,37 @@ def test_bad_settings_exit_2(tmp_path):
         assert "Traceback" not in out
 
 
+def test_sqlite_sync_setting_reaches_the_server_database(tmp_path, monkeypatch):
+    from evemu.__main__ import parse
+    from evemu.config import Config
+    from evemu.machonet.server import Server
+    for k in list(os.environ):
+        if k.startswith("EVEMU_"):
+            monkeypatch.delenv(k)
+    assert parse([])[1].sqlite_sync == "full"                     # the durable default
+    assert parse(["--sqlite-sync", "NORMAL"])[1].sqlite_sync == "normal"
+    monkeypatch.setenv("EVEMU_SQLITE_SYNC", "normal")
+    assert parse(["serve"])[1].sqlite_sync == "normal"
+    from evemu.services import build_services
+    for mode, pragma in (("full", 2), ("normal", 1)):
+        srv = Server(build_services, Config(port=0, db_path=str(tmp_path / f"{mode}.sqlite3"),
+                                            sqlite_sync=mode))
+        srv.start()                              # opens the database as `serve` does
+        try:
+            got = srv.db.call(lambda b: b.conn.execute("PRAGMA synchronous").fetchone()[0])
+        finally:
+            srv.shutdown()                       # closes the database too
+        assert got == pragma, mode
+
+
+def test_bad_sqlite_sync_exits_2(tmp_path):
+    for args, env in ((["--sqlite-sync", "off"], None), (["db", "info"], {"EVEMU_SQLITE_SYNC": "0"})):
+        r = evemu(tmp_path, *args, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "sqlite_sync: expected full or normal, not" in r.stderr
+        assert "Traceback" not in r.stderr
+
+
 def test_help_names_flags_env_and_toml(tmp_path):
     for args in (["--help"], ["serve", "--help"]):
         r = evemu(tmp_path, *args)

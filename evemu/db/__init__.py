@@ -38,7 +38,7 @@ from .migrations import register, migration
 from .passwords import (DEFAULT_KDF, check_verifier, make_verifier, needs_upgrade,
                         normalise_name, password_hash)
 from .postgres import CONNECT_TIMEOUT, is_postgres_url, redact_url  # noqa: F401
-from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, filetime_now
+from .sqlite import FIRST_CHARACTER_ID, MigrationError, SQLiteBackend, check_sync, filetime_now
 
 __all__ = ["Database", "Account", "Character", "Backend", "AccountExists", "AccountNameError",
            "MigrationError", "default_path", "open_backend", "display_name",
@@ -85,10 +85,10 @@ def validate_account_name(name):
         raise AccountNameError("Account Name contains invalid characters.")
 
 
-def open_backend(path, busy_timeout=5.0):
+def open_backend(path, busy_timeout=5.0, sqlite_sync="full"):
     """The backend for ``path``: a ``postgresql://`` (or ``postgres://``) URL is PostgreSQL
     (:mod:`evemu.db.postgres`; ``busy_timeout`` is then the connect timeout); a file path or
-    ``:memory:`` is SQLite."""
+    ``:memory:`` is SQLite (``sqlite_sync``: :class:`~evemu.db.sqlite.SQLiteBackend`)."""
     path = str(path)
     if is_postgres_url(path):
         from .postgres import PostgreSQLBackend
@@ -96,7 +96,7 @@ def open_backend(path, busy_timeout=5.0):
     if re.match(r"^[a-z][a-z0-9+.-]*://", path, re.I):
         raise ValueError(f"no database backend for {path.split(':', 1)[0]!r} URLs (SQLite "
                          "files and postgresql:// URLs)")
-    return SQLiteBackend(path, busy_timeout)
+    return SQLiteBackend(path, busy_timeout, sqlite_sync)
 
 
 def display_name(path):
@@ -145,7 +145,7 @@ class Database:
     applying pending migrations (``db info``)."""
 
     def __init__(self, path=None, *, busy_timeout=5.0, kdf=DEFAULT_KDF, migrate=True,
-                 idle=1.0, pool_size=None, acquire_timeout=None):
+                 idle=1.0, pool_size=None, acquire_timeout=None, sqlite_sync="full"):
         target = default_path() if path is None else str(path)
         self.path = display_name(target)        # never the password of a URL
         self.kdf = kdf
@@ -167,7 +167,8 @@ class Database:
                 # a Database dropped without close() still ends its thread (the connection
                 # goes with it)
                 weakref.finalize(self, self._thread.shutdown, False)
-                self.backend = self._run(open_backend, target, busy_timeout)
+                self.backend = self._run(open_backend, target, busy_timeout,
+                                         check_sync(sqlite_sync))
             if migrate:
                 self.migrate()
                 self.start_up()

@@ -19,13 +19,29 @@ default later re-derives each verifier at that account's next login (see
 ``sha256(salt + digest)`` hides the old digest at once without computing scrypt for every row
 during start-up; such a row is re-derived with scrypt at its first login.
 
-The default cost (``n=4096, r=8, p=1``, 4 MiB, ~8 ms on one core of the reference machine)
-keeps logins above 200/s on two cores; the client's own 1001 SHA-1 rounds come before it.
-Verification runs on a worker thread (:func:`stackless.loop.call_on_thread`), never on the loop.
+The default cost (``n=4096, r=8, p=1``, 4 MiB) keeps logins above 200/s on two cores; the
+client's own 1001 SHA-1 rounds come before it.  Verification runs on the KDF threads
+(:func:`evemu.db.on_kdf_thread`), never on the loop.
+
+Two implementations of the one function: libsodium's (through PyNaCl, a declared dependency:
+its salsa20/8 core uses SSE2, ~6.2 ms per default-cost check on the reference machine) and
+OpenSSL's (:func:`hashlib.scrypt`, ~8.2 ms), used when PyNaCl cannot be imported.  Both give the
+same bytes for the same inputs (scrypt is one function; tests/test_db.py compares them), so a
+verifier written by one is checked by the other, and an attacker's cost is the same: only the
+server's own cost per login drops.  Both release the GIL.
 """
 import hashlib
 import hmac
 import os
+
+try:
+    from nacl.bindings import crypto_pwhash_scryptsalsa208sha256_ll as _sodium_scrypt
+    from nacl.bindings import has_crypto_pwhash_scryptsalsa208sha256 as _has_sodium_scrypt
+except ImportError:                # no PyNaCl: OpenSSL's scrypt
+    _sodium_scrypt = None
+else:
+    if not _has_sodium_scrypt:     # a "minimal" libsodium build has no scrypt
+        _sodium_scrypt = None
 
 ROUNDS = 1000
 SALT_BYTES = 16
@@ -33,7 +49,8 @@ VERIFIER_BYTES = 32
 DEFAULT_KDF = "scrypt:4096:8:1"
 
 __all__ = ["password_hash", "normalise_name", "hashes_match", "make_verifier", "check_verifier",
-           "needs_upgrade", "parse_kdf", "DEFAULT_KDF", "KdfError"]
+           "needs_upgrade", "parse_kdf", "scrypt", "scrypt_implementation", "DEFAULT_KDF",
+           "KdfError"]
 
 
 class KdfError(ValueError):
@@ -71,7 +88,8 @@ def parse_kdf(kdf):
             n, r, p = (int(x) for x in parts[1:])
         except ValueError:
             raise KdfError(f"bad scrypt parameters in {kdf!r}") from None
-        if n < 2 or n & (n - 1) or r < 1 or p < 1 or n * r > 1 << 24:
+        # n < 2**(16 r): scrypt's own bound (RFC 7914), which both implementations enforce
+        if n < 2 or n & (n - 1) or r < 1 or p < 1 or n * r > 1 << 24 or n >= 1 << (16 * r):
             raise KdfError(f"bad scrypt parameters in {kdf!r}")
         return ("scrypt", n, r, p)
     raise KdfError(f"unknown key-derivation function {kdf!r}")
@@ -82,8 +100,28 @@ def _derive(kdf, salt, digest):
     if spec[0] == "sha256":
         return hashlib.sha256(bytes(salt) + bytes(digest)).digest()
     _, n, r, p = spec
-    return hashlib.scrypt(bytes(digest), salt=bytes(salt), n=n, r=r, p=p,
-                          maxmem=256 * n * r + (1 << 20), dklen=VERIFIER_BYTES)
+    return scrypt(bytes(digest), bytes(salt), n, r, p)
+
+
+def scrypt(password, salt, n, r, p, dklen=VERIFIER_BYTES, *, impl=None):
+    """scrypt(password, salt, N=n, r, p) -> ``dklen`` bytes, by libsodium when PyNaCl is
+    there, else by OpenSSL.  ``impl`` ("sodium" or "openssl") forces one (tests, benchmarks)."""
+    if impl is None:
+        impl = "openssl" if _sodium_scrypt is None else "sodium"
+    if impl == "sodium":
+        if _sodium_scrypt is None:
+            raise KdfError("libsodium's scrypt is not available (PyNaCl is not installed)")
+        return _sodium_scrypt(password, salt, n, r, p, dklen=dklen,
+                              maxmem=256 * n * r * p + (1 << 20))
+    if impl != "openssl":
+        raise ValueError(f"unknown scrypt implementation {impl!r}")
+    return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p,
+                          maxmem=256 * n * r + (1 << 20), dklen=dklen)
+
+
+def scrypt_implementation():
+    """The implementation :func:`scrypt` uses: "sodium" or "openssl"."""
+    return "openssl" if _sodium_scrypt is None else "sodium"
 
 
 def make_verifier(digest, kdf=DEFAULT_KDF, salt=None):

@@ -45,21 +45,43 @@ def _private_file(path):
         os.chmod(path, 0o600)
 
 
+SYNC_MODES = ("full", "normal")
+
+
+def check_sync(sync):
+    """``sync`` (a :data:`SYNC_MODES` name, any case) in lower case; ValueError otherwise."""
+    mode = str(sync).strip().lower()
+    if mode not in SYNC_MODES:
+        raise ValueError(f"sqlite_sync: expected full or normal, not {sync!r}")
+    return mode
+
+
 class SQLiteBackend(Backend):
+    """One SQLite connection (the database thread's).
+
+    ``sync`` is what a commit waits for, in WAL mode:
+
+    - ``"full"`` (the default): the WAL is fsync'ed before COMMIT returns, so a change the
+      server has acknowledged survives a crash of the machine or a power cut, as a PostgreSQL
+      commit does (``synchronous_commit = on``).  Writers queue on SQLite's one write lock,
+      each paying its own fsync (here ~0.26 ms).
+    - ``"normal"``: COMMIT returns before the fsync (one per checkpoint).  A crash of the
+      *server process* loses nothing, a power cut may lose the last commits; the database stays
+      consistent either way.  About three times the write throughput of ``full`` here.
+    """
     dialect = "sqlite"
 
-    def __init__(self, path, busy_timeout=5.0):
+    def __init__(self, path, busy_timeout=5.0, sync="full"):
         self.path = str(path)
+        self.sync = check_sync(sync)
         if self.path != ":memory:":
             _private_file(self.path)
         self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
-            # WAL + synchronous=NORMAL: a commit does not wait for fsync; the database stays
-            # consistent, a power cut may lose the last commits (not an application crash).
             self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute(f"PRAGMA synchronous = {self.sync.upper()}")
 
     class _Tx:
         def __init__(self, conn):

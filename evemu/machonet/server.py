@@ -185,7 +185,7 @@ class Server:
         """Open the database, register the services, listen.  Returns (host, port)."""
         c = self.config
         if self.db is None:
-            self.db = Database(c.db_path, kdf=c.kdf)
+            self.db = Database(c.db_path, kdf=c.kdf, sqlite_sync=c.sqlite_sync)
         self.services = self._services_factory(self)
         raise_fd_limit(c.max_connections + 256)
         self.listener = ssocket.create_server((c.host, c.port), backlog=c.backlog)

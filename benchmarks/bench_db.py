@@ -2,7 +2,8 @@
 127.0.0.1) and the client protocol.
 
     python benchmarks/bench_db.py [--n 400] [--clients 50] [--per 40] [--pg URL]
-                                  [--backend sqlite|postgresql|both]
+                                  [--backend sqlite|postgresql|both] [--split-cores]
+    python benchmarks/bench_db.py --paired [--rounds 10] [--block 200]
 
 Calls (each a real service call that reads or writes the database):
 
@@ -24,6 +25,10 @@ commit, the same promise) and, for comparison, ``normal`` (``--sqlite-sync`` pic
 both).  The last table compares PostgreSQL with SQLite at the same durability.
 ``--split-cores`` puts that PostgreSQL on the last CPU and everything else (this process with
 its clients, the server subprocess, SQLite's database thread) on the others, for both backends.
+``--paired`` measures only the 1-client latencies, with every backend's server up at once and
+the calls made in alternated blocks (``--rounds`` x ``--block`` per backend), and prints the
+PostgreSQL/SQLite ratio over all samples and per round: the sequential runs above see the
+machine's drift between backends, these do not.
 """
 import argparse
 import os
@@ -145,6 +150,66 @@ def bench_backend(label, target, work, a):
 NAMES = {"select": "character selection", "move": "item move", "transfer": "ISK transfer"}
 
 
+def bench_paired(targets, work, a):
+    """1-client latency of each call on every backend of ``targets`` ({label: target}), the
+    servers all up at once and measured in alternated blocks: ``--rounds`` rounds of
+    ``--block`` calls per backend, the order flipped each round, so the machine's drift (the
+    load of a shared 2-core VM changes by the second) lands on every backend alike.  Returns
+    {(label, call): [block medians]} and {(label, call): all samples}."""
+    servers, sessions = {}, {}
+    try:
+        for label, target in targets.items():
+            wdir = tempfile.mkdtemp(prefix="paired-", dir=work)
+            if label.startswith("sqlite"):
+                os.environ["EVEMU_SQLITE_SYNC"] = label.split()[1]    # read at the server's start
+            servers[label] = H.Server(target, wdir)
+            db = Database(target)
+            try:
+                p, payee = H.setup(servers[label], 2, db)
+            finally:
+                db.close()
+            sessions[label] = Session(p, servers[label].address, payee.char_id)
+        blocks, samples = {}, {}
+        labels = list(targets)
+        for what in NAMES:
+            for label in labels:                                       # warm up
+                in_tasklet(lambda: timed(getattr(sessions[label], what), 20))
+            for r in range(a.rounds):
+                for label in (labels if r % 2 == 0 else labels[::-1]):
+                    out = in_tasklet(lambda: timed(getattr(sessions[label], what), a.block))
+                    samples.setdefault((label, what), []).extend(out)
+                    blocks.setdefault((label, what), []).append(sorted(out)[len(out) // 2])
+        for s in sessions.values():
+            s.close()
+        return blocks, samples
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def report_paired(blocks, samples, a):
+    labels = list(dict.fromkeys(label for label, _ in blocks))
+    print(f"1-client latency, servers up together, {a.rounds} alternated rounds of {a.block} "
+          f"calls per backend")
+    print(f"{'backend':<14} {'call':<20} {'p50 us':>8} {'p99 us':>8}")
+    for what in NAMES:
+        for label in labels:
+            p50, p99 = pct(samples[(label, what)])
+            print(f"{label:<14} {NAMES[what]:<20} {p50:>8.0f} {p99:>8.0f}")
+    if "postgresql" not in labels:
+        return
+    for label in labels:
+        if label == "postgresql":
+            continue
+        print(f"\nPostgreSQL / {label}, 1-client p50: all samples; per round (median [range])")
+        for what in NAMES:
+            pg, sq = blocks[("postgresql", what)], blocks[(label, what)]
+            ratios = sorted(x / y for x, y in zip(pg, sq))
+            whole = pct(samples[("postgresql", what)])[0] / pct(samples[(label, what)])[0]
+            print(f"  {NAMES[what]:<22} {whole:>6.2f}x   {ratios[len(ratios) // 2]:.2f}x "
+                  f"[{ratios[0]:.2f}-{ratios[-1]:.2f}]")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=400)
@@ -162,6 +227,13 @@ def main():
                     help="PostgreSQL (the throw-away cluster) on the last CPU, this process, "
                          "its server and SQLite on the others: the database server on a core "
                          "of its own, as on a machine of its own")
+    ap.add_argument("--paired", action="store_true",
+                    help="only the 1-client latencies, with every backend's server up at once "
+                         "and measured in alternated blocks (see --rounds, --block): the "
+                         "ratio between backends, robust to the machine's drift")
+    ap.add_argument("--rounds", type=int, default=10, help="--paired: rounds (default 10)")
+    ap.add_argument("--block", type=int, default=200,
+                    help="--paired: calls per backend per round (default 200)")
     a = ap.parse_args()
     cluster, rows = None, []
     cpus = sorted(os.sched_getaffinity(0))
@@ -170,33 +242,42 @@ def main():
             ap.error("--split-cores needs at least 2 CPUs")
         db_cpus, app_cpus = set(cpus[-1:]), set(cpus[:-1])
         os.sched_setaffinity(0, app_cpus)
+    work = tempfile.mkdtemp(prefix="evemu-bench-db-")
+
+    def pg_target():
+        nonlocal cluster
+        if a.pg:
+            return a.pg
+        from pg_helpers import PgCluster
+        if a.split_cores:                           # its processes inherit the affinity
+            os.sched_setaffinity(0, db_cpus)
+        cluster = PgCluster(durable=True).start()
+        if a.split_cores:
+            os.sched_setaffinity(0, app_cpus)
+        target = cluster.url(cluster.create_database())
+        return target + (f"?host={cluster.root}" if a.pg_socket else "")
+
     try:
         syncs = ["full", "normal"] if a.sqlite_sync == "both" else [a.sqlite_sync]
         runs = ([("sqlite", s) for s in syncs] if a.backend != "postgresql" else []) \
             + ([("postgresql", None)] if a.backend != "sqlite" else [])
+        if a.paired:
+            targets = {(f"sqlite {sync}" if backend == "sqlite" else backend):
+                       (os.path.join(work, f"{sync}.sqlite3") if backend == "sqlite"
+                        else pg_target()) for backend, sync in runs}
+            report_paired(*bench_paired(targets, work, a), a)
+            return
         for backend, sync in runs:
-            work = tempfile.mkdtemp(prefix="evemu-bench-db-")
-            try:
-                if backend == "sqlite":
-                    target = os.path.join(work, "b.sqlite3")
-                    os.environ["EVEMU_SQLITE_SYNC"] = sync         # the server subprocess's
-                elif a.pg:
-                    target = a.pg
-                else:
-                    from pg_helpers import PgCluster
-                    if a.split_cores:               # its processes inherit the affinity
-                        os.sched_setaffinity(0, db_cpus)
-                    cluster = PgCluster(durable=True).start()
-                    if a.split_cores:
-                        os.sched_setaffinity(0, app_cpus)
-                    target = cluster.url(cluster.create_database())
-                    if a.pg_socket:
-                        target += f"?host={cluster.root}"
-                label = f"sqlite {sync}" if backend == "sqlite" else backend
-                rows += bench_backend(label, target, work, a)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+            if backend == "sqlite":
+                target = os.path.join(work, f"{sync}.sqlite3")
+                os.environ["EVEMU_SQLITE_SYNC"] = sync         # the server subprocess's
+            else:
+                target = pg_target()
+            label = f"sqlite {sync}" if backend == "sqlite" else backend
+            rows += bench_backend(label, target,
+                                  tempfile.mkdtemp(prefix=label.replace(" ", "-"), dir=work), a)
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if cluster is not None:
             cluster.remove()
     print(f"{'backend':<14} {'call':<20} {'load':<11} {'p50 us':>8} {'p99 us':>8} "
